@@ -1,0 +1,11 @@
+"""HTTP routes, one module per concept; each route calls one service function."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dagship.server.api import blobs, deployments, deploys, manifests, tokens
+
+api_router = APIRouter(prefix="/api/v1")
+for module in (deployments, tokens, blobs, manifests, deploys):
+    api_router.include_router(module.router)

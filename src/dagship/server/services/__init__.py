@@ -1,0 +1,1 @@
+"""Server logic as plain functions: no HTTP, and sessions are committed by the caller."""

@@ -1,0 +1,97 @@
+"""Blob routes: which are missing, upload (streamed, verified), download."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from dagship.server.deps import (
+    DagAuthor,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    Viewer,
+    WriteSessionDep,
+)
+from dagship.server.errors import BadRequest, TooLarge
+from dagship.server.schemas import BlobOut, MissingOut, MissingRequest
+from dagship.server.services import blobs, deploys
+
+router = APIRouter(prefix="/blobs", tags=["blobs"])
+
+UPLOAD_BODY = {
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "required": True,
+}
+
+
+@router.post("/missing")
+def missing_blobs(body: MissingRequest, session: SessionDep, token: DagAuthor) -> MissingOut:
+    if body.deployment is not None:
+        deploys.check_deploy_allowed(session, token, body.deployment, body.kind or "full")
+    return MissingOut(missing=blobs.missing_blobs(session, body.digests))
+
+
+@router.put(
+    "/{digest}",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    responses={200: {"model": BlobOut, "description": "Already stored"}},
+)
+async def upload_blob(
+    digest: str,
+    request: Request,
+    response: Response,
+    session: WriteSessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    _token: DagAuthor,
+) -> BlobOut:
+    blobs.check_digest(digest)
+    _check_length(request.headers.get("content-length"), settings.max_blob_size, digest)
+    size = await store.put(digest, request.stream(), settings.max_blob_size)
+    # The bytes are in place before the row exists: a crash in between only means the
+    # client uploads again, never a row pointing at nothing.
+    created = await run_in_threadpool(_record, session, digest, size)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return BlobOut(digest=digest, size=size, created=created)
+
+
+@router.get(
+    "/{digest}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_blob(
+    digest: str, session: SessionDep, store: StoreDep, token: Viewer
+) -> StreamingResponse:
+    size = blobs.blob_size(session, digest, token)
+    return StreamingResponse(
+        store.read(digest),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(size), "ETag": f'"{digest}"'},
+    )
+
+
+def _record(session: Session, digest: str, size: int) -> bool:
+    created = blobs.record_blob(session, digest, size)
+    session.commit()
+    return created
+
+
+def _check_length(header: str | None, max_size: int, digest: str) -> None:
+    if header is None:
+        return
+    try:
+        length = int(header)
+    except ValueError:
+        raise BadRequest(f"bad Content-Length header: {header!r}") from None
+    if length > max_size:
+        raise TooLarge(
+            f"blob {digest} is {length} bytes, over the server's limit of {max_size} "
+            "bytes (DAGSHIP_MAX_BLOB_SIZE)",
+            max_size=max_size,
+        )

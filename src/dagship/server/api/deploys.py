@@ -1,0 +1,124 @@
+"""Deploy routes: commit, history, diff, rollback, and the current DAG version."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from dagship.server.deps import CurrentToken, Operator, SessionDep, Viewer, WriteSessionDep
+from dagship.server.errors import NotFound
+from dagship.server.schemas import (
+    DagsCurrentOut,
+    DeployOut,
+    DeployRequest,
+    DiffOut,
+    RollbackOut,
+    RollbackRequest,
+    TreeDiffOut,
+)
+from dagship.server.services import deployments, deploys, manifests, rollback
+
+router = APIRouter(tags=["deploys"])
+
+
+@router.post("/deployments/{name}/deploys", status_code=status.HTTP_201_CREATED)
+def commit_deploy(
+    name: str, body: DeployRequest, session: WriteSessionDep, token: CurrentToken
+) -> DeployOut:
+    out = DeployOut.of(deploys.commit_deploy(session, token, name, body))
+    session.commit()
+    return out
+
+
+@router.get("/deployments/{name}/deploys")
+def list_deploys(
+    name: str,
+    session: SessionDep,
+    _token: Viewer,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> list[DeployOut]:
+    return [DeployOut.of(deploy) for deploy in deploys.list_deploys(session, name, limit)]
+
+
+@router.get("/deploys/{deploy_id}")
+def get_deploy(deploy_id: str, session: SessionDep, token: Viewer) -> DeployOut:
+    return DeployOut.of(deploys.get_deploy(session, deploy_id, token))
+
+
+@router.get("/deploys/{a}/diff/{b}")
+def diff_deploys(a: str, b: str, session: SessionDep, token: Viewer) -> DiffOut:
+    old, new = deploys.get_deploy(session, a, token), deploys.get_deploy(session, b, token)
+    dags, project = deploys.diff_deploys(session, old, new)
+    return DiffOut(
+        **{"from": DeployOut.of(old)},
+        to=DeployOut.of(new),
+        dags=TreeDiffOut(**dags.to_dict()),
+        project=TreeDiffOut(**project.to_dict()),
+    )
+
+
+@router.post(
+    "/deployments/{name}/rollback",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": RollbackOut, "description": "Already at the target's versions"}},
+)
+def rollback_deployment(
+    name: str,
+    body: RollbackRequest,
+    response: Response,
+    session: WriteSessionDep,
+    token: Operator,
+) -> RollbackOut:
+    result = rollback.rollback(
+        session,
+        token,
+        name,
+        to_seq=body.to_seq,
+        expect_seq=body.expect_seq,
+        description=body.description,
+    )
+    out = RollbackOut(unchanged=result.unchanged, deploy=DeployOut.of(result.deploy))
+    session.commit()
+    if result.unchanged:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get(
+    "/deployments/{name}/dags/current",
+    response_model=DagsCurrentOut,
+    responses={304: {"description": "If-None-Match matches the current version"}},
+)
+def current_dags(
+    name: str,
+    session: SessionDep,
+    token: Viewer,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    deployment = deployments.get_deployment(session, name)
+    current = deployments.current_deploy(session, deployment)
+    if current is None:
+        raise NotFound(f"deployment {name} has no deploys yet; deploy with `dagship deploy`")
+    etag = f'"{current.dags_version}"'
+    # Polled by every DAG processor: answer "unchanged" before touching the manifest body.
+    if if_none_match and _matches(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    body = manifests.manifest_body(session, current.dags_version, token)
+    head = json.dumps(
+        {
+            "deployment": name,
+            "version": current.dags_version,
+            "deploy_id": current.id,
+            "seq": current.seq,
+        }
+    )
+    return Response(
+        f'{head[:-1]},"files":{body}}}', media_type="application/json", headers={"ETag": etag}
+    )
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates

@@ -1,0 +1,38 @@
+"""Token routes: create (the secret is returned once), list, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from dagship.server.deps import Admin, SessionDep, WriteSessionDep
+from dagship.server.schemas import TokenCreate, TokenCreated, TokenOut
+from dagship.server.services import tokens
+
+router = APIRouter(prefix="/tokens", tags=["tokens"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_token(body: TokenCreate, session: WriteSessionDep, token: Admin) -> TokenCreated:
+    created = tokens.create_token(
+        session,
+        body.role,
+        deployment=body.deployment,
+        description=body.description,
+        expires_in_seconds=body.expires_in_seconds,
+        creator=token,
+    )
+    out = TokenCreated.of(created.token, token=created.secret)
+    session.commit()
+    return out
+
+
+@router.get("")
+def list_tokens(session: SessionDep, token: Admin) -> list[TokenOut]:
+    return [TokenOut.of(found) for found in tokens.list_tokens(session, token)]
+
+
+@router.delete("/{token_id}")
+def revoke_token(token_id: str, session: WriteSessionDep, token: Admin) -> TokenOut:
+    out = TokenOut.of(tokens.revoke_token(session, token_id, token))
+    session.commit()
+    return out

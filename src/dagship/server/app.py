@@ -1,0 +1,51 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from dagship import __version__
+from dagship.server.api import api_router, errors, health
+from dagship.server.db.engine import Database
+from dagship.server.db.migrate import upgrade
+from dagship.server.schemas import ErrorOut
+from dagship.server.settings import Settings
+from dagship.server.store import open_store
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)
+}
+
+
+def migrated_database(settings: Settings) -> Database:
+    """The database of `settings`, with its schema brought up to date."""
+    database = Database(settings.database_url)
+    upgrade(database.engine)
+    return database
+
+
+def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+    """The app for `settings`; without `database`, it opens and migrates its own."""
+    database = database or migrated_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="dagship",
+        version=__version__,
+        description="Self-hosted deploys for Apache Airflow projects.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.store = open_store(settings.storage_url)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(api_router, responses=ERROR_RESPONSES)
+    return app

@@ -1,0 +1,125 @@
+"""The database tables, as typed SQLAlchemy 2 models.
+
+Times are stored as naive UTC datetimes so SQLite and PostgreSQL round-trip the same
+values; schemas.py renders them as ISO 8601 with a trailing Z.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    dag_deploys: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The seq of the newest deploy; 0 before the first. Bumped in the deploy's transaction.
+    current_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # Set to NULL when the deployment is deleted; the token is revoked at the same time.
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL"), nullable=True
+    )
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    deployment: Mapped[Deployment | None] = relationship(lazy="joined")
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Manifest(Base):
+    __tablename__ = "manifests"
+
+    version: Mapped[str] = mapped_column(String(71), primary_key=True)
+    file_count: Mapped[int] = mapped_column(Integer)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    # Canonical JSON (dagship.project.manifest), served as-is so reads need no re-encoding.
+    body: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ManifestFile(Base):
+    """One row per file of a manifest, so blob reads can be checked against deployments."""
+
+    __tablename__ = "manifest_files"
+    __table_args__ = (Index("ix_manifest_files_digest", "digest"),)
+
+    version: Mapped[str] = mapped_column(ForeignKey("manifests.version"), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    executable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Deploy(Base):
+    __tablename__ = "deploys"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "seq", name="uq_deploys_deployment_seq"),
+        Index("ix_deploys_dags_version", "dags_version"),
+        Index("ix_deploys_project_version", "project_version"),
+    )
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16))
+    dags_version: Mapped[str] = mapped_column(ForeignKey("manifests.version"))
+    project_version: Mapped[str] = mapped_column(ForeignKey("manifests.version"))
+    uploaded_files: Mapped[int] = mapped_column(Integer, default=0)
+    uploaded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    token_id: Mapped[str | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    git_sha: Mapped[str | None] = mapped_column(Text, nullable=True)
+    git_branch: Mapped[str | None] = mapped_column(Text, nullable=True)
+    git_author: Mapped[str | None] = mapped_column(Text, nullable=True)
+    git_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Not a foreign key: the source may belong to another deployment that is later deleted.
+    source_deploy_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    deployment: Mapped[Deployment] = relationship(lazy="joined")
+    dags_manifest: Mapped[Manifest] = relationship(foreign_keys=[dags_version], lazy="joined")
+    project_manifest: Mapped[Manifest] = relationship(foreign_keys=[project_version], lazy="joined")

@@ -1,0 +1,90 @@
+"""FastAPI dependencies, as Annotated aliases so routes read as a sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from dagship.server.db.engine import Database
+from dagship.server.services import access, tokens
+from dagship.server.services.access import AuthToken
+from dagship.server.settings import Settings
+from dagship.server.store import BlobStore
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_store(request: Request) -> BlobStore:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.read_session() as session:
+        yield session
+
+
+def get_write_session(database: DatabaseDep) -> Iterator[Session]:
+    """A session whose transaction takes the write lock up front (see db/engine.py)."""
+    with database.write_session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+
+
+def get_current_token(request: Request, database: DatabaseDep) -> AuthToken:
+    secret = _bearer(request.headers.get("authorization"))
+    # A short session of its own, so the route's session does not hold a second connection.
+    with database.read_session() as session:
+        token, due = tokens.authenticate(session, secret)
+        current = tokens.auth_token(token)
+    if due:
+        with database.writing() as session:
+            tokens.touch(session, current.id)
+    return current
+
+
+CurrentToken = Annotated[AuthToken, Depends(get_current_token)]
+
+
+def require_role(role: str, action: str) -> Callable[..., AuthToken]:
+    """A dependency allowing tokens with at least `role`, bound to the route's deployment."""
+
+    def dependency(request: Request, token: CurrentToken) -> AuthToken:
+        access.check_role(token, role, action)
+        name = request.path_params.get("name")
+        if name is not None:
+            access.check_deployment(token, name)
+        return token
+
+    return dependency
+
+
+Viewer = Annotated[AuthToken, Depends(require_role("viewer", "reads"))]
+DagAuthor = Annotated[
+    AuthToken, Depends(require_role("dag-author", "blob uploads and DAG deploys"))
+]
+Operator = Annotated[AuthToken, Depends(require_role("operator", "rollbacks"))]
+Admin = Annotated[AuthToken, Depends(require_role("admin", "managing deployments and tokens"))]
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None

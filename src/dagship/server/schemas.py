@@ -1,0 +1,251 @@
+"""The API contract (docs/api.md) as Pydantic models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from dagship.server.db import models
+
+DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
+]
+Role = Literal["viewer", "dag-author", "operator", "admin"]
+Kind = Literal["dags", "project", "full"]
+
+MANIFEST_FILE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "path": {"type": "string"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "size": {"type": "integer", "minimum": 0},
+        "executable": {"type": "boolean", "default": False},
+    },
+    "required": ["path", "sha256", "size"],
+}
+# Entries are checked by dagship.project.manifest rather than Pydantic, so every bad
+# entry gets the same `bad_manifest` error naming its path.
+ManifestEntries = Annotated[
+    list[dict[str, Any]], WithJsonSchema({"type": "array", "items": MANIFEST_FILE_SCHEMA})
+]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class InfoOut(BaseModel):
+    version: str
+    max_blob_size: int
+
+
+class DeployOut(BaseModel):
+    id: str
+    seq: int
+    deployment: str
+    kind: Kind
+    origin: str
+    dags_version: str
+    project_version: str
+    dags_files: int
+    project_files: int
+    uploaded_files: int
+    uploaded_bytes: int
+    created_at: UtcTime
+    token_id: str | None
+    git_sha: str | None
+    git_branch: str | None
+    git_author: str | None
+    git_message: str | None
+    description: str | None
+    source_deploy_id: str | None
+
+    @classmethod
+    def of(cls, deploy: models.Deploy) -> DeployOut:
+        return cls(
+            id=deploy.id,
+            seq=deploy.seq,
+            deployment=deploy.deployment.name,
+            kind=deploy.kind,  # type: ignore[arg-type]
+            origin=deploy.origin,
+            dags_version=deploy.dags_version,
+            project_version=deploy.project_version,
+            dags_files=deploy.dags_manifest.file_count,
+            project_files=deploy.project_manifest.file_count,
+            uploaded_files=deploy.uploaded_files,
+            uploaded_bytes=deploy.uploaded_bytes,
+            created_at=deploy.created_at,
+            token_id=deploy.token_id,
+            git_sha=deploy.git_sha,
+            git_branch=deploy.git_branch,
+            git_author=deploy.git_author,
+            git_message=deploy.git_message,
+            description=deploy.description,
+            source_deploy_id=deploy.source_deploy_id,
+        )
+
+
+class DeploymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=DEPLOYMENT_NAME)
+    description: str = ""
+    dag_deploys: bool = True
+
+
+class DeploymentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    dag_deploys: bool | None = None
+
+
+class DeploymentOut(BaseModel):
+    name: str
+    description: str
+    dag_deploys: bool
+    created_at: UtcTime
+    current: DeployOut | None
+
+    @classmethod
+    def of(cls, deployment: models.Deployment, current: models.Deploy | None) -> DeploymentOut:
+        return cls(
+            name=deployment.name,
+            description=deployment.description,
+            dag_deploys=deployment.dag_deploys,
+            created_at=deployment.created_at,
+            current=DeployOut.of(current) if current else None,
+        )
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    deployment: str | None = None
+    expires_in_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
+    description: str = ""
+
+
+class TokenOut(BaseModel):
+    id: str
+    role: Role
+    deployment: str | None
+    description: str
+    created_at: UtcTime
+    expires_at: UtcTime | None
+    revoked_at: UtcTime | None
+    last_used_at: UtcTime | None
+
+    @classmethod
+    def of(cls, row: models.Token, **extra: Any) -> Self:
+        return cls(
+            id=row.id,
+            role=row.role,  # type: ignore[arg-type]
+            deployment=row.deployment.name if row.deployment else None,
+            description=row.description,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+            **extra,
+        )
+
+
+class TokenCreated(TokenOut):
+    token: str
+
+
+class MissingRequest(BaseModel):
+    digests: list[str] = Field(max_length=100_000)
+    # The deploy these blobs are for: when given, a deploy that would be refused (role,
+    # binding, DAG deploys disabled, unknown deployment) is refused now, before any upload.
+    deployment: str | None = None
+    kind: Kind | None = None
+
+
+class MissingOut(BaseModel):
+    missing: list[str]
+
+
+class BlobOut(BaseModel):
+    digest: str
+    size: int
+    created: bool
+
+
+class ManifestFile(BaseModel):
+    path: str
+    sha256: str
+    size: int
+    executable: bool = False
+
+
+class ManifestOut(BaseModel):
+    version: str
+    files: list[ManifestFile]
+
+
+class DeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    dags_manifest: ManifestEntries | None = None
+    project_manifest: ManifestEntries | None = None
+    expect_seq: int | None = Field(default=None, ge=0)
+    # Clients send cli or ci; s3 and promote are for dagship's own integrations.
+    origin: Literal["cli", "ci", "s3", "promote"] = "cli"
+    description: str | None = None
+    uploaded_files: int = Field(default=0, ge=0)
+    uploaded_bytes: int = Field(default=0, ge=0)
+    git_sha: str | None = None
+    git_branch: str | None = None
+    git_author: str | None = None
+    git_message: str | None = None
+
+
+class TreeDiffOut(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class DiffOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: DeployOut = Field(alias="from")
+    to: DeployOut
+    dags: TreeDiffOut
+    project: TreeDiffOut
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_seq: int | None = None
+    expect_seq: int | None = Field(default=None, ge=0)
+    description: str | None = None
+
+
+class RollbackOut(BaseModel):
+    unchanged: bool
+    deploy: DeployOut
+
+
+class DagsCurrentOut(BaseModel):
+    deployment: str
+    version: str
+    deploy_id: str
+    seq: int
+    files: list[ManifestFile]

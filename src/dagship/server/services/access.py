@@ -1,0 +1,51 @@
+"""Who may do what: roles, deployment binding, and the 403 messages that explain them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagship.server.errors import Forbidden
+
+ROLES = ("viewer", "dag-author", "operator", "admin")
+
+
+@dataclass(frozen=True)
+class AuthToken:
+    """The token a request was made with, detached from any database session."""
+
+    id: str
+    role: str
+    deployment_id: int | None
+    deployment: str | None
+
+    def has_role(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    @property
+    def bound(self) -> bool:
+        return self.deployment is not None
+
+
+def check_role(token: AuthToken, role: str, action: str) -> None:
+    """Raise Forbidden unless the token has `role`; `action` reads "<action> need <role>"."""
+    if not token.has_role(role):
+        raise Forbidden(
+            f"token has role {token.role}; {action} need {role}: "
+            f"create one with `dagship token create --role {role}`",
+            role=token.role,
+            required_role=role,
+        )
+
+
+def check_deployment(token: AuthToken, name: str) -> None:
+    """Raise Forbidden if the token is bound to a deployment other than `name`."""
+    if token.deployment is not None and token.deployment != name:
+        raise Forbidden(f"token is bound to deployment {token.deployment}; it cannot act on {name}")
+
+
+def check_unbound(token: AuthToken, action: str) -> None:
+    if token.deployment is not None:
+        raise Forbidden(
+            f"token is bound to deployment {token.deployment}; {action} needs a token "
+            "that is not bound to a deployment"
+        )

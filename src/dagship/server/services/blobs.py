@@ -1,0 +1,82 @@
+"""Blob bookkeeping: which digests the server holds, and who may read them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from dagship.server.db.insert import insert_ignore
+from dagship.server.db.models import Blob, Deploy, ManifestFile, utcnow
+from dagship.server.errors import Invalid, NotFound
+from dagship.server.services.access import AuthToken
+
+MAX_MISSING_QUERY = 100_000
+# Well under SQLite's bound-parameter limit, and large enough to keep round trips few.
+IN_CHUNK = 5_000
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_digest(digest: str) -> None:
+    if not _DIGEST.match(digest):
+        raise Invalid(f"bad digest {digest[:80]!r}: expected 64 lowercase hex characters")
+
+
+def stored_sizes(session: Session, digests: Sequence[str]) -> dict[str, int]:
+    """Size of each stored blob among `digests`, looked up in bounded IN queries."""
+    unique = list(dict.fromkeys(digests))
+    sizes: dict[str, int] = {}
+    # Table columns rather than ORM attributes: plain rows, without ORM loading overhead.
+    blobs = Blob.__table__.c
+    for chunk in _chunks(unique, IN_CHUNK):
+        rows = session.execute(select(blobs.digest, blobs.size).where(blobs.digest.in_(chunk)))
+        sizes.update({digest: size for digest, size in rows.tuples()})
+    return sizes
+
+
+def missing_blobs(session: Session, digests: Sequence[str]) -> list[str]:
+    """The digests the server does not hold, in request order, without repeats."""
+    if len(digests) > MAX_MISSING_QUERY:
+        raise Invalid(f"ask about at most {MAX_MISSING_QUERY} digests at a time")
+    for digest in digests:
+        check_digest(digest)
+    stored = stored_sizes(session, digests)
+    return [digest for digest in dict.fromkeys(digests) if digest not in stored]
+
+
+def record_blob(session: Session, digest: str, size: int) -> bool:
+    """Note a blob now in the store; returns False if it was already recorded."""
+    return (
+        insert_ignore(session, Blob, [{"digest": digest, "size": size, "created_at": utcnow()}]) > 0
+    )
+
+
+def blob_size(session: Session, digest: str, reader: AuthToken) -> int:
+    """The size of a blob `reader` may read; NotFound otherwise."""
+    check_digest(digest)
+    size = session.scalar(select(Blob.size).where(Blob.digest == digest))
+    if size is None or not _readable(session, digest, reader):
+        raise NotFound(f"blob {digest} is not stored")
+    return size
+
+
+def _readable(session: Session, digest: str, reader: AuthToken) -> bool:
+    if reader.deployment_id is None:
+        return True
+    # A bound token reads only blobs in manifests its deployment has deployed.
+    used = exists().where(
+        ManifestFile.digest == digest,
+        Deploy.deployment_id == reader.deployment_id,
+        or_(
+            Deploy.dags_version == ManifestFile.version,
+            Deploy.project_version == ManifestFile.version,
+        ),
+    )
+    return bool(session.scalar(select(used)))
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

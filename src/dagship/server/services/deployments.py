@@ -1,0 +1,97 @@
+"""Deployments: the named Airflow environments deploys go to."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.orm import Session
+
+from dagship.server.db.models import Deploy, Deployment, Token, utcnow
+from dagship.server.errors import Conflict, NotFound
+from dagship.server.services.access import AuthToken
+
+
+def get_deployment(session: Session, name: str, *, lock: bool = False) -> Deployment:
+    """The deployment called `name`; with lock, its row is held until the transaction ends.
+
+    The lock (SELECT ... FOR UPDATE) is what serializes deploys on PostgreSQL; SQLite
+    ignores it and relies on write sessions starting with BEGIN IMMEDIATE.
+    """
+    query = select(Deployment).where(Deployment.name == name)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    deployment = session.scalar(query)
+    if deployment is None:
+        raise NotFound(
+            f"deployment {name!r} does not exist; list them with `dagship deployment list`"
+        )
+    return deployment
+
+
+def current_deploy(session: Session, deployment: Deployment) -> Deploy | None:
+    if deployment.current_seq == 0:
+        return None
+    return session.scalar(
+        select(Deploy).where(
+            Deploy.deployment_id == deployment.id, Deploy.seq == deployment.current_seq
+        )
+    )
+
+
+def list_deployments(session: Session, viewer: AuthToken) -> list[tuple[Deployment, Deploy | None]]:
+    """Deployments the token may see, sorted by name, each with its current deploy."""
+    query = (
+        select(Deployment, Deploy)
+        .outerjoin(
+            Deploy,
+            and_(Deploy.deployment_id == Deployment.id, Deploy.seq == Deployment.current_seq),
+        )
+        .order_by(Deployment.name)
+    )
+    if viewer.deployment_id is not None:
+        query = query.where(Deployment.id == viewer.deployment_id)
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def create_deployment(
+    session: Session, name: str, description: str = "", dag_deploys: bool = True
+) -> Deployment:
+    if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
+        raise Conflict(f"deployment {name!r} already exists", code="exists")
+    deployment = Deployment(
+        name=name, description=description, dag_deploys=dag_deploys, current_seq=0
+    )
+    session.add(deployment)
+    session.flush()
+    return deployment
+
+
+def update_deployment(
+    session: Session, name: str, description: str | None, dag_deploys: bool | None
+) -> Deployment:
+    deployment = get_deployment(session, name, lock=True)
+    if description is not None:
+        deployment.description = description
+    if dag_deploys is not None:
+        deployment.dag_deploys = dag_deploys
+    session.flush()
+    return deployment
+
+
+def delete_deployment(session: Session, name: str) -> None:
+    """Delete the deployment and its deploys; revoke its tokens but keep them for audit.
+
+    Blobs and manifests stay: other deployments may use them.
+    """
+    deployment = get_deployment(session, name, lock=True)
+    session.execute(
+        update(Token)
+        .where(Token.deployment_id == deployment.id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    # The foreign key would also null this; saying it keeps the intent visible.
+    session.execute(
+        update(Token).where(Token.deployment_id == deployment.id).values(deployment_id=None)
+    )
+    session.execute(delete(Deploy).where(Deploy.deployment_id == deployment.id))
+    session.delete(deployment)
+    session.flush()

@@ -1,0 +1,202 @@
+"""Deploys: validating and committing a new state of a deployment, and reading history.
+
+A deploy is committed in the caller's transaction with the deployment row locked, so
+deploys to one deployment are serialized and their seq is contiguous; the seq is taken
+from the locked row, so a deploy that fails to commit never uses one up.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dagship.project.manifest import Manifest, ManifestError, TreeDiff, diff
+from dagship.server.db.models import Deploy, Deployment, utcnow
+from dagship.server.errors import Conflict, Invalid, NotFound
+from dagship.server.services import access
+from dagship.server.services.access import AuthToken
+from dagship.server.services.blobs import stored_sizes
+from dagship.server.services.deployments import current_deploy, get_deployment
+from dagship.server.services.manifests import load_manifest, store_manifest
+
+if TYPE_CHECKING:
+    from dagship.server.schemas import DeployRequest
+
+KIND_ROLES = {"dags": ("dag-author", "DAG deploys"), "project": ("operator", "project deploys"),
+              "full": ("operator", "full deploys")}  # fmt: skip
+
+
+def check_may_deploy(token: AuthToken, name: str, kind: str) -> None:
+    """Raise Forbidden unless `token` may make a deploy of `kind` to deployment `name`."""
+    role, action = KIND_ROLES[kind]
+    access.check_role(token, role, action)
+    access.check_deployment(token, name)
+
+
+def check_deploy_allowed(session: Session, token: AuthToken, name: str, kind: str) -> None:
+    """Everything a deploy of `kind` to `name` would be refused for before its blobs matter.
+
+    Clients ask this (with the missing-blobs question) before uploading, so a deploy that
+    would be refused stores nothing.
+    """
+    check_may_deploy(token, name, kind)
+    _check_dag_deploys(get_deployment(session, name), kind)
+
+
+def commit_deploy(session: Session, token: AuthToken, name: str, request: DeployRequest) -> Deploy:
+    check_may_deploy(token, name, request.kind)
+    # Validate before taking the lock: hashing a large manifest should not hold it.
+    dags = _manifest(request.dags_manifest, "dags_manifest", request.kind in ("dags", "full"))
+    project = _manifest(
+        request.project_manifest, "project_manifest", request.kind in ("project", "full")
+    )
+
+    deployment = get_deployment(session, name, lock=True)
+    _check_dag_deploys(deployment, request.kind)
+    check_expected_seq(deployment, request.expect_seq)
+    check_blobs(session, [m for m in (dags, project) if m is not None])
+
+    current = current_deploy(session, deployment)
+    return append_deploy(
+        session,
+        deployment,
+        kind=request.kind,
+        origin=request.origin,
+        dags_version=_version(session, dags, current.dags_version if current else None),
+        project_version=_version(session, project, current.project_version if current else None),
+        token_id=token.id,
+        uploaded_files=request.uploaded_files,
+        uploaded_bytes=request.uploaded_bytes,
+        git_sha=request.git_sha,
+        git_branch=request.git_branch,
+        git_author=request.git_author,
+        git_message=request.git_message,
+        description=request.description,
+    )
+
+
+def _check_dag_deploys(deployment: Deployment, kind: str) -> None:
+    if not deployment.dag_deploys and kind != "full":
+        raise Conflict(
+            f"deployment {deployment.name} has DAG deploys disabled, so every deploy must be "
+            "full (DAGs and project together); deploy without --dags, or enable them with "
+            f"`dagship deployment update {deployment.name} --dag-deploys`",
+            code="dag_deploys_disabled",
+        )
+
+
+def check_blobs(session: Session, manifests: list[Manifest]) -> None:
+    """Every file's blob must be stored, with the size the manifest says."""
+    entries = [entry for manifest in manifests for entry in manifest.entries]
+    sizes = stored_sizes(session, [entry.sha256 for entry in entries])
+    missing = list(dict.fromkeys(e.sha256 for e in entries if e.sha256 not in sizes))
+    if missing:
+        raise Invalid(
+            f"{len(missing)} blob(s) are not uploaded yet (first: {missing[0]}); upload them "
+            "with PUT /api/v1/blobs/{digest}, then commit the deploy again",
+            code="missing_blobs",
+            missing=missing,
+        )
+    wrong = [e for e in entries if sizes[e.sha256] != e.size]
+    if wrong:
+        first = wrong[0]
+        raise Invalid(
+            f"{first.path} says size {first.size} but blob {first.sha256} has "
+            f"{sizes[first.sha256]} bytes",
+            code="size_mismatch",
+            paths=[e.path for e in wrong],
+        )
+
+
+def check_expected_seq(deployment: Deployment, expect_seq: int | None) -> None:
+    if expect_seq is not None and expect_seq != deployment.current_seq:
+        raise Conflict(
+            f"deployment {deployment.name} is at seq {deployment.current_seq}, not the expected "
+            f"seq {expect_seq}: someone deployed in between; review it with "
+            f"`dagship deploys list {deployment.name}` and deploy again",
+            code="seq_conflict",
+            current_seq=deployment.current_seq,
+        )
+
+
+def append_deploy(session: Session, deployment: Deployment, **fields: Any) -> Deploy:
+    """Add the next deploy of a deployment locked by the caller and make it current."""
+    seq = deployment.current_seq + 1
+    deploy = Deploy(
+        id="dpl_" + secrets.token_hex(8),
+        deployment_id=deployment.id,
+        seq=seq,
+        created_at=utcnow(),
+        **fields,
+    )
+    session.add(deploy)
+    deployment.current_seq = seq
+    session.flush()
+    return deploy
+
+
+def get_deploy(session: Session, deploy_id: str, reader: AuthToken) -> Deploy:
+    deploy = session.get(Deploy, deploy_id)
+    if deploy is None:
+        raise NotFound(f"deploy {deploy_id} does not exist")
+    access.check_deployment(reader, deploy.deployment.name)
+    return deploy
+
+
+def get_deploy_by_seq(session: Session, deployment: Deployment, seq: int) -> Deploy:
+    deploy = session.scalar(
+        select(Deploy).where(Deploy.deployment_id == deployment.id, Deploy.seq == seq)
+    )
+    if deploy is None:
+        raise NotFound(f"deployment {deployment.name} has no deploy {seq}")
+    return deploy
+
+
+def list_deploys(session: Session, name: str, limit: int) -> list[Deploy]:
+    deployment = get_deployment(session, name)
+    query = (
+        select(Deploy)
+        .where(Deploy.deployment_id == deployment.id)
+        .order_by(Deploy.seq.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def diff_deploys(session: Session, old: Deploy, new: Deploy) -> tuple[TreeDiff, TreeDiff]:
+    """What changed in the DAGs and in the project from `old` to `new`."""
+    return (
+        _diff_versions(session, old.dags_version, new.dags_version),
+        _diff_versions(session, old.project_version, new.project_version),
+    )
+
+
+def _diff_versions(session: Session, old: str, new: str) -> TreeDiff:
+    if old == new:
+        return TreeDiff([], [], [])
+    return diff(load_manifest(session, old), load_manifest(session, new))
+
+
+def _manifest(items: list[dict[str, Any]] | None, field: str, needed: bool) -> Manifest | None:
+    if items is None:
+        if needed:
+            raise Invalid(f"this kind of deploy needs {field}")
+        return None
+    if not needed:
+        raise Invalid(f"{field} is not part of this kind of deploy; leave it out or use full")
+    try:
+        return Manifest.from_dicts(items)
+    except ManifestError as exc:
+        raise Invalid(f"{field}: {exc}", code="bad_manifest") from None
+
+
+def _version(session: Session, manifest: Manifest | None, carried: str | None) -> str:
+    if manifest is not None:
+        return store_manifest(session, manifest)
+    if carried is not None:
+        return carried
+    # Nothing to carry forward yet: the other tree starts out empty.
+    return store_manifest(session, Manifest())
