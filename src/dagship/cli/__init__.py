@@ -1,0 +1,1 @@
+"""The ``dagship`` command line: parse, call one library function, render."""

@@ -1,0 +1,1 @@
+"""HTTP client for the dagship API: settings, requests, uploads, the deploy flow."""

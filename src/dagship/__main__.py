@@ -1,0 +1,5 @@
+"""``python -m dagship``."""
+
+from dagship.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Options and rendering helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from dagship.client.api import ApiClient
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="dagship server URL. Default: $DAGSHIP_URL, else http://127.0.0.1:8787.",
+        show_default=False,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help=(
+            "API token. Default: $DAGSHIP_API_TOKEN; for a server on this machine, "
+            "the admin token a local server wrote to $DAGSHIP_HOME/admin-token "
+            "(DAGSHIP_HOME defaults to ~/.dagship)."
+        ),
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout, for scripts.")
+]
+
+out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    # Piped output is not cut to 80 columns: tables stay one line per row.
+    out.width = 200
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def client(url: str | None, token: str | None) -> ApiClient:
+    # httpx is imported on first use: --help and usage errors stay fast.
+    from dagship.client.api import ApiClient
+    from dagship.client.settings import resolve_settings
+
+    settings = resolve_settings(url, token)
+    return ApiClient(settings.url, settings.token)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``Error: message`` on stderr and return the Exit to raise."""
+    sys.stderr.write(f"Error: {message}\n")
+    return typer.Exit(code)
+
+
+def short(version: str | None, length: int = 12) -> str:
+    """``sha256-`` plus the first hex digits: enough to tell versions apart."""
+    if not version:
+        return "-"
+    prefix, _, digest = version.partition("-")
+    return f"{prefix}-{digest[:length]}" if digest else version[:length]
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def when(timestamp: str | None) -> str:
+    """An ISO time as ``2026-11-26 04:30:00`` (UTC), or ``-``."""
+    if not timestamp:
+        return "-"
+    return timestamp.replace("T", " ").removesuffix("Z").split(".")[0] + " UTC"
+
+
+def git_summary(deploy: dict[str, Any]) -> str:
+    sha = deploy.get("git_sha")
+    if not sha:
+        return "-"
+    branch = deploy.get("git_branch")
+    return f"{sha[:8]} ({branch})" if branch else sha[:8]

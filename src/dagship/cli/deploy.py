@@ -1,0 +1,101 @@
+"""``dagship deploy``: deploy a project folder, uploading only what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dagship.cli.common import (
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    client,
+    fail,
+    human_bytes,
+    out,
+    plural,
+    print_json,
+    short,
+)
+from dagship.cli.progress import UploadBar
+
+if TYPE_CHECKING:
+    from dagship.client.deploy import DeployResult, Mode
+
+KIND_NAMES = {"dags": "DAGs", "project": "project", "full": "DAGs and project"}
+
+
+def deploy_command(
+    path: Annotated[
+        Path,
+        typer.Argument(help="The project folder (the one holding dags/). Default: here."),
+    ] = Path("."),
+    deployment: Annotated[
+        str,
+        typer.Option("--deployment", "-d", help="Deployment to deploy to.", show_default=False),
+    ] = ...,  # type: ignore[assignment]
+    dags: Annotated[
+        bool, typer.Option("--dags", help="Deploy only the DAG bundle (the dags/ folder).")
+    ] = False,
+    project: Annotated[
+        bool, typer.Option("--project", help="Deploy only the project (everything but dags/).")
+    ] = False,
+    expect_seq: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-seq",
+            help="Fail unless the deployment's current deploy is #N (0: no deploy yet).",
+            show_default=False,
+        ),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="Why: recorded with the deploy.")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Deploy a project: only the trees that changed, uploading only new files.
+
+    Without --dags or --project, deploys what differs from the current deploy (DAGs, project
+    or both). Nothing changed: no deploy is made and the exit code is 0.
+    """
+    if dags and project:
+        raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
+    from dagship.client.deploy import deploy
+
+    mode: Mode = "dags" if dags else "project" if project else "auto"
+    with client(url, token) as api, UploadBar(enabled=not json) as bar:
+        result = deploy(api, path, deployment, mode, expect_seq, description, on_progress=bar)
+    if json:
+        print_json(result.to_dict())
+    else:
+        render(result)
+
+
+def render(result: DeployResult) -> None:
+    if result.unchanged:
+        out.print(
+            f"Deployment {result.deployment} is unchanged (deploy #{result.seq}); "
+            "nothing to deploy."
+        )
+        return
+    deploy = result.deploy
+    out.print(
+        f"Deployed {KIND_NAMES.get(result.kind, result.kind)} to {result.deployment}: "
+        f"deploy #{result.seq} ({result.id})."
+    )
+    out.print(
+        f"  DAG bundle  {short(result.dags_version)}  "
+        f"({plural(int(deploy.get('dags_files') or 0), 'file')})"
+    )
+    out.print(
+        f"  project     {short(result.project_version)}  "
+        f"({plural(int(deploy.get('project_files') or 0), 'file')})"
+    )
+    out.print(
+        f"  uploaded    {plural(result.uploaded_files, 'file')}, "
+        f"{human_bytes(result.uploaded_bytes)}"
+    )

@@ -1,0 +1,68 @@
+"""The ``dagship`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from dagship import __version__
+from dagship.cli import deploy, deployment, deploys, quickstart, rollback, server, token
+from dagship.client.errors import ClientError
+from dagship.project.errors import ProjectError
+
+app = typer.Typer(
+    name="dagship",
+    help="Deploy Apache Airflow projects to self-hosted deployments: content-addressed, "
+    "versioned, rollback-able.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("server")(server.server)
+app.command("quickstart")(quickstart.quickstart_command)
+app.command("deploy")(deploy.deploy_command)
+app.command("rollback")(rollback.rollback)
+app.add_typer(deployment.app, name="deployment")
+app.add_typer(deploys.app, name="deploys")
+app.add_typer(token.app, name="token")
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"dagship {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Deploy Apache Airflow projects to self-hosted deployments."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="dagship", standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        sys.stderr.write(f"{exc.code}\n")
+        return 1
+    except (ClientError, ProjectError) as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,310 @@
+"""ApiClient: one method per route of the dagship HTTP API (docs/api.md)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dagship import __version__
+from dagship.client.errors import ApiError, ServerUnreachableError
+
+JSON = dict[str, Any]
+MAX_DIGESTS_PER_REQUEST = 100_000
+# Blobs up to this size are sent from memory; bigger ones are streamed from the file.
+STREAM_THRESHOLD = 1024 * 1024
+_CHUNK = 256 * 1024
+# Connection errors are retried only for requests that are safe to repeat.
+_RETRY_DELAYS = (0.2, 0.5)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+ProgressCallback = Callable[[int], None]
+
+
+class FileChangedError(Exception):
+    """A file's size changed between the scan and its upload."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+class ApiClient:
+    """A synchronous client for one server; safe to share between threads."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": f"dagship/{__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=transport,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- health ---------------------------------------------------------------------------
+    def healthz(self) -> JSON:
+        return self._json("GET", "/healthz")
+
+    def info(self) -> JSON:
+        return self._json("GET", "/api/v1/info")
+
+    # -- deployments ----------------------------------------------------------------------
+    def create_deployment(
+        self, name: str, description: str | None = None, dag_deploys: bool | None = None
+    ) -> JSON:
+        body: JSON = {"name": name}
+        if description is not None:
+            body["description"] = description
+        if dag_deploys is not None:
+            body["dag_deploys"] = dag_deploys
+        return self._json("POST", "/api/v1/deployments", json=body)
+
+    def list_deployments(self) -> list[JSON]:
+        return self._json("GET", "/api/v1/deployments")
+
+    def get_deployment(self, name: str) -> JSON:
+        return self._json("GET", f"/api/v1/deployments/{name}")
+
+    def update_deployment(
+        self, name: str, description: str | None = None, dag_deploys: bool | None = None
+    ) -> JSON:
+        body: JSON = {}
+        if description is not None:
+            body["description"] = description
+        if dag_deploys is not None:
+            body["dag_deploys"] = dag_deploys
+        return self._json("PATCH", f"/api/v1/deployments/{name}", json=body)
+
+    def delete_deployment(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/deployments/{name}")
+
+    # -- tokens ---------------------------------------------------------------------------
+    def create_token(
+        self,
+        role: str,
+        deployment: str | None = None,
+        expires_in_seconds: int | None = None,
+        description: str | None = None,
+    ) -> JSON:
+        body: JSON = {"role": role}
+        if deployment is not None:
+            body["deployment"] = deployment
+        if expires_in_seconds is not None:
+            body["expires_in_seconds"] = expires_in_seconds
+        if description is not None:
+            body["description"] = description
+        return self._json("POST", "/api/v1/tokens", json=body)
+
+    def list_tokens(self) -> list[JSON]:
+        return self._json("GET", "/api/v1/tokens")
+
+    def revoke_token(self, token_id: str) -> JSON:
+        return self._json("DELETE", f"/api/v1/tokens/{token_id}")
+
+    # -- blobs and manifests --------------------------------------------------------------
+    def missing_blobs(
+        self, digests: list[str], deployment: str | None = None, kind: str | None = None
+    ) -> list[str]:
+        """The digests among ``digests`` that the server does not store, in order.
+
+        With ``deployment`` and ``kind`` the server first checks that such a deploy would be
+        allowed, so a refused deploy fails before anything is uploaded.
+        """
+        missing: list[str] = []
+        intent = {"deployment": deployment, "kind": kind} if deployment else {}
+        # At least one request, even for no digests, so the deploy check above happens.
+        for start in range(0, max(len(digests), 1), MAX_DIGESTS_PER_REQUEST):
+            chunk = digests[start : start + MAX_DIGESTS_PER_REQUEST]
+            # Asking is read-only on the server, so it is safe to retry.
+            body = self._json(
+                "POST",
+                "/api/v1/blobs/missing",
+                json={"digests": chunk, **intent},
+                idempotent=True,
+            )
+            missing.extend(body["missing"])
+        return missing
+
+    def put_blob(
+        self,
+        digest: str,
+        path: str | os.PathLike[str],
+        size: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> JSON:
+        """Upload the file at ``path`` as blob ``digest`` (``size`` bytes, from the scan).
+
+        Raises FileChangedError when the file no longer has ``size`` bytes.
+        """
+        file = Path(path)
+        streamed = size > STREAM_THRESHOLD
+
+        def content() -> bytes | Iterator[bytes]:
+            if streamed:
+                return _read_chunks(file, size, on_progress)
+            data = file.read_bytes()
+            if len(data) != size:
+                raise FileChangedError(file)
+            return data
+
+        result = self._json(
+            "PUT",
+            f"/api/v1/blobs/{digest}",
+            content=content,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )
+        if on_progress is not None and not streamed:
+            on_progress(size)
+        return result
+
+    def get_blob(self, digest: str) -> bytes:
+        return self._request("GET", f"/api/v1/blobs/{digest}").content
+
+    def get_manifest(self, version: str) -> JSON:
+        return self._json("GET", f"/api/v1/manifests/{version}")
+
+    # -- deploys --------------------------------------------------------------------------
+    def create_deploy(self, deployment: str, request: JSON) -> JSON:
+        return self._json("POST", f"/api/v1/deployments/{deployment}/deploys", json=request)
+
+    def list_deploys(self, deployment: str, limit: int = 20) -> list[JSON]:
+        return self._json(
+            "GET", f"/api/v1/deployments/{deployment}/deploys", params={"limit": limit}
+        )
+
+    def get_deploy(self, deploy_id: str) -> JSON:
+        return self._json("GET", f"/api/v1/deploys/{deploy_id}")
+
+    def diff_deploys(self, from_id: str, to_id: str) -> JSON:
+        return self._json("GET", f"/api/v1/deploys/{from_id}/diff/{to_id}")
+
+    def rollback(
+        self,
+        deployment: str,
+        to_seq: int | None = None,
+        expect_seq: int | None = None,
+        description: str | None = None,
+    ) -> JSON:
+        """``{"unchanged": bool, "deploy": Deploy}``."""
+        body: JSON = {}
+        if to_seq is not None:
+            body["to_seq"] = to_seq
+        if expect_seq is not None:
+            body["expect_seq"] = expect_seq
+        if description is not None:
+            body["description"] = description
+        return self._json("POST", f"/api/v1/deployments/{deployment}/rollback", json=body)
+
+    def current_dags(self, deployment: str, etag: str | None = None) -> JSON | None:
+        """The deployment's current DAG bundle, or None if it still has version ``etag``."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else None
+        response = self._request(
+            "GET", f"/api/v1/deployments/{deployment}/dags/current", headers=headers
+        )
+        if response.status_code == 304:
+            return None
+        return response.json()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: Callable[[], bytes | Iterator[bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        retry_all = method in _IDEMPOTENT if idempotent is None else idempotent
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    json=json,
+                    params=params,
+                    content=content() if content is not None else None,
+                    headers=headers,
+                )
+                break
+            except httpx.TransportError as exc:
+                # A refused connection never reached the server, so any request may repeat.
+                retryable = retry_all or isinstance(exc, httpx.ConnectError)
+                if not retryable or attempt >= len(_RETRY_DELAYS):
+                    raise ServerUnreachableError(self.url, _reason(exc)) from exc
+                time.sleep(_RETRY_DELAYS[attempt])
+                attempt += 1
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response
+
+
+def _read_chunks(path: Path, size: int, on_progress: ProgressCallback | None) -> Iterator[bytes]:
+    sent = 0
+    with path.open("rb") as f:
+        while sent < size:
+            chunk = f.read(min(_CHUNK, size - sent))
+            if not chunk:
+                raise FileChangedError(path)
+            sent += len(chunk)
+            if on_progress is not None:
+                on_progress(len(chunk))
+            yield chunk
+        if f.read(1):
+            raise FileChangedError(path)
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        if not isinstance(detail, str):
+            detail = str(detail)
+        return ApiError(response.status_code, str(body.get("code") or "error"), detail, body)
+    text = response.text.strip().replace("\n", " ")[:200]
+    return ApiError(
+        response.status_code,
+        "error",
+        f"the server at {response.request.url} answered HTTP {response.status_code}"
+        + (f": {text}" if text else "")
+        + "; check DAGSHIP_URL points at a dagship server",
+    )

@@ -1,0 +1,179 @@
+"""The deploy flow: scan, decide what changed, upload what is missing, commit one deploy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dagship.client.api import JSON, ApiClient
+from dagship.client.errors import DeployError
+from dagship.client.upload import UploadProgress, upload_missing
+from dagship.project.git import git_info
+from dagship.project.scan import ScannedProject, ScannedTree, scan_project
+
+Mode = Literal["auto", "dags", "project"]
+Kind = Literal["dags", "project", "full"]
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What ``deploy`` did. ``deploy`` is the server's Deploy object (the current one when
+    ``unchanged``); ``uploaded_*`` count what this run uploaded."""
+
+    deploy: JSON
+    unchanged: bool
+    uploaded_files: int = 0
+    uploaded_bytes: int = 0
+
+    @property
+    def id(self) -> str:
+        return str(self.deploy["id"])
+
+    @property
+    def seq(self) -> int:
+        return int(self.deploy["seq"])
+
+    @property
+    def deployment(self) -> str:
+        return str(self.deploy["deployment"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.deploy["kind"])
+
+    @property
+    def dags_version(self) -> str:
+        return str(self.deploy["dags_version"])
+
+    @property
+    def project_version(self) -> str:
+        return str(self.deploy["project_version"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.deploy,
+            "uploaded_files": self.uploaded_files,
+            "uploaded_bytes": self.uploaded_bytes,
+            "unchanged": self.unchanged,
+        }
+
+
+def choose_kind(
+    mode: Mode,
+    current: JSON | None,
+    dag_deploys: bool,
+    dags_version: str,
+    project_version: str,
+) -> Kind | None:
+    """The kind of deploy to make, or None when the deployment already has these versions.
+
+    ``auto`` deploys what differs from the current deploy; ``dags``/``project`` deploy that
+    tree only. With DAG deploys disabled every deploy is ``full``.
+    """
+    dags_differ = current is None or current["dags_version"] != dags_version
+    project_differs = current is None or current["project_version"] != project_version
+    if mode == "dags":
+        return "dags" if dags_differ else None
+    if mode == "project":
+        if not dag_deploys:
+            return "full" if dags_differ or project_differs else None
+        return "project" if project_differs else None
+    if current is None or (dags_differ and project_differs):
+        return "full"
+    if dags_differ:
+        return "dags" if dag_deploys else "full"
+    if project_differs:
+        return "project" if dag_deploys else "full"
+    return None
+
+
+def deploy(
+    client: ApiClient,
+    path: str | os.PathLike[str],
+    deployment: str,
+    mode: Mode = "auto",
+    expect_seq: int | None = None,
+    description: str | None = None,
+    origin: str | None = None,
+    on_progress: UploadProgress | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DeployResult:
+    """Deploy the project folder at ``path`` to ``deployment``, uploading only new content."""
+    env = os.environ if env is None else env
+    scanned = scan_project(path)
+    info = client.get_deployment(deployment)
+    current: JSON | None = info.get("current")
+    current_seq = int(current["seq"]) if current else 0
+    if expect_seq is not None and expect_seq != current_seq:
+        raise DeployError(
+            f"deployment {deployment} is at deploy #{current_seq}, not #{expect_seq} as "
+            f"expected (--expect-seq): someone deployed in between; check "
+            f"`dagship deploys list {deployment}` and deploy again"
+        )
+    dag_deploys = bool(info.get("dag_deploys", True))
+    if mode == "dags" and not dag_deploys:
+        raise DeployError(
+            f"deployment {deployment} has DAG deploys disabled, so every deploy carries the "
+            f"whole project: run `dagship deploy` without --dags, or enable them with "
+            f"`dagship deployment update {deployment} --dag-deploys`"
+        )
+    kind = choose_kind(mode, current, dag_deploys, scanned.dags.version, scanned.project.version)
+    if kind is None:
+        assert current is not None
+        return DeployResult(deploy=current, unchanged=True)
+    trees = _trees(scanned, kind)
+    stats = upload_missing(client, trees, on_progress, deployment=deployment, kind=kind)
+    request = deploy_request(
+        scanned, kind, expect_seq, description, origin or _origin(env), stats.files, stats.bytes
+    )
+    request.update(_git_fields(scanned.root, env))
+    created = client.create_deploy(deployment, request)
+    return DeployResult(created, False, stats.files, stats.bytes)
+
+
+def deploy_request(
+    scanned: ScannedProject,
+    kind: Kind,
+    expect_seq: int | None,
+    description: str | None,
+    origin: str,
+    uploaded_files: int,
+    uploaded_bytes: int,
+) -> JSON:
+    """The body of ``POST /deployments/{name}/deploys`` (without git fields)."""
+    return {
+        "kind": kind,
+        "dags_manifest": scanned.dags.manifest.to_dicts() if kind != "project" else None,
+        "project_manifest": scanned.project.manifest.to_dicts() if kind != "dags" else None,
+        "expect_seq": expect_seq,
+        "origin": origin,
+        "description": description,
+        "uploaded_files": uploaded_files,
+        "uploaded_bytes": uploaded_bytes,
+    }
+
+
+def _trees(scanned: ScannedProject, kind: Kind) -> list[ScannedTree]:
+    if kind == "dags":
+        return [scanned.dags]
+    if kind == "project":
+        return [scanned.project]
+    return [scanned.dags, scanned.project]
+
+
+def _origin(env: Mapping[str, str]) -> str:
+    return "ci" if env.get("CI", "").strip().lower() in _TRUE else "cli"
+
+
+def _git_fields(root: Path, env: Mapping[str, str]) -> JSON:
+    git = git_info(root, env)
+    return {
+        "git_sha": git.sha,
+        "git_branch": git.branch,
+        "git_author": git.author,
+        "git_message": git.message,
+    }

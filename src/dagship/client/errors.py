@@ -1,0 +1,42 @@
+"""Errors from talking to a dagship server; messages say what to do next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(Exception):
+    """Something the user asked for could not be done; ``str()`` is the message to show."""
+
+
+class ApiError(ClientError):
+    """The server answered with an error status, or could not be reached (``status`` 0)."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, body: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.body = body or {}
+
+    def __repr__(self) -> str:
+        return f"ApiError(status={self.status}, code={self.code!r}, detail={self.detail!r})"
+
+
+class ServerUnreachableError(ApiError):
+    """No HTTP answer at all: connection refused, DNS failure, timeout."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            0,
+            "unreachable",
+            f"cannot reach the dagship server at {url} ({reason}): start it with "
+            "`dagship server` or set DAGSHIP_URL",
+        )
+        self.url = url
+
+
+class DeployError(ClientError):
+    """A deploy was refused before or while uploading."""
