@@ -1,0 +1,64 @@
+"""Fixtures: real dagship servers (SQLite and PostgreSQL), the real CLI, project folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BACKENDS, Api, Cli, Server, make_project
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per backend for the whole session; tests use unique deployment names."""
+    srv = Server(tmp_path_factory.mktemp(f"home-{backend}"), backend)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def api(server: Server) -> Api:
+    return server.api()
+
+
+@pytest.fixture
+def cli(server: Server) -> Cli:
+    """The CLI with the admin token of the shared server."""
+    return Cli(server.url, server.admin_token)
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start a private server (for crash tests, size limits); stopped and dropped at teardown."""
+    servers: list[Server] = []
+
+    def factory(
+        backend: str = "sqlite", env: Mapping[str, str] | None = None, start: bool = True
+    ) -> Server:
+        srv = Server(tmp_path / f"home-{len(servers)}", backend, env)
+        servers.append(srv)
+        return srv.start() if start else srv
+
+    try:
+        yield factory
+    finally:
+        for srv in servers:
+            srv.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from dagship.project.manifest import (
+    EMPTY_VERSION,
+    MAX_PATH_BYTES,
+    Manifest,
+    ManifestEntry,
+    ManifestError,
+    check_path,
+    diff,
+    is_digest,
+    is_version,
+)
+
+D1 = hashlib.sha256(b"one").hexdigest()
+D2 = hashlib.sha256(b"two").hexdigest()
+
+
+def e(path: str, digest: str = D1, size: int = 3, executable: bool = False) -> ManifestEntry:
+    return ManifestEntry(path, digest, size, executable)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/etc/passwd", "absolute"),
+        ("../escape.py", "'..'"),
+        ("a/../../b.py", "'..'"),
+        ("a/./b.py", "'.'"),
+        ("a//b.py", "empty"),
+        ("a/", "empty"),
+        ("", "empty"),
+        ("a\\b.py", "backslash"),
+        ("a\x00b.py", "NUL"),
+        ("x" * (MAX_PATH_BYTES + 1), "longer than"),
+        ("é" * (MAX_PATH_BYTES // 2 + 1), "longer than"),  # bytes, not characters
+    ],
+)
+def test_bad_paths_are_refused_with_a_message(path: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=None) as info:
+        check_path(path)
+    assert message in str(info.value)
+    with pytest.raises(ManifestError):
+        Manifest.build([e(path)])
+
+
+@pytest.mark.parametrize("path", ["a.py", "dags/a.py", "x" * MAX_PATH_BYTES, "é/ü.py", ".hidden"])
+def test_good_paths_pass(path: str) -> None:
+    check_path(path)
+    assert Manifest.build([e(path)]).entries[0].path == path
+
+
+def test_non_text_path_is_refused() -> None:
+    with pytest.raises(ManifestError):
+        check_path(None)
+    with pytest.raises(ManifestError):
+        check_path(b"a.py")
+
+
+def test_duplicate_path_is_refused() -> None:
+    with pytest.raises(ManifestError, match="duplicate"):
+        Manifest.build([e("a.py", D1), e("a.py", D2)])
+
+
+def test_file_that_is_also_a_folder_is_refused() -> None:
+    with pytest.raises(ManifestError, match="folder"):
+        Manifest.build([e("a"), e("a/b.py")])
+
+
+@pytest.mark.parametrize("digest", ["", "abc", D1.upper(), D1[:-1] + "g", D1 + "0"])
+def test_bad_digest_is_refused(digest: str) -> None:
+    with pytest.raises(ManifestError, match="sha256"):
+        Manifest.build([e("a.py", digest)])
+
+
+@pytest.mark.parametrize("size", [-1, True, 1.5, "3"])
+def test_bad_size_is_refused(size: object) -> None:
+    with pytest.raises(ManifestError, match="size"):
+        Manifest.build([e("a.py", size=size)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"path": "a.py", "sha256": D1}, {"sha256": D1, "size": 1}, {"path": "a.py", "size": 1}],
+)
+def test_malformed_dicts_are_refused(item: dict[str, object]) -> None:
+    with pytest.raises(ManifestError, match="malformed"):
+        Manifest.from_dicts([item])
+
+
+def test_entries_are_sorted_and_version_is_order_independent() -> None:
+    entries = [e("b.py", D2), e("a.py", D1), e("c/d.py", D1, executable=True)]
+    one = Manifest.build(entries)
+    two = Manifest.build(reversed(entries))
+    assert [x.path for x in one.entries] == ["a.py", "b.py", "c/d.py"]
+    assert one.version == two.version
+    assert is_version(one.version)
+    assert one.version.startswith("sha256-")
+
+
+def test_version_is_sha256_of_canonical_bytes() -> None:
+    m = Manifest.build([e("z.py", D2, 7), e("a.py", D1, 3, True)])
+    canonical = m.canonical_bytes()
+    assert json.loads(canonical) == m.to_dicts()
+    assert b" " not in canonical
+    assert m.version == "sha256-" + hashlib.sha256(canonical).hexdigest()
+
+
+def test_version_changes_with_any_field() -> None:
+    base = Manifest.build([e("a.py")]).version
+    assert Manifest.build([e("b.py")]).version != base
+    assert Manifest.build([e("a.py", D2)]).version != base
+    assert Manifest.build([e("a.py", size=4)]).version != base
+    assert Manifest.build([e("a.py", executable=True)]).version != base
+
+
+def test_round_trip_through_dicts_keeps_the_version() -> None:
+    m = Manifest.build([e("a.py"), e("b/c.sh", D2, 10, True)])
+    assert Manifest.from_dicts(json.loads(json.dumps(m.to_dicts()))).version == m.version
+
+
+def test_empty_manifest() -> None:
+    assert Manifest().version == EMPTY_VERSION
+    assert Manifest.build([]).version == EMPTY_VERSION
+    assert len(Manifest()) == 0
+    assert Manifest().total_size == 0
+
+
+def test_totals_and_digests() -> None:
+    m = Manifest.build([e("a.py", D1, 3), e("b.py", D1, 3), e("c.py", D2, 5)])
+    assert m.total_size == 11
+    assert m.digests() == {D1, D2}
+    assert set(m.by_path()) == {"a.py", "b.py", "c.py"}
+    assert is_digest(D1) and not is_digest("sha256-" + D1)
+
+
+def test_diff_added_removed_changed() -> None:
+    old = Manifest.build([e("keep.py"), e("gone.py"), e("edit.py", D1), e("mode.sh")])
+    new = Manifest.build(
+        [e("keep.py"), e("new.py"), e("edit.py", D2), e("mode.sh", executable=True)]
+    )
+    d = diff(old, new)
+    assert d.added == ["new.py"]
+    assert d.removed == ["gone.py"]
+    assert d.changed == ["edit.py", "mode.sh"]
+    assert not d.empty
+    assert d.to_dict() == {"added": d.added, "removed": d.removed, "changed": d.changed}
+    back = diff(new, old)
+    assert (back.added, back.removed) == (d.removed, d.added)
+    assert diff(old, old).empty

@@ -1,0 +1,70 @@
+"""The read API Airflow uses: current DAG version with ETag, manifests, blobs."""
+
+from __future__ import annotations
+
+from tests.helpers import Api, assert_error, entry, unique
+
+
+def test_dags_current_with_etag(api: Api) -> None:
+    name = unique()
+    api.create_deployment(name)
+    assert_error(api.get(f"/deployments/{name}/dags/current"), 404, "not_found")
+    files = {"a.py": b"alpha", "pkg/b.py": b"beta"}
+    d1 = api.deploy_files(name, files).json()
+
+    r = api.get(f"/deployments/{name}/dags/current")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["deployment"], body["version"], body["deploy_id"], body["seq"]) == (
+        name,
+        d1["dags_version"],
+        d1["id"],
+        1,
+    )
+    assert body["files"] == [entry(p, d) for p, d in sorted(files.items())]
+    etag = r.headers["etag"]
+    assert etag == f'"{d1["dags_version"]}"'
+
+    cached = api.get(f"/deployments/{name}/dags/current", headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    assert cached.content == b""
+    other = api.get(
+        f"/deployments/{name}/dags/current", headers={"If-None-Match": '"sha256-' + "0" * 64 + '"'}
+    )
+    assert other.status_code == 200
+
+    # A project deploy keeps the DAG version: the ETag still matches.
+    api.deploy_files(name, {"requirements.txt": b"x\n"}, "project")
+    still = api.get(f"/deployments/{name}/dags/current", headers={"If-None-Match": etag})
+    assert still.status_code == 304
+
+    d3 = api.deploy_files(name, {"a.py": b"alpha 2"}).json()
+    changed = api.get(f"/deployments/{name}/dags/current", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["version"] == d3["dags_version"]
+    assert changed.json()["seq"] == 3
+    assert changed.headers["etag"] == f'"{d3["dags_version"]}"'
+
+
+def test_dags_current_of_unknown_deployment_is_404(api: Api) -> None:
+    assert_error(api.get("/deployments/nope-nope/dags/current"), 404, "not_found")
+
+
+def test_manifest_and_blob_routes(api: Api) -> None:
+    name = unique()
+    api.create_deployment(name)
+    dags = {"z.py": b"zed", "a/b.py": b"bee"}
+    project = {"include/q.sql": b"select 1", "requirements.txt": b"x"}
+    r = api.deploy_files(name, dags, "full", project_files=project)
+    assert r.status_code == 201, r.text
+    d = r.json()
+    for version, files in ((d["dags_version"], dags), (d["project_version"], project)):
+        r = api.get(f"/manifests/{version}")
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == version
+        assert r.json()["files"] == [entry(p, data) for p, data in sorted(files.items())]
+        for f in r.json()["files"]:
+            blob = api.get(f"/blobs/{f['sha256']}")
+            assert blob.content == files[f["path"]]
+    assert_error(api.get("/manifests/sha256-" + "1" * 64), 404, "not_found")
+    assert api.get("/manifests/not-a-version").status_code in (404, 422)
