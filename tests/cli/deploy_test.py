@@ -104,12 +104,13 @@ def test_content_already_stored_uploads_nothing(cli: Cli, api: Api, project: Pat
 def test_auto_picks_project_or_full(cli: Cli, api: Api, project: Path) -> None:
     name = new_deployment(api)
     first = deploy(cli, project, name)
-    write(project, "requirements.txt", "pendulum>=3\npandas\n")
+    # Content unique to this test: blobs are shared by every deployment on the server.
+    write(project, "requirements.txt", f"pendulum>=3\npandas\n# {name}\n")
     proj = deploy(cli, project, name)
     assert proj["kind"] == "project" and proj["uploaded_files"] == 1
     assert proj["dags_version"] == first["dags_version"]
-    write(project, "requirements.txt", "pandas\n")
-    write(project, "dags/dag_0.py", "# both changed\n")
+    write(project, "requirements.txt", f"pandas\n# {name}\n")
+    write(project, "dags/dag_0.py", f"# both changed in {name}\n")
     full = deploy(cli, project, name)
     assert full["kind"] == "full" and full["uploaded_files"] == 2
     assert [d["kind"] for d in api.deploys(name)] == ["full", "project", "full"]
