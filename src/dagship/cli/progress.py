@@ -34,6 +34,9 @@ class UploadBar:
                 self._start(total)
             assert self._progress is not None and self._task is not None
             self._progress.advance(self._task, sent)
+            # Clear the bar as soon as the last byte is sent, before the result is printed.
+            if self._progress.tasks[0].finished:
+                self._progress.stop()
 
     def _start(self, total: int) -> None:
         from rich.console import Console
