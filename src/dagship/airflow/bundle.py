@@ -1,0 +1,349 @@
+"""DagshipDagBundle: an Airflow 3 DAG bundle that follows a dagship deployment.
+
+Configured in ``[dag_processor] dag_bundle_config_list``::
+
+    {"name": "dags", "classpath": "dagship.airflow.DagshipDagBundle",
+     "kwargs": {"url": "http://dagship:8787", "deployment": "prod", "refresh_interval": 2}}
+
+On disk, under the bundle's ``base_dir`` (docs/bundle.md explains why)::
+
+    cache/ab/<sha256>        blobs, read-only, verified on arrival (hard-link sources)
+    manifests/<version>.json manifests of the versions materialized here
+    trees/<version>.<rand>/  the current tree and the one before it
+    current -> trees/...     the DAG processor's stable path, switched with os.replace
+    tmp/                     work in progress (cleared under the lock)
+    versions/<version>/      exact versions for workers (``version=...``); Airflow's stale
+                             bundle cleanup removes unused ones
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
+
+from dagship.airflow.blobcache import BlobCache, BundleError
+from dagship.airflow.reparse import parseable, request_reparse
+from dagship.airflow.tree import (
+    BuildPlan,
+    ManifestStore,
+    build,
+    matches,
+    read_link,
+    remove_tree,
+    swap_link,
+    unique_name,
+    version_of,
+)
+from dagship.client.api import ApiClient
+from dagship.client.errors import ApiError
+from dagship.project.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
+
+log = logging.getLogger("dagship.airflow.bundle")
+
+# Blobs no local version uses are deleted at most this often (seconds).
+CACHE_GC_INTERVAL = 3600
+_BASE_KWARGS = frozenset(inspect.signature(BaseDagBundle.__init__).parameters) - {"self"}
+# What a failed refresh can raise; anything else is a bug and propagates.
+_REFRESH_ERRORS = (ApiError, BundleError, ManifestError, ValueError, OSError, httpx.HTTPError)
+
+
+class DagshipDagBundle(BaseDagBundle):
+    """A versioned DAG bundle fed by a dagship server.
+
+    :param url: the dagship server, e.g. ``http://dagship:8787``
+    :param deployment: the deployment whose DAG bundle to follow
+    :param token_env: environment variable holding the API token (``DAGSHIP_API_TOKEN``)
+    :param conn_id: an Airflow connection whose password is the token; used when set
+    :param request_reparse: after a switch, ask the DAG processor to parse the added and
+        changed files first (rows in ``dag_priority_parsing_request``)
+    """
+
+    supports_versioning = True
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        deployment: str,
+        token_env: str = "DAGSHIP_API_TOKEN",
+        conn_id: str | None = None,
+        request_reparse: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        # Newer Airflow versions may pass arguments this one does not know (version_data, …).
+        super().__init__(**{k: v for k, v in kwargs.items() if k in _BASE_KWARGS})
+        ignored = sorted(set(kwargs) - _BASE_KWARGS)
+        if ignored:
+            log.debug("bundle %s ignores arguments %s", self.name, ", ".join(ignored))
+        self.url = url.rstrip("/")
+        self.deployment = deployment
+        self.token_env = token_env
+        self.conn_id = conn_id
+        self.request_reparse = request_reparse
+        self.cache = BlobCache(self.base_dir / "cache")
+        self.manifests = ManifestStore(self.base_dir / "manifests")
+        self.trees_dir = self.base_dir / "trees"
+        self.tmp_dir = self.base_dir / "tmp"
+        self.current_link = self.base_dir / "current"
+        self._client: ApiClient | None = None
+        # BaseDagBundle.lock() excludes other processes and instances, not threads sharing this one.
+        self._thread_lock = threading.RLock()
+        self._reparse_warned = False
+
+    # -- the BaseDagBundle API ----------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        if self.version:
+            return self.versions_dir / self.version
+        return self.current_link
+
+    def get_current_version(self) -> BundleVersion | None:
+        if self.version:
+            return BundleVersion(version=self.version)
+        name = read_link(self.current_link)
+        return BundleVersion(version=version_of(name)) if name else None
+
+    def initialize(self) -> None:
+        if self.version:
+            self._materialize_pinned()
+        else:
+            self._refresh_current()
+        super().initialize()
+
+    def refresh(self) -> None:
+        if self.version:
+            # A pinned bundle never changes; make sure it is on disk.
+            self._materialize_pinned()
+        else:
+            self._refresh_current()
+
+    # -- following the deployment -------------------------------------------------------------
+    def _refresh_current(self) -> None:
+        with self._thread_lock, self.lock():
+            self._clear_tmp()
+            current = read_link(self.current_link)
+            if current and not (self.trees_dir / current).is_dir():
+                current = None
+            current_version = version_of(current) if current else None
+            try:
+                fetched = self._fetch_current(current_version)
+                if fetched is None or fetched[1] == current_version:
+                    return
+                self._install(*fetched, current)
+            except _REFRESH_ERRORS as exc:
+                self._api_failed(exc)
+                if current is None:
+                    raise BundleError(
+                        f"DAG bundle {self.name!r} has no local copy of deployment "
+                        f"{self.deployment!r} and cannot fetch one from {self.url}: {exc}"
+                    ) from exc
+                log.warning(
+                    "DAG bundle %s: keeping version %s of deployment %s; refresh from %s "
+                    "failed: %s",
+                    self.name,
+                    current_version,
+                    self.deployment,
+                    self.url,
+                    exc,
+                )
+
+    def _fetch_current(self, etag: str | None) -> tuple[Manifest, str] | None:
+        """The deployment's current DAG manifest and version; None if still version ``etag``."""
+        client = self._api()
+        try:
+            body = client.current_dags(self.deployment, etag)
+        except ApiError as exc:
+            if exc.status == 404 and self._deployment_exists():
+                return Manifest(), EMPTY_VERSION  # no deploys yet: an empty tree
+            raise
+        if body is None:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("files"), list):
+            raise BundleError(f"unexpected answer from {self.url} for the current DAG version")
+        manifest = Manifest.from_dicts(body["files"])
+        version = manifest.version
+        if version != body.get("version"):
+            raise BundleError(
+                f"the server's DAG version {body.get('version')} does not match its file list "
+                f"({version})"
+            )
+        return manifest, version
+
+    def _deployment_exists(self) -> bool:
+        try:
+            self._api().get_deployment(self.deployment)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def _install(self, manifest: Manifest, version: str, current: str | None) -> None:
+        previous = self.manifests.load(version_of(current)) if current else None
+        plan = BuildPlan(
+            manifest,
+            version,
+            self.cache,
+            previous_root=self.trees_dir / current if current and previous else None,
+            previous=previous,
+            downloaded=self._download(manifest),
+        )
+        name = unique_name(version)
+        self._build_into(plan, self.trees_dir / name)
+        swap_link(self.current_link, f"{self.trees_dir.name}/{name}", self.tmp_dir)
+        log.info(
+            "DAG bundle %s: deployment %s switched to version %s (%d files, %d downloaded)",
+            self.name,
+            self.deployment,
+            version,
+            len(manifest),
+            len(plan.downloaded),
+        )
+        if previous is not None:
+            self._ask_reparse(plan.changed_paths())
+        self._prune(keep={name, current} if current else {name})
+
+    # -- pinned versions (workers) ------------------------------------------------------------
+    def _materialize_pinned(self) -> None:
+        assert self.version
+        dest = self.versions_dir / self.version
+        if self._pinned_complete(dest):
+            return
+        with self._thread_lock, self.lock():
+            if self._pinned_complete(dest):
+                return
+            self._clear_tmp()
+            try:
+                manifest = self._fetch_manifest(self.version)
+                plan = BuildPlan(
+                    manifest, self.version, self.cache, downloaded=self._download(manifest)
+                )
+                remove_tree(dest)
+                self._build_into(plan, dest)
+                self._prune()
+            except _REFRESH_ERRORS as exc:
+                self._api_failed(exc)
+                raise BundleError(
+                    f"DAG bundle {self.name!r} cannot materialize version {self.version} of "
+                    f"deployment {self.deployment!r} from {self.url}: {exc}"
+                ) from exc
+
+    def _pinned_complete(self, dest: Path) -> bool:
+        assert self.version
+        manifest = self.manifests.load(self.version)
+        return manifest is not None and dest.is_dir() and matches(dest, manifest)
+
+    def _fetch_manifest(self, version: str) -> Manifest:
+        if version == EMPTY_VERSION:
+            return Manifest()
+        if not is_version(version):
+            raise BundleError(f"{version!r} is not a dagship version (sha256-<64 hex>)")
+        body = self._api().get_manifest(version)
+        manifest = Manifest.from_dicts(body["files"])
+        if manifest.version != version:
+            raise BundleError(f"the server's manifest {version} hashes to {manifest.version}")
+        return manifest
+
+    # -- shared steps ---------------------------------------------------------------------
+    def _download(self, manifest: Manifest) -> set[str]:
+        return self.cache.fetch(self.cache.missing(manifest.entries), self._api().get_blob)
+
+    def _build_into(self, plan: BuildPlan, dest: Path) -> None:
+        """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``."""
+        staging = self.tmp_dir / unique_name(plan.version)
+        try:
+            build(plan, staging)
+            self.manifests.save(plan.manifest, plan.version)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, dest)
+        except BaseException:
+            remove_tree(staging)
+            raise
+
+    def _prune(self, keep: set[str] | None = None) -> None:
+        """Remove trees other than ``keep``, then manifests and (hourly) blobs nothing uses."""
+        if keep is not None:
+            for path in self.trees_dir.iterdir():
+                if path.name not in keep:
+                    remove_tree(path, background=True)
+        versions: set[str] = set()
+        for folder in (self.trees_dir, self.versions_dir):
+            if folder.is_dir():
+                versions.update(version_of(p.name) for p in folder.iterdir() if p.name[0] != ".")
+        self.manifests.prune(versions)
+        stamp = self.cache.root / ".last-gc"
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - stamp.stat().st_mtime < CACHE_GC_INTERVAL:
+                return
+        manifests = [self.manifests.load(v) for v in versions]
+        if any(m is None for m in manifests):
+            return  # never delete a blob on incomplete information
+        used = set().union(*(m.digests() for m in manifests if m is not None))
+        removed = self.cache.collect(used)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+        if removed:
+            log.info("DAG bundle %s: removed %d unused blobs from its cache", self.name, removed)
+
+    def _clear_tmp(self) -> None:
+        """Leftovers of an interrupted build; safe because we hold the bundle's lock."""
+        for tmp in (self.tmp_dir, self.cache.tmp):
+            if tmp.is_dir():
+                for path in tmp.iterdir():
+                    if path.is_dir() and not path.is_symlink():
+                        remove_tree(path)
+                    else:
+                        path.unlink(missing_ok=True)
+
+    def _ask_reparse(self, paths: list[str]) -> None:
+        wanted = parseable(paths)
+        if not self.request_reparse or not wanted:
+            return
+        try:
+            filed = request_reparse(self.name, wanted)
+        except Exception as exc:  # best-effort: no metadata database here, or no table
+            level = logging.DEBUG if self._reparse_warned else logging.WARNING
+            self._reparse_warned = True
+            log.log(level, "DAG bundle %s: could not request reparsing: %s", self.name, exc)
+            return
+        log.info("DAG bundle %s: asked Airflow to reparse %d changed files", self.name, filed)
+
+    # -- the dagship server -------------------------------------------------------------------
+    def _api(self) -> ApiClient:
+        if self._client is None:
+            self._client = ApiClient(self.url, self._token(), timeout=30.0)
+        return self._client
+
+    def _api_failed(self, exc: BaseException) -> None:
+        # A rejected token may have been rotated in the connection: read it again next time.
+        cause = exc.__cause__ if isinstance(exc, BundleError) else exc
+        if isinstance(cause, ApiError) and cause.status in (401, 403) and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _token(self) -> str | None:
+        if not self.conn_id:
+            return os.environ.get(self.token_env) or None
+        from airflow.sdk import BaseHook
+
+        try:
+            conn = BaseHook.get_connection(self.conn_id)
+        except Exception as exc:
+            raise BundleError(
+                f"cannot read Airflow connection {self.conn_id!r} for the dagship token: {exc}"
+            ) from exc
+        if not conn.password:
+            raise BundleError(
+                f"Airflow connection {self.conn_id!r} has no password; put the dagship API "
+                "token there"
+            )
+        return str(conn.password)

@@ -1,0 +1,567 @@
+"""DagshipDagBundle against a real dagship server, instantiated the way Airflow does it."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagship.project.manifest import EMPTY_VERSION
+from tests import helpers
+from tests.helpers import Api, Server, entry, sha256, unique
+
+# Airflow reads its configuration and binds its database when first imported, and reads
+# AIRFLOW__* variables again on every lookup: give it private folders while this module runs,
+# without leaking them into other tests' subprocesses.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="dagship-bundle-airflow-"))
+# Removed when the test process ends: Airflow's engine in this process is bound to its database.
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(_AIRFLOW_HOME / "bundles"),
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+}
+with pytest.MonkeyPatch.context() as _mp:
+    for _key, _value in AIRFLOW_ENV.items():
+        _mp.setenv(_key, _value)
+    from dagship.airflow.bundle import DagshipDagBundle
+
+
+@pytest.fixture(scope="module", autouse=True)
+def airflow_env() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in AIRFLOW_ENV.items():
+            mp.setenv(key, value)
+        yield
+
+
+LOGGER = "dagship.airflow.bundle"
+Files = Mapping[str, bytes | tuple[bytes, bool]]
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("bundle-home"))
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def token_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.delenv("DAGSHIP_API_TOKEN", raising=False)
+    return monkeypatch
+
+
+def deploy(api: Api, name: str, files: Files) -> str:
+    """Deploy ``files`` (bytes, or (bytes, executable)) as the DAG bundle; return its version."""
+    manifest = []
+    for path, value in sorted(files.items()):
+        data, executable = value if isinstance(value, tuple) else (value, False)
+        api.upload(data)
+        manifest.append(entry(path, data, executable))
+    r = api.post(
+        f"/deployments/{name}/deploys",
+        json={"kind": "dags", "origin": "cli", "dags_manifest": manifest},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["dags_version"])
+
+
+def setup_deployment(srv: Server, monkeypatch: pytest.MonkeyPatch) -> tuple[Api, str]:
+    api = srv.api()
+    name = api.create_deployment()["name"]
+    monkeypatch.setenv("DAGSHIP_API_TOKEN", api.create_token("viewer", name))
+    return api, name
+
+
+def make_bundle(srv: Server, deployment: str, **kwargs: Any) -> DagshipDagBundle:
+    kwargs.setdefault("name", unique("b"))
+    return DagshipDagBundle(url=srv.url, deployment=deployment, refresh_interval=1, **kwargs)
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, bool]]:
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), bool(p.stat().st_mode & 0o111))
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def expected(files: Files) -> dict[str, tuple[bytes, bool]]:
+    return {p: v if isinstance(v, tuple) else (v, False) for p, v in files.items()}
+
+
+def dag_files(n: int, mark: str = "") -> dict[str, bytes]:
+    return {f"team_{i % 5}/dag_{i}.py": f"# dag {i} {mark}\n".encode() for i in range(n)}
+
+
+def trees(bundle: DagshipDagBundle) -> list[str]:
+    """Tree folders, waiting for old trees being deleted in the background to go."""
+    deadline = time.monotonic() + 10
+    while True:
+        names = sorted(p.name for p in bundle.trees_dir.iterdir())
+        if not any(n.startswith(".deleting-") for n in names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.05)
+
+
+def cache_count(bundle: DagshipDagBundle) -> int:
+    return sum(1 for p in bundle.cache.root.glob("??/*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- materializing
+
+
+def test_first_refresh_materializes_the_deployed_files(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    files: Files = {
+        "dag_a.py": b"print('a')\n",
+        "pkg/__init__.py": b"",
+        "pkg/deep/helpers.py": b"X = 1\n",
+        "scripts/run.sh": (b"#!/bin/sh\necho hi\n", True),
+        "sql/report.sql": b"select 1;\n",
+    }
+    version = deploy(api, name, files)
+    bundle = make_bundle(srv, name)
+    assert bundle.get_current_version() is None
+    bundle.initialize()
+    assert bundle.path == bundle.base_dir / "current" and bundle.path.is_symlink()
+    assert snapshot(bundle.path) == expected(files)
+    assert bundle.get_current_version() is not None
+    assert bundle.get_current_version().version == version  # type: ignore[union-attr]
+    # Executable files get their own inode; plain ones are linked to the read-only cache.
+    assert (bundle.path / "dag_a.py").stat().st_mode & 0o222 == 0
+    assert (bundle.path / "dag_a.py").stat().st_nlink == 2
+
+
+def test_deployment_without_deploys_is_an_empty_tree(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    assert bundle.path.is_dir() and list(bundle.path.iterdir()) == []
+    assert bundle.get_current_version().version == EMPTY_VERSION  # type: ignore[union-attr]
+    deploy(api, name, {"a.py": b"a\n"})
+    bundle.refresh()
+    assert snapshot(bundle.path) == {"a.py": (b"a\n", False)}
+
+
+def test_unknown_deployment_fails_initialize_clearly(srv: Server, token_env: Any) -> None:
+    token_env.setenv("DAGSHIP_API_TOKEN", srv.admin_token)
+    bundle = make_bundle(srv, "no-such-deployment")
+    with pytest.raises(Exception, match="no local copy of deployment 'no-such-deployment'"):
+        bundle.initialize()
+
+
+def test_one_changed_file_downloads_one_blob_and_swaps_atomically(
+    srv: Server, token_env: Any
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    versions = [dag_files(300, "v0")]
+    for i in range(1, 6):
+        versions.append({**versions[-1], "team_1/dag_1.py": f"# dag 1 v{i}\n".encode()})
+    deploy(api, name, versions[0])
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    allowed = {p: {v[p] for v in versions} for p in versions[0]}
+    problems: list[str] = []
+    stop = threading.Event()
+    reads = 0
+
+    def reader() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            for path in allowed:
+                try:
+                    data = (bundle.path / path).read_bytes()
+                except OSError as exc:
+                    problems.append(f"{path}: {exc}")
+                    continue
+                if data not in allowed[path]:
+                    problems.append(f"{path}: unexpected {data!r}")
+            reads += 1
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for files in versions[1:]:
+            before = cache_count(bundle)
+            version = deploy(api, name, files)
+            bundle.refresh()
+            assert cache_count(bundle) == before + 1
+            assert bundle.get_current_version().version == version  # type: ignore[union-attr]
+    finally:
+        stop.set()
+        thread.join()
+    assert problems == []
+    assert reads > 0
+    assert snapshot(bundle.path) == expected(versions[-1])
+    # Only the current tree and the one before it are kept.
+    assert len(trees(bundle)) == 2
+    assert list(bundle.tmp_dir.iterdir()) == []
+
+
+def test_changed_files_get_fresh_mtimes_unchanged_keep_theirs(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    v1 = {"a.py": b"a1\n", "b.py": b"b\n", "c.py": b"same\n", "d.py": b"same\n"}
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    # Age every file so that "fresh" is unambiguous.
+    old = time.time_ns() - 3600 * 10**9
+    for path in v1:
+        os.utime(bundle.path / path, ns=(old, old), follow_symlinks=False)
+
+    def mtimes() -> dict[str, int]:
+        return {p: (bundle.path / p).stat().st_mtime_ns for p in v1}
+
+    start = time.time_ns()
+    deploy(api, name, {**v1, "a.py": b"a2\n"})
+    bundle.refresh()
+    after = mtimes()
+    assert after["a.py"] >= start
+    assert all(after[p] == old for p in ("b.py", "c.py", "d.py"))
+    # Back to content seen before (a rollback): its cache blob has an old mtime, yet the file
+    # must look changed, and nothing else may be touched.
+    cached_a1 = bundle.cache.path(sha256(b"a1\n"))
+    cached_mtime = cached_a1.stat().st_mtime_ns
+    start = time.time_ns()
+    deploy(api, name, {**v1, "c.py": b"other\n"})
+    bundle.refresh()
+    after = mtimes()
+    assert after["a.py"] >= start and after["c.py"] >= start
+    assert after["b.py"] == old and after["d.py"] == old
+    assert cached_a1.stat().st_mtime_ns == cached_mtime
+
+
+def test_unchanged_version_is_a_304_and_downloads_nothing(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    deploy(api, name, dag_files(20))
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    link, count = os.readlink(bundle.path), cache_count(bundle)
+    calls: list[str] = []
+    client = bundle._api()
+    real_get_blob = client.get_blob
+
+    def counting_get_blob(digest: str) -> bytes:
+        calls.append(digest)
+        return real_get_blob(digest)
+
+    client.get_blob = counting_get_blob  # type: ignore[method-assign]
+    bundle.refresh()
+    bundle.refresh()
+    assert calls == [] and cache_count(bundle) == count and os.readlink(bundle.path) == link
+
+
+# --------------------------------------------------------------------------- pinned versions
+
+
+def test_pinned_version_is_materialized_once(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    v1_files: Files = {"a.py": b"v1\n", "run.sh": (b"#!/bin/sh\n", True)}
+    v1 = deploy(api, name, v1_files)
+    deploy(api, name, {"a.py": b"v2\n"})
+    bundle_name = unique("b")
+    pinned = make_bundle(srv, name, name=bundle_name, version=v1)
+    pinned.initialize()
+    assert pinned.path == pinned.versions_dir / v1
+    assert snapshot(pinned.path) == expected(v1_files)
+    assert pinned.get_current_version().version == v1  # type: ignore[union-attr]
+    inode = (pinned.path / "a.py").stat().st_ino
+    again = make_bundle(srv, name, name=bundle_name, version=v1)
+    again.initialize()
+    assert (again.path / "a.py").stat().st_ino == inode
+    # A damaged copy (say, a half-finished stale-bundle cleanup) is rebuilt.
+    (again.path / "a.py").unlink()
+    make_bundle(srv, name, name=bundle_name, version=v1).initialize()
+    assert snapshot(again.path) == expected(v1_files)
+    # The processor side of the same bundle follows v2 meanwhile.
+    latest = make_bundle(srv, name, name=bundle_name)
+    latest.initialize()
+    assert snapshot(latest.path) == {"a.py": (b"v2\n", False)}
+
+
+def test_pinned_unknown_version_fails_clearly(srv: Server, token_env: Any) -> None:
+    _, name = setup_deployment(srv, token_env)
+    bundle = make_bundle(srv, name, version="sha256-" + "0" * 64)
+    with pytest.raises(Exception, match="cannot materialize version sha256-0000"):
+        bundle.initialize()
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_refresh_from_threads_and_processes(
+    srv: Server, token_env: Any, tmp_path: Path
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    deploy(api, name, dag_files(200, "v1"))
+    bundle_name = unique("b")
+    make_bundle(srv, name, name=bundle_name).initialize()
+    final = {**dag_files(200, "v2"), "new.py": b"new\n"}
+    deploy(api, name, final)
+    script = textwrap.dedent(
+        f"""
+        from dagship.airflow.bundle import DagshipDagBundle
+        for _ in range(3):
+            DagshipDagBundle(name={bundle_name!r}, url={srv.url!r}, deployment={name!r}).refresh()
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ)) for _ in range(2)
+    ]
+    shared = make_bundle(srv, name, name=bundle_name)
+    errors: list[BaseException] = []
+
+    def work(bundle: DagshipDagBundle) -> None:
+        try:
+            for _ in range(3):
+                bundle.refresh()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(shared,)) for _ in range(2)]
+    threads += [
+        threading.Thread(target=work, args=(make_bundle(srv, name, name=bundle_name),))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert errors == []
+    assert snapshot(shared.path) == expected(final)
+    assert len([t for t in trees(shared) if not t.startswith(".")]) == 2
+    assert list(shared.tmp_dir.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_server_down_keeps_the_tree_and_recovers(
+    make_server: Any, token_env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_server()
+    api, name = setup_deployment(server, token_env)
+    v1 = dag_files(10, "v1")
+    deploy(api, name, v1)
+    bundle = make_bundle(server, name)
+    bundle.initialize()
+    port = server.port
+    server.stop()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        bundle.refresh()
+    assert snapshot(bundle.path) == expected(v1)
+    assert any(
+        "keeping version" in r.getMessage() and "cannot reach" in r.getMessage()
+        for r in caplog.records
+    ), caplog.text
+    # Back on the same address, the next version arrives.
+    token_env.setattr(helpers, "free_port", lambda: port)
+    server.start()
+    v2 = {**v1, "team_0/dag_0.py": b"v2\n"}
+    version = deploy(server.api(), name, v2)
+    bundle.refresh()
+    assert snapshot(bundle.path) == expected(v2)
+    assert bundle.get_current_version().version == version  # type: ignore[union-attr]
+
+
+def test_server_down_with_nothing_local_raises(make_server: Any, token_env: Any) -> None:
+    server = make_server()
+    _, name = setup_deployment(server, token_env)
+    server.stop()
+    bundle = make_bundle(server, name)
+    with pytest.raises(Exception, match="cannot reach the dagship server"):
+        bundle.initialize()
+
+
+@pytest.mark.parametrize("corrupt", [b"ev\n", b"evil bytes\n"], ids=["same-size", "other-size"])
+def test_corrupt_blob_is_refused_and_the_last_good_version_kept(
+    make_server: Any, token_env: Any, caplog: pytest.LogCaptureFixture, corrupt: bytes
+) -> None:
+    # Same size: the server streams it and the bundle's digest check refuses it; another size:
+    # the server breaks off the response. Either way the warning names the file and blob.
+    server = make_server()
+    api, name = setup_deployment(server, token_env)
+    v1 = {"a.py": b"a\n", "b.py": b"b1\n"}
+    good = deploy(api, name, v1)
+    bundle = make_bundle(server, name)
+    bundle.initialize()
+    deploy(api, name, {**v1, "b.py": b"b2\n"})
+    digest = sha256(b"b2\n")
+    blob = server.stored_blob_files()[digest]
+    os.chmod(blob, 0o644)
+    blob.write_bytes(corrupt)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        bundle.refresh()
+    assert snapshot(bundle.path) == expected(v1)
+    assert bundle.get_current_version().version == good  # type: ignore[union-attr]
+    assert not bundle.cache.has(digest)
+    message = next(r.getMessage() for r in caplog.records if "keeping version" in r.getMessage())
+    assert digest in message and "'b.py'" in message
+    # Repaired on the server: the next refresh takes the new version.
+    blob.write_bytes(b"b2\n")
+    bundle.refresh()
+    assert snapshot(bundle.path) == expected({**v1, "b.py": b"b2\n"})
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_token_from_a_custom_environment_variable(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    deploy(api, name, {"a.py": b"a\n"})
+    token_env.setenv("MY_DAGSHIP_TOKEN", os.environ.pop("DAGSHIP_API_TOKEN"))
+    with pytest.raises(Exception, match=r"(?i)token"):
+        make_bundle(srv, name).initialize()
+    bundle = make_bundle(srv, name, token_env="MY_DAGSHIP_TOKEN")
+    bundle.initialize()
+    assert snapshot(bundle.path) == {"a.py": (b"a\n", False)}
+
+
+@pytest.mark.parametrize("form", ["json", "uri"])
+def test_token_from_an_airflow_connection(srv: Server, token_env: Any, form: str) -> None:
+    api, name = setup_deployment(srv, token_env)
+    token = os.environ.pop("DAGSHIP_API_TOKEN")
+    deploy(api, name, {"a.py": b"a\n"})
+    conn_id = f"dagship_{form}"
+    value = (
+        f'{{"conn_type": "http", "password": "{token}"}}'
+        if form == "json"
+        else f"http://:{token}@dagship"
+    )
+    token_env.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+    bundle = make_bundle(srv, name, conn_id=conn_id)
+    bundle.initialize()
+    assert snapshot(bundle.path) == {"a.py": (b"a\n", False)}
+    with pytest.raises(Exception, match="connection 'missing_conn'"):
+        make_bundle(srv, name, conn_id="missing_conn").initialize()
+
+
+def test_extra_keyword_arguments_are_accepted(srv: Server, token_env: Any) -> None:
+    _, name = setup_deployment(srv, token_env)
+    bundle = make_bundle(srv, name, version_data={"x": 1}, something_new=True)
+    assert bundle.refresh_interval == 1
+    assert bundle.view_url_template() is None
+    bundle.initialize()
+    assert bundle.supports_versioning
+
+
+def test_changed_dag_files_are_queued_for_priority_parsing(srv: Server, token_env: Any) -> None:
+    from airflow.models.dagbag import DagPriorityParsingRequest
+    from airflow.utils.session import create_session
+
+    from airflow import settings
+
+    DagPriorityParsingRequest.__table__.create(settings.engine, checkfirst=True)
+    api, name = setup_deployment(srv, token_env)
+    v1 = {"a.py": b"a\n", "b.py": b"b\n", "notes.md": b"n\n"}
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+
+    def requested() -> set[str]:
+        with create_session() as session:
+            rows = session.query(DagPriorityParsingRequest).filter_by(bundle_name=bundle.name)
+            return {r.relative_fileloc for r in rows}
+
+    assert requested() == set()  # a first materialization is all new files anyway
+    deploy(api, name, {**v1, "a.py": b"a2\n", "notes.md": b"n2\n", "c/new.py": b"c\n"})
+    bundle.refresh()
+    assert requested() == {"a.py", "c/new.py"}
+    deploy(api, name, {**v1, "a.py": b"a3\n"})
+    bundle.refresh()  # a.py is still pending: not filed twice
+    assert requested() == {"a.py", "c/new.py"}
+
+
+def test_unused_blobs_leave_the_cache(srv: Server, token_env: Any) -> None:
+    token_env.setattr("dagship.airflow.bundle.CACHE_GC_INTERVAL", 0)
+    api, name = setup_deployment(srv, token_env)
+    contents = [{"a.py": f"a{i}\n".encode(), "b.py": b"b\n"} for i in range(4)]
+    first = deploy(api, name, contents[0])
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    make_bundle(srv, name, name=bundle.name, version=first).initialize()
+    for files in contents[1:]:
+        deploy(api, name, files)
+        bundle.refresh()
+    cached = {p.name for p in bundle.cache.root.glob("??/*")}
+    # Blobs of the current tree (a3), the previous one (a2) and the pinned version (a0) stay.
+    assert cached == {sha256(d) for d in (b"a3\n", b"a2\n", b"a0\n", b"b\n")}
+
+
+class _BadServer:
+    """A tiny HTTP server answering every request with one fixed, broken response."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "needle"),
+    [
+        (500, b"Internal Server Error", "HTTP 500"),
+        (200, b"<html>not json", "Expecting value"),
+        (200, b'{"version": "sha256-' + b"0" * 64 + b'", "files": []}', "does not match"),
+        (200, b'{"version": 1, "files": [{"path": "../x.py"}]}', "malformed manifest entry"),
+    ],
+    ids=["5xx", "bad-json", "wrong-version", "bad-manifest"],
+)
+def test_bad_answers_keep_the_last_good_version(
+    srv: Server,
+    token_env: Any,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    body: bytes,
+    needle: str,
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    files = {"a.py": b"a\n"}
+    version = deploy(api, name, files)
+    good = make_bundle(srv, name)
+    good.initialize()
+    bad = _BadServer(status, body)
+    try:
+        bundle = DagshipDagBundle(name=good.name, url=bad.url, deployment=name)
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            bundle.refresh()
+    finally:
+        bad.close()
+    assert snapshot(bundle.path) == expected(files)
+    assert bundle.get_current_version().version == version  # type: ignore[union-attr]
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "keeping version" in warning and needle in warning, warning
