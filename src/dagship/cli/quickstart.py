@@ -1,13 +1,17 @@
-"""``dagship quickstart``: a local server, an example project and its first deploy."""
+"""``dagship quickstart``: a local server and Airflow, an example project and its first deploy."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, out, plural, print_json
+from dagship.cli.common import JsonOption, err, out, plural, print_json
 from dagship.cli.progress import UploadBar
 
 if TYPE_CHECKING:
@@ -26,33 +30,74 @@ def quickstart_command(
         ),
     ] = Path("."),
     port: Annotated[int, typer.Option("--port", help="Port of the local server.")] = 8787,
+    airflow: Annotated[
+        bool,
+        typer.Option(
+            "--airflow/--no-airflow",
+            help="Also run a local Airflow (`airflow standalone`, home in $DAGSHIP_HOME/airflow) "
+            "that runs deployment `local`.",
+        ),
+    ] = True,
+    airflow_port: Annotated[
+        int, typer.Option("--airflow-port", help="Port of the local Airflow (UI and API).")
+    ] = 8080,
     detach: Annotated[
         bool,
         typer.Option(
             "--detach",
-            help="Leave the server running in the background and exit "
-            "(its pid goes to $DAGSHIP_HOME/server.pid).",
+            help="Leave the server and Airflow running in the background and exit (pids in "
+            "$DAGSHIP_HOME/server.pid and $DAGSHIP_HOME/airflow.pid).",
         ),
     ] = False,
     json: JsonOption = False,
 ) -> None:
     """Try dagship on this machine: start a local server (data in $DAGSHIP_HOME, default
-    ~/.dagship), scaffold an example Airflow project, create deployment `local` and deploy
-    to it. Runs until Ctrl-C unless --detach; reuses a server already answering on --port."""
-    from dagship.client.local import serve_until_stopped, write_pid_file
-    from dagship.client.quickstart import quickstart
+    ~/.dagship) and a local Airflow wired to it, scaffold an example Airflow project, create
+    deployment `local`, deploy to it and wait until Airflow has parsed it. Runs until Ctrl-C
+    (which stops everything it started) unless --detach; re-running reuses the server and
+    Airflow already running."""
+    from dagship.client.local import write_pid_file
+    from dagship.client.quickstart import quickstart, serve_until_stopped
 
-    with UploadBar(enabled=not json) as bar:
-        result = quickstart(directory, port, on_progress=bar)
-    pid_file = write_pid_file(result.server) if detach else None
-    if json:
-        print_json({**result.to_dict(), "pid_file": str(pid_file) if pid_file else None})
-    else:
-        render(result, pid_file, detach)
-    if not detach:
-        code = serve_until_stopped(result.server)
-        if code:
-            raise typer.Exit(code)
+    stop = threading.Event()
+    with _stop_on_signals(stop) as serving, UploadBar(enabled=not json) as bar:
+        result = quickstart(
+            directory,
+            port,
+            on_progress=bar,
+            with_airflow=airflow,
+            airflow_port=airflow_port,
+            on_step=None if json else (lambda message: err.print(f"[dim]{message}…[/dim]")),
+        )
+        pid_file = write_pid_file(result.server) if detach else None
+        if json:
+            print_json({**result.to_dict(), "pid_file": str(pid_file) if pid_file else None})
+        else:
+            render(result, pid_file, detach)
+        if not detach:
+            serving.set()
+            code = serve_until_stopped(result, stop)
+            if code:
+                raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM: while starting, interrupt (what was started is stopped again);
+    once the yielded ``serving`` event is set, set ``stop`` so everything stops in order."""
+    serving = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set() or not serving.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield serving
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> None:
@@ -61,6 +106,8 @@ def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> Non
     state = f"started (pid {server.pid})" if server.started else "already running"
     out.print(f"dagship server {state} at {server.url}")
     out.print(f"  data and logs in {server.home}; admin token in {server.token_file}")
+    if result.token:
+        out.print(f"  token: {result.token}")
     if result.scaffolded:
         out.print(
             f"Wrote an example project to {result.project_dir} "
@@ -77,13 +124,34 @@ def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> Non
             f"{plural(int(deploy.deploy.get('project_files') or 0), 'project file')}; "
             f"uploaded {plural(deploy.uploaded_files, 'file')}."
         )
+    airflow = result.airflow
+    if airflow is not None:
+        state = f"started (pid {airflow.pid})" if airflow.started else "already running"
+        out.print(f"\nAirflow {state}: {airflow.url}")
+        if airflow.password:
+            out.print(f"  login: {airflow.username} / {airflow.password}")
+        else:
+            out.print(f"  login: see {airflow.home}/simple_auth_manager_passwords.json.generated")
+        out.print(f"  home and logs in {airflow.home}; DAG bundle {airflow.bundle_name}")
+        if airflow.dags is not None:
+            out.print(
+                f"  parsed {plural(len(airflow.dags), 'DAG')} at {deploy.dags_version[:19]}…: "
+                + (", ".join(airflow.dags) or "-")
+            )
+        for error in airflow.import_errors or []:
+            err.print(f"[red]import error in {error['filename']}:[/red]\n{error['stack_trace']}")
+    elif result.airflow_skipped:
+        err.print(f"[yellow]No local Airflow: {result.airflow_skipped}.[/yellow]")
     out.print("\nNext:")
     out.print(f"  export DAGSHIP_URL={server.url}")
     out.print(f"  dagship deploys list {LOCAL_DEPLOYMENT}")
     out.print(f"  dagship deploy {result.project_dir} --deployment {LOCAL_DEPLOYMENT}")
-    if detach and server.started:
-        out.print(
-            f"\nThe server keeps running in the background: stop it with `kill $(cat {pid_file})`."
-        )
-    elif server.started:
-        out.print("\nServing; press Ctrl-C to stop the server.")
+    started = server.started or (airflow is not None and airflow.started)
+    if detach and started:
+        stops = [f"kill $(cat {pid_file})"] if pid_file else []
+        if airflow is not None and airflow.started:
+            # Airflow's pid is its process group id: `kill -- -PGID` stops all its processes.
+            stops.append(f"kill -- -$(cat {airflow.pid_file})")
+        out.print(f"\nRunning in the background: stop with `{'; '.join(stops)}`.")
+    elif started:
+        out.print("\nServing; press Ctrl-C to stop everything quickstart started.")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,18 +66,22 @@ def server_answers(url: str, timeout: float = 1.0) -> bool:
 
 
 def start_local_server(
-    home: Path, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, timeout: float = 60.0
+    home: Path,
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_HOST,
+    timeout: float = 60.0,
+    extra_env: Mapping[str, str] | None = None,
 ) -> LocalServer:
     """A server answering at ``host:port``: the one already there, or a new one for ``home``.
 
     A new server runs in its own process group with ``DAGSHIP_HOME=home`` (embedded
-    database and blob store under it) and logs to ``home/server.log``.
+    database and blob store under it) and ``extra_env``, and logs to ``home/server.log``.
     """
     url = local_url(port, host)
     if server_answers(url):
         return LocalServer(url, home)
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSHIP_HOME": str(home)}
+    env = {**os.environ, **(extra_env or {}), "DAGSHIP_HOME": str(home)}
     with (home / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "dagship", "server", "--host", host, "--port", str(port)],

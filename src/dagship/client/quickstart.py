@@ -1,8 +1,14 @@
-"""``dagship quickstart``: a local server, an example project and its first deploy."""
+"""``dagship quickstart``: a local server, a local Airflow, an example project and its deploy."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
+import socket
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +19,73 @@ from dagship.client.errors import ApiError
 from dagship.client.local import (
     DEFAULT_PORT,
     LocalServer,
+    LocalServerError,
     start_local_server,
     stop_local_server,
 )
 from dagship.client.settings import dagship_home, resolve_settings
 from dagship.client.upload import UploadProgress
+from dagship.client.wait import wait_for_airflow
 from dagship.project.scaffold import scaffold_project
+from dagship.runtime import airflow as runtime
 
 LOCAL_DEPLOYMENT = "local"
+DEFAULT_AIRFLOW_PORT = runtime.DEFAULT_PORT
+AIRFLOW_HOME_DIR = "airflow"
+AIRFLOW_PID_FILE = "airflow.pid"
+AIRFLOW_LOG_FILE = "airflow.log"
+# The viewer token (bound to `local`) that the local Airflow's DAG bundle uses.
+AIRFLOW_TOKEN_FILE = "airflow-token"
+AIRFLOW_READY_TIMEOUT = 240.0
+PARSE_TIMEOUT = 120.0
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class LocalAirflow:
+    """The local Airflow of a quickstart. ``process`` is None when it was already running
+    (started by an earlier quickstart): then it is not ours to stop."""
+
+    url: str
+    home: Path
+    bundle_name: str
+    process: runtime.AirflowProcess | None
+    pid_file: Path
+    username: str = runtime.ADMIN_USER
+    password: str | None = None
+    dags: list[str] | None = None
+    import_errors: list[dict[str, str]] | None = None
+    # Whether the server knows this Airflow (the deployment's airflow_url) and follows deploys.
+    followed: bool = False
+
+    @property
+    def started(self) -> bool:
+        return self.process is not None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else _read_pid(self.pid_file)
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / AIRFLOW_LOG_FILE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "home": str(self.home),
+            "started": self.started,
+            "pid": self.pid,
+            "pid_file": str(self.pid_file),
+            "log_file": str(self.log_file),
+            "bundle_name": self.bundle_name,
+            "username": self.username,
+            "password": self.password,
+            "dags": self.dags,
+            "import_errors": self.import_errors,
+            "followed_by_server": self.followed,
+        }
 
 
 @dataclass(frozen=True)
@@ -30,12 +95,17 @@ class QuickstartResult:
     scaffolded: list[str]
     created_deployment: bool
     deploy: DeployResult
+    token: str | None = None
+    airflow: LocalAirflow | None = None
+    # Why no Airflow runs (not installed), or None.
+    airflow_skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "url": self.server.url,
             "home": str(self.server.home),
             "token_file": str(self.server.token_file),
+            "token": self.token,
             "started_server": self.server.started,
             "server_pid": self.server.pid,
             "project_dir": str(self.project_dir),
@@ -43,6 +113,8 @@ class QuickstartResult:
             "deployment": LOCAL_DEPLOYMENT,
             "created_deployment": self.created_deployment,
             "deploy": self.deploy.to_dict(),
+            "airflow": self.airflow.to_dict() if self.airflow else None,
+            "airflow_skipped": self.airflow_skipped,
         }
 
 
@@ -51,26 +123,230 @@ def quickstart(
     port: int = DEFAULT_PORT,
     home: Path | None = None,
     on_progress: UploadProgress | None = None,
+    with_airflow: bool = True,
+    airflow_port: int = DEFAULT_AIRFLOW_PORT,
+    on_step: Step | None = None,
 ) -> QuickstartResult:
     """Start (or reuse) a local server, scaffold an example project if ``directory`` has no
-    dags/, create the ``local`` deployment if missing, and deploy the project to it.
+    dags/, create the ``local`` deployment if missing and deploy the project to it. With
+    ``with_airflow``, also start (or reuse) ``airflow standalone`` in ``home/airflow`` wired to
+    the dagship bundle of ``local``, and wait until it has parsed the deployed DAG version.
 
-    A server started here is stopped again if a later step fails.
+    Processes started here are stopped again if a later step fails or is interrupted.
     """
-    home = home or dagship_home()
+    step = on_step or (lambda message: None)
+    home = (home or dagship_home()).absolute()
     project_dir = Path(directory).absolute()
-    server = start_local_server(home, port)
+    skipped = None
+    if with_airflow and not runtime.airflow_installed():
+        with_airflow = False
+        skipped = f"Apache Airflow is not installed here: {runtime.INSTALL_HINT}"
+    server_env = None
+    if with_airflow:
+        # Known before Airflow starts, so the server can follow deploys in Airflow's REST API.
+        password = runtime.ensure_admin_password(home / AIRFLOW_HOME_DIR)
+        server_env = {
+            "DAGSHIP_AIRFLOW_USERNAME": runtime.ADMIN_USER,
+            "DAGSHIP_AIRFLOW_PASSWORD": password,
+        }
+    step(f"Starting the dagship server on port {port} (or reusing the one there)")
+    server = start_local_server(home, port, extra_env=server_env)
+    airflow: LocalAirflow | None = None
     try:
         scaffolded = scaffold_project(project_dir)
         env = {**os.environ, "DAGSHIP_HOME": str(home)}
         settings = resolve_settings(url=server.url, env=env)
         with ApiClient(settings.url, settings.token) as client:
             created = _ensure_deployment(client, LOCAL_DEPLOYMENT)
+            if with_airflow:
+                airflow = _start_airflow(client, server, home, airflow_port, step)
+            step(f"Deploying {project_dir} to {LOCAL_DEPLOYMENT}")
             result = deploy(client, project_dir, LOCAL_DEPLOYMENT, on_progress=on_progress)
+            if airflow is not None and int(result.deploy.get("dags_files") or 0):
+                step("Waiting for Airflow to parse the deployed DAGs")
+                _wait_parsed(client, airflow, result)
     except BaseException:
+        if airflow is not None:
+            stop_airflow(airflow)
         stop_local_server(server)
         raise
-    return QuickstartResult(server, project_dir, scaffolded, created, result)
+    return QuickstartResult(
+        server, project_dir, scaffolded, created, result, settings.token, airflow, skipped
+    )
+
+
+def stop_airflow(airflow: LocalAirflow) -> None:
+    """Stop an Airflow this process started (its whole process group) and drop its pid file."""
+    if airflow.process is None:
+        return
+    airflow.process.stop()
+    with contextlib.suppress(FileNotFoundError):
+        if _read_pid(airflow.pid_file) == airflow.process.pid:
+            airflow.pid_file.unlink()
+
+
+def stop_all(result: QuickstartResult) -> None:
+    """Stop every process this quickstart started: Airflow first (it polls the server)."""
+    if result.airflow is not None:
+        stop_airflow(result.airflow)
+    stop_local_server(result.server)
+
+
+def serve_until_stopped(result: QuickstartResult, stop: threading.Event) -> int:
+    """Wait until ``stop`` is set, then stop what this quickstart started. Returns 0, or 1
+    after stopping everything if the server or Airflow died on its own."""
+    try:
+        while not stop.wait(0.5):
+            if result.server.process is not None and result.server.process.poll() is not None:
+                raise LocalServerError(
+                    f"the dagship server stopped with code {result.server.process.returncode}: "
+                    f"see {result.server.log_file}"
+                )
+            airflow = result.airflow
+            if airflow is not None and airflow.process and not airflow.process.running():
+                raise LocalServerError(f"Airflow stopped on its own: see {airflow.log_file}")
+        return 0
+    finally:
+        stop_all(result)
+
+
+def _start_airflow(
+    client: ApiClient, server: LocalServer, home: Path, port: int, step: Step
+) -> LocalAirflow:
+    airflow_home = home / AIRFLOW_HOME_DIR
+    pid_file = home / AIRFLOW_PID_FILE
+    url = runtime.airflow_url(port)
+    bundle_name = runtime.bundle_name_for(LOCAL_DEPLOYMENT)
+    pid = _read_pid(pid_file)
+    running = _airflow_port(pid) if pid is not None else None
+    if pid is not None and running is not None:
+        # Started by an earlier quickstart (detached, or still running in another terminal).
+        if running != port:
+            raise LocalServerError(
+                f"the local Airflow (pid {pid}) runs on port {running}: re-run with "
+                f"--airflow-port {running}, or stop it with `kill -- -{pid}`"
+            )
+        step(f"Reusing the local Airflow at {url} (pid {pid})")
+        deadline = time.monotonic() + AIRFLOW_READY_TIMEOUT
+        while not runtime.is_healthy(runtime.health(url)):
+            if time.monotonic() > deadline or _airflow_port(pid) is None:
+                raise LocalServerError(
+                    f"the local Airflow (pid {pid}) is not ready at {url}: see "
+                    f"{airflow_home / AIRFLOW_LOG_FILE}, or stop it with `kill -- -{pid}`"
+                )
+            time.sleep(1.0)
+        airflow = LocalAirflow(url, airflow_home, bundle_name, None, pid_file)
+    elif _port_in_use(port):
+        raise LocalServerError(
+            f"port {port} is taken by another program (another Airflow?): pass --airflow-port "
+            "with a free port, or stop it"
+        )
+    else:
+        token = _airflow_token(client, home / AIRFLOW_TOKEN_FILE)
+        env = runtime.airflow_env(airflow_home, port, server.url, LOCAL_DEPLOYMENT, token)
+        step(f"Starting Airflow at {url} (logs in {airflow_home / AIRFLOW_LOG_FILE})")
+        try:
+            process = runtime.start_airflow(env, airflow_home / AIRFLOW_LOG_FILE)
+        except runtime.AirflowRuntimeError as exc:
+            raise LocalServerError(str(exc)) from exc
+        airflow = LocalAirflow(url, airflow_home, bundle_name, process, pid_file)
+        assert process.pid is not None  # start_airflow always returns a started process
+        _write_pid(pid_file, process.pid)
+        try:
+            step("Waiting for Airflow to be ready (up to a minute on first start)")
+            process.wait_ready(AIRFLOW_READY_TIMEOUT)
+        except BaseException as exc:
+            stop_airflow(airflow)
+            if isinstance(exc, runtime.AirflowRuntimeError):
+                raise LocalServerError(str(exc)) from exc
+            raise
+    airflow.password = runtime.admin_password(airflow_home)
+    _set_airflow_url(client, airflow)
+    return airflow
+
+
+class _ServerCannotFollow(Exception):
+    """The server cannot reach or log in to the local Airflow."""
+
+
+def _wait_parsed(client: ApiClient, airflow: LocalAirflow, result: DeployResult) -> None:
+    """What Airflow made of the deployed version: from the server, which follows the deploy
+    (and asks Airflow to reparse the changed files) when it knows this Airflow; else straight
+    from Airflow's REST API."""
+    if airflow.followed and not result.unchanged:
+
+        def give_up_if_unreachable(status: dict[str, Any]) -> None:
+            # E.g. a server started earlier without this Airflow's login: ask Airflow directly.
+            if status.get("reachable") is False:
+                raise _ServerCannotFollow
+
+        try:
+            waited = wait_for_airflow(
+                client, result.id, PARSE_TIMEOUT, on_status=give_up_if_unreachable
+            )
+        except (ApiError, _ServerCannotFollow):
+            waited = None
+        if waited is not None and not waited.timed_out and waited.state in ("parsed", "failed"):
+            airflow.dags = [str(dag) for dag in waited.status.get("dags") or []]
+            airflow.import_errors = [
+                {"filename": str(e.get("filename")), "stack_trace": str(e.get("stack_trace"))}
+                for e in waited.status.get("import_errors") or []
+            ]
+            return
+    try:
+        jwt = runtime.api_token(airflow.url, airflow.username, airflow.password)
+        parsed = runtime.wait_for_version(
+            airflow.url, jwt, airflow.bundle_name, result.dags_version, PARSE_TIMEOUT
+        )
+    except runtime.AirflowRuntimeError as exc:
+        raise LocalServerError(f"{exc}\nSee {airflow.log_file}") from exc
+    airflow.dags = parsed.dags
+    airflow.import_errors = parsed.import_errors
+
+
+def _airflow_token(client: ApiClient, path: Path) -> str:
+    """A viewer token bound to ``local`` for the DAG bundle: the saved one if the server still
+    accepts it, else a new one (saved with mode 0600)."""
+    with contextlib.suppress(OSError):
+        saved = path.read_text(encoding="utf-8").strip()
+        if saved:
+            with ApiClient(client.url, saved) as probe:
+                try:
+                    probe.get_deployment(LOCAL_DEPLOYMENT)
+                    return saved
+                except ApiError as exc:
+                    if exc.status not in (401, 403, 404):
+                        raise
+    created = client.create_token(
+        "viewer", LOCAL_DEPLOYMENT, description="local Airflow of dagship quickstart"
+    )
+    secret = str(created["token"])
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    os.replace(tmp, path)
+    return secret
+
+
+def _set_airflow_url(client: ApiClient, airflow: LocalAirflow) -> None:
+    """Tell the server where `local`'s Airflow is, so that it follows deploys there (servers
+    that predate this simply do not)."""
+    try:
+        current = client.get_deployment(LOCAL_DEPLOYMENT)
+    except ApiError:
+        return
+    if "airflow_url" not in current:
+        return
+    wanted = {"airflow_url": airflow.url, "airflow_bundle": airflow.bundle_name}
+    if any(current.get(key) != value for key, value in wanted.items()):
+        update: Any = client.update_deployment
+        known = inspect.signature(update).parameters
+        try:
+            update(LOCAL_DEPLOYMENT, **{k: v for k, v in wanted.items() if k in known})
+        except ApiError:
+            return
+    airflow.followed = True
 
 
 def _ensure_deployment(client: ApiClient, name: str) -> bool:
@@ -82,3 +358,39 @@ def _ensure_deployment(client: ApiClient, name: str) -> bool:
             raise
     client.create_deployment(name, description="created by dagship quickstart")
     return True
+
+
+def _write_pid(path: Path, pid: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{pid}\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _airflow_port(pid: int) -> int | None:
+    """The API port of the ``airflow standalone`` running as ``pid``, or None if ``pid`` is
+    not one (gone, or reused by another program)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"standalone" not in cmdline or not any(b"airflow" in part for part in cmdline):
+        return None
+    for item in environ:
+        if item.startswith(b"AIRFLOW__API__PORT="):
+            with contextlib.suppress(ValueError):
+                return int(item.split(b"=", 1)[1])
+    return DEFAULT_AIRFLOW_PORT
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
