@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dagship.cli import waiting
 from dagship.cli.common import (
     JsonOption,
     TokenOption,
     UrlOption,
     client,
+    err,
     fail,
     human_bytes,
     out,
@@ -20,6 +22,7 @@ from dagship.cli.common import (
     short,
 )
 from dagship.cli.progress import UploadBar
+from dagship.cli.waiting import TimeoutOption
 
 if TYPE_CHECKING:
     from dagship.client.deploy import DeployResult, Mode
@@ -53,6 +56,15 @@ def deploy_command(
     description: Annotated[
         str | None, typer.Option("--description", help="Why: recorded with the deploy.")
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Then wait until the deployment's Airflow has parsed the new version; "
+            "exit 1 printing each import error (file and traceback).",
+        ),
+    ] = False,
+    timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -60,19 +72,38 @@ def deploy_command(
     """Deploy a project: only the trees that changed, uploading only new files.
 
     Without --dags or --project, deploys what differs from the current deploy (DAGs, project
-    or both). Nothing changed: no deploy is made and the exit code is 0.
+    or both). Nothing changed: no deploy is made and the exit code is 0 (with --wait, it waits
+    for the current deploy).
     """
     if dags and project:
         raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
     from dagship.client.deploy import deploy
 
+    started = waiting.now()
     mode: Mode = "dags" if dags else "project" if project else "auto"
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
         result = deploy(api, path, deployment, mode, expect_seq, description, on_progress=bar)
+        if not json:
+            render(result)
+        if not wait:
+            if json:
+                print_json(result.to_dict())
+            return
+        if not json:
+            err.print(f"Uploaded: deploy #{result.seq} ({result.id}).")
+        waited = waiting.follow(api, result.id, timeout, json, started)
     if json:
-        print_json(result.to_dict())
-    else:
-        render(result)
+        print_json(
+            {
+                **result.to_dict(),
+                "wait": waited.to_dict(),
+                "dags": waited.to_dict()["dags"],
+                "import_errors": waited.to_dict()["import_errors"],
+            }
+        )
+    code = waiting.report(waited, timeout)
+    if code:
+        raise typer.Exit(code)
 
 
 def render(result: DeployResult) -> None:

@@ -36,19 +36,41 @@ DagDeploysOption = Annotated[
     ),
 ]
 
+AirflowUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--airflow-url",
+        help="Base URL of the deployment's Airflow API server (e.g. http://airflow:8080); "
+        "`deploy --wait` follows deploys there. Credentials come from the server's settings.",
+        show_default=False,
+    ),
+]
+AirflowBundleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--airflow-bundle",
+        help="Name of the dagship DAG bundle in that Airflow. Default: dagship-NAME.",
+        show_default=False,
+    ),
+]
+
 
 @app.command()
 def create(
     name: NameArg,
     description: DescriptionOption = None,
     dag_deploys: DagDeploysOption = None,
+    airflow_url: AirflowUrlOption = None,
+    airflow_bundle: AirflowBundleOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create a deployment (needs an admin token)."""
     with client(url, token) as api:
-        deployment = api.create_deployment(name, description, dag_deploys)
+        deployment = api.create_deployment(
+            name, description, dag_deploys, airflow_url, airflow_bundle
+        )
     if json:
         print_json(deployment)
         return
@@ -61,18 +83,30 @@ def update(
     name: NameArg,
     description: DescriptionOption = None,
     dag_deploys: DagDeploysOption = None,
+    airflow_url: AirflowUrlOption = None,
+    no_airflow_url: Annotated[
+        bool, typer.Option("--no-airflow-url", help="Forget the deployment's Airflow URL.")
+    ] = False,
+    airflow_bundle: AirflowBundleOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Change a deployment's description or whether it takes DAG-only deploys."""
-    if description is None and dag_deploys is None:
+    """Change a deployment's description, DAG-only deploys or Airflow (URL and bundle name)."""
+    if airflow_url is not None and no_airflow_url:
+        raise fail("--airflow-url and --no-airflow-url cannot be used together", 2)
+    if no_airflow_url:
+        airflow_url = ""
+    if description is None and dag_deploys is None and airflow_url is None and not airflow_bundle:
         raise fail(
-            "nothing to change: pass --description TEXT and/or --dag-deploys/--no-dag-deploys",
+            "nothing to change: pass --description TEXT, --dag-deploys/--no-dag-deploys, "
+            "--airflow-url URL/--no-airflow-url or --airflow-bundle NAME",
             2,
         )
     with client(url, token) as api:
-        deployment = api.update_deployment(name, description, dag_deploys)
+        deployment = api.update_deployment(
+            name, description, dag_deploys, airflow_url, airflow_bundle
+        )
     if json:
         print_json(deployment)
         return
@@ -149,6 +183,7 @@ def render_deployment(deployment: dict[str, Any]) -> None:
         ("Deployment", deployment["name"]),
         ("Description", escape(deployment.get("description") or "-")),
         ("DAG deploys", "enabled" if deployment.get("dag_deploys") else "disabled"),
+        ("Airflow", escape(_airflow(deployment))),
         ("Created", when(deployment.get("created_at"))),
     ]
     if current:
@@ -168,6 +203,12 @@ def render_deployment(deployment: dict[str, Any]) -> None:
     for label, value in rows:
         table.add_row(f"[bold]{label}[/bold]", value)
     out.print(table)
+
+
+def _airflow(deployment: dict[str, Any]) -> str:
+    if not deployment.get("airflow_url"):
+        return "- (set one with --airflow-url to follow deploys in Airflow)"
+    return f"{deployment['airflow_url']} (bundle {deployment.get('airflow_bundle')})"
 
 
 def _dag_deploys(deployment: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from dagship.cli import waiting
 from dagship.cli.common import (
     JsonOption,
     TokenOption,
@@ -21,6 +22,7 @@ from dagship.cli.common import (
     short,
     when,
 )
+from dagship.cli.waiting import TimeoutOption
 
 app = typer.Typer(help="List, inspect and compare deploys.", no_args_is_help=True)
 
@@ -79,6 +81,37 @@ def inspect(
         print_json(deploy)
         return
     render_deploy(deploy)
+
+
+@app.command()
+def wait(
+    deploy_id: Annotated[str, typer.Argument(metavar="ID", help="Deploy id, e.g. dpl_3f9c….")],
+    timeout: TimeoutOption = 300,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Wait until the deployment's Airflow has parsed a deploy; exit 1 on import errors.
+
+    Progress goes to stderr; every import error is printed with its file and traceback.
+    """
+    started = waiting.now()
+    with client(url, token) as api:
+        result = waiting.follow(api, deploy_id, timeout, json, started)
+    if json:
+        status = result.status
+        print_json(
+            {
+                "deploy_id": status["deploy_id"],
+                "seq": status["seq"],
+                "deployment": status["deployment"],
+                "dags_version": status["dags_version"],
+                **result.to_dict(),
+            }
+        )
+    code = waiting.report(result, timeout)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

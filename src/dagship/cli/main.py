@@ -7,7 +7,7 @@ import sys
 import typer
 
 from dagship import __version__
-from dagship.cli import deploy, deployment, deploys, quickstart, rollback, server, token
+from dagship.cli import deploy, deployment, deploys, init, quickstart, rollback, server, token
 from dagship.client.errors import ClientError
 from dagship.project.errors import ProjectError
 
@@ -22,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("server")(server.server)
+app.command("init")(init.init_command)
 app.command("quickstart")(quickstart.quickstart_command)
 app.command("deploy")(deploy.deploy_command)
 app.command("rollback")(rollback.rollback)

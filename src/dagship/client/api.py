@@ -74,13 +74,22 @@ class ApiClient:
 
     # -- deployments ----------------------------------------------------------------------
     def create_deployment(
-        self, name: str, description: str | None = None, dag_deploys: bool | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        dag_deploys: bool | None = None,
+        airflow_url: str | None = None,
+        airflow_bundle: str | None = None,
     ) -> JSON:
         body: JSON = {"name": name}
         if description is not None:
             body["description"] = description
         if dag_deploys is not None:
             body["dag_deploys"] = dag_deploys
+        if airflow_url is not None:
+            body["airflow_url"] = airflow_url
+        if airflow_bundle is not None:
+            body["airflow_bundle"] = airflow_bundle
         return self._json("POST", "/api/v1/deployments", json=body)
 
     def list_deployments(self) -> list[JSON]:
@@ -90,13 +99,23 @@ class ApiClient:
         return self._json("GET", f"/api/v1/deployments/{name}")
 
     def update_deployment(
-        self, name: str, description: str | None = None, dag_deploys: bool | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        dag_deploys: bool | None = None,
+        airflow_url: str | None = None,
+        airflow_bundle: str | None = None,
     ) -> JSON:
+        """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them."""
         body: JSON = {}
         if description is not None:
             body["description"] = description
         if dag_deploys is not None:
             body["dag_deploys"] = dag_deploys
+        if airflow_url is not None:
+            body["airflow_url"] = airflow_url
+        if airflow_bundle is not None:
+            body["airflow_bundle"] = airflow_bundle
         return self._json("PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:
@@ -198,6 +217,10 @@ class ApiClient:
 
     def get_deploy(self, deploy_id: str) -> JSON:
         return self._json("GET", f"/api/v1/deploys/{deploy_id}")
+
+    def deploy_airflow(self, deploy_id: str) -> JSON:
+        """What the deployment's Airflow made of the deploy (``GET /deploys/{id}/airflow``)."""
+        return self._json("GET", f"/api/v1/deploys/{deploy_id}/airflow")
 
     def diff_deploys(self, from_id: str, to_id: str) -> JSON:
         return self._json("GET", f"/api/v1/deploys/{from_id}/diff/{to_id}")

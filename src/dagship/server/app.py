@@ -12,6 +12,7 @@ from dagship.server.api import api_router, errors, health
 from dagship.server.db.engine import Database
 from dagship.server.db.migrate import upgrade
 from dagship.server.schemas import ErrorOut
+from dagship.server.services.airflow import AirflowFollower
 from dagship.server.settings import Settings
 from dagship.server.store import open_store
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        follower.close()
         database.dispose()
 
     app = FastAPI(
@@ -45,6 +47,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.store = open_store(settings.storage_url)
+    app.state.airflow = follower = AirflowFollower(settings.airflow)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(api_router, responses=ERROR_RESPONSES)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from dagship.server.db.engine import Database
 from dagship.server.services import access, tokens
 from dagship.server.services.access import AuthToken
+from dagship.server.services.airflow import AirflowFollower
 from dagship.server.settings import Settings
 from dagship.server.store import BlobStore
 
@@ -27,9 +28,14 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_airflow(request: Request) -> AirflowFollower:
+    return request.app.state.airflow
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+AirflowDep = Annotated[AirflowFollower, Depends(get_airflow)]
 
 
 def get_session(database: DatabaseDep) -> Iterator[Session]:

@@ -96,25 +96,38 @@ class DeployOut(BaseModel):
         )
 
 
+# The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
+AirflowUrl = Annotated[str, Field(max_length=2048, pattern=r"^(https?://[^\s/?#]+[^\s?#]*)?$")]
+BundleName = Annotated[str, Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
 class DeploymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=DEPLOYMENT_NAME)
     description: str = ""
     dag_deploys: bool = True
+    airflow_url: AirflowUrl | None = None
+    airflow_bundle: BundleName | None = None
 
 
 class DeploymentUpdate(BaseModel):
+    """Fields left out are unchanged; ``airflow_url``/``airflow_bundle`` null or "" clear it."""
+
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = None
     dag_deploys: bool | None = None
+    airflow_url: AirflowUrl | None = None
+    airflow_bundle: BundleName | Literal[""] | None = None
 
 
 class DeploymentOut(BaseModel):
     name: str
     description: str
     dag_deploys: bool
+    airflow_url: str | None
+    airflow_bundle: str
     created_at: UtcTime
     current: DeployOut | None
 
@@ -124,6 +137,8 @@ class DeploymentOut(BaseModel):
             name=deployment.name,
             description=deployment.description,
             dag_deploys=deployment.dag_deploys,
+            airflow_url=deployment.airflow_url,
+            airflow_bundle=deployment.bundle_name,
             created_at=deployment.created_at,
             current=DeployOut.of(current) if current else None,
         )
@@ -249,3 +264,37 @@ class DagsCurrentOut(BaseModel):
     deploy_id: str
     seq: int
     files: list[ManifestFile]
+
+
+AirflowState = Literal["no_airflow", "waiting", "picked_up", "parsed", "failed", "superseded"]
+
+
+class ImportErrorOut(BaseModel):
+    filename: str
+    stack_trace: str
+    timestamp: str | None = None
+
+
+class AirflowFilesOut(BaseModel):
+    expected: int
+    parsed: int
+    pending: list[str]
+
+
+class DeployAirflowOut(BaseModel):
+    """What the deployment's Airflow made of a deploy's DAG version (docs/api.md)."""
+
+    deploy_id: str
+    seq: int
+    deployment: str
+    dags_version: str
+    airflow_url: str | None
+    bundle_name: str
+    state: AirflowState
+    done: bool
+    reachable: bool
+    dags: list[str]
+    import_errors: list[ImportErrorOut]
+    files: AirflowFilesOut
+    reparse_requested: list[str]
+    detail: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,6 +27,16 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class AirflowAuth:
+    """How the server authenticates to Airflow's REST API: a bearer token, or a username and
+    password exchanged for a JWT, or nothing."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str
@@ -34,6 +44,8 @@ class Settings:
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    # Credentials for the REST API of deployments' Airflows; never stored or returned.
+    airflow: AirflowAuth = AirflowAuth()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +60,11 @@ class Settings:
             max_blob_size=_positive_int(env, "DAGSHIP_MAX_BLOB_SIZE", DEFAULT_MAX_BLOB_SIZE),
             host=env.get("DAGSHIP_HOST") or DEFAULT_HOST,
             port=_port(env.get("DAGSHIP_PORT"), "DAGSHIP_PORT"),
+            airflow=AirflowAuth(
+                username=env.get("DAGSHIP_AIRFLOW_USERNAME") or None,
+                password=env.get("DAGSHIP_AIRFLOW_PASSWORD") or None,
+                token=env.get("DAGSHIP_AIRFLOW_TOKEN") or None,
+            ),
         )
         settings.check()
         return settings
@@ -61,6 +78,7 @@ class Settings:
             max_blob_size=self.max_blob_size,
             host=host or self.host,
             port=self.port if port is None else _port(str(port), "--port"),
+            airflow=self.airflow,
         )
 
     def check(self) -> None:

@@ -29,7 +29,12 @@ def create_deployment(
 ) -> DeploymentOut:
     access.check_unbound(token, "creating deployments")
     deployment = deployments.create_deployment(
-        session, body.name, body.description, body.dag_deploys
+        session,
+        body.name,
+        body.description,
+        body.dag_deploys,
+        airflow_url=body.airflow_url,
+        airflow_bundle=body.airflow_bundle,
     )
     session.commit()
     return DeploymentOut.of(deployment, None)
@@ -39,7 +44,14 @@ def create_deployment(
 def update_deployment(
     name: str, body: DeploymentUpdate, session: WriteSessionDep, _token: Admin
 ) -> DeploymentOut:
-    deployment = deployments.update_deployment(session, name, body.description, body.dag_deploys)
+    airflow: dict[str, str | None] = {
+        field: getattr(body, field)
+        for field in ("airflow_url", "airflow_bundle")
+        if field in body.model_fields_set
+    }
+    deployment = deployments.update_deployment(
+        session, name, body.description, body.dag_deploys, airflow
+    )
     out = DeploymentOut.of(deployment, deployments.current_deploy(session, deployment))
     session.commit()
     return out

@@ -7,10 +7,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from dagship.server.deps import CurrentToken, Operator, SessionDep, Viewer, WriteSessionDep
+from dagship.server.deps import (
+    AirflowDep,
+    CurrentToken,
+    Operator,
+    SessionDep,
+    StoreDep,
+    Viewer,
+    WriteSessionDep,
+)
 from dagship.server.errors import NotFound
 from dagship.server.schemas import (
     DagsCurrentOut,
+    DeployAirflowOut,
     DeployOut,
     DeployRequest,
     DiffOut,
@@ -18,7 +27,7 @@ from dagship.server.schemas import (
     RollbackRequest,
     TreeDiffOut,
 )
-from dagship.server.services import deployments, deploys, manifests, rollback
+from dagship.server.services import airflow, deployments, deploys, manifests, rollback
 
 router = APIRouter(tags=["deploys"])
 
@@ -45,6 +54,14 @@ def list_deploys(
 @router.get("/deploys/{deploy_id}")
 def get_deploy(deploy_id: str, session: SessionDep, token: Viewer) -> DeployOut:
     return DeployOut.of(deploys.get_deploy(session, deploy_id, token))
+
+
+@router.get("/deploys/{deploy_id}/airflow")
+def deploy_in_airflow(
+    deploy_id: str, session: SessionDep, token: Viewer, store: StoreDep, follower: AirflowDep
+) -> DeployAirflowOut:
+    """What the deployment's Airflow made of this deploy's DAG version, asked now."""
+    return airflow.deploy_status(session, deploy_id, token, store, follower)
 
 
 @router.get("/deploys/{a}/diff/{b}")

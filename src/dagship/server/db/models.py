@@ -40,6 +40,14 @@ class Deployment(Base):
     # The seq of the newest deploy; 0 before the first. Bumped in the deploy's transaction.
     current_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The Airflow this deployment's code runs in (REST API base URL), followed after deploys.
+    airflow_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # The DAG bundle's name in that Airflow; None means the default, dagship-<name>.
+    airflow_bundle: Mapped[str | None] = mapped_column(String(250), nullable=True)
+
+    @property
+    def bundle_name(self) -> str:
+        return self.airflow_bundle or f"dagship-{self.name}"
 
 
 class Token(Base):

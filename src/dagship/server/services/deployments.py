@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
@@ -53,12 +55,22 @@ def list_deployments(session: Session, viewer: AuthToken) -> list[tuple[Deployme
 
 
 def create_deployment(
-    session: Session, name: str, description: str = "", dag_deploys: bool = True
+    session: Session,
+    name: str,
+    description: str = "",
+    dag_deploys: bool = True,
+    airflow_url: str | None = None,
+    airflow_bundle: str | None = None,
 ) -> Deployment:
     if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
         raise Conflict(f"deployment {name!r} already exists", code="exists")
     deployment = Deployment(
-        name=name, description=description, dag_deploys=dag_deploys, current_seq=0
+        name=name,
+        description=description,
+        dag_deploys=dag_deploys,
+        current_seq=0,
+        airflow_url=_url(airflow_url),
+        airflow_bundle=airflow_bundle or None,
     )
     session.add(deployment)
     session.flush()
@@ -66,15 +78,30 @@ def create_deployment(
 
 
 def update_deployment(
-    session: Session, name: str, description: str | None, dag_deploys: bool | None
+    session: Session,
+    name: str,
+    description: str | None,
+    dag_deploys: bool | None,
+    airflow: Mapping[str, str | None] | None = None,
 ) -> Deployment:
+    """Change the given fields; ``airflow`` holds ``airflow_url``/``airflow_bundle`` to set,
+    where None or "" clears one."""
     deployment = get_deployment(session, name, lock=True)
     if description is not None:
         deployment.description = description
     if dag_deploys is not None:
         deployment.dag_deploys = dag_deploys
+    airflow = airflow or {}
+    if "airflow_url" in airflow:
+        deployment.airflow_url = _url(airflow["airflow_url"])
+    if "airflow_bundle" in airflow:
+        deployment.airflow_bundle = airflow["airflow_bundle"] or None
     session.flush()
     return deployment
+
+
+def _url(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None
 
 
 def delete_deployment(session: Session, name: str) -> None:

@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""Deploy latency into a real Airflow: from "ship it" until Airflow has parsed the new code.
+
+A project of --dags small DAG files (deterministic) goes to three real Airflows (`airflow
+standalone`, SQLite, 3.3), one after the other, and each scenario is timed per run:
+
+dagship     `dagship deploy --wait` (CLI start to exit 0) with Airflow on the dagship DAG bundle
+            (runtime.airflow_env's fast settings). Then checked through Airflow's REST API: the
+            DAG of that file is at the deploy's `dags_version` and has the new content.
+            (a) one DAG file edited, (b) one DAG file added. Target p50 <= 2 s, p95 <= 4 s.
+git         Airflow's own GitDagBundle tracking a local bare repository (refresh_interval
+            --git-refresh), same other settings: from `git push` until the DAG of that file is
+            at the pushed commit with the new content. An edit and a new file.
+stock       a plain dags folder with Airflow's default parse settings: from the new file landing
+            in the folder until its DAG shows up (about 5 minutes: --skip-stock skips it).
+
+Every Airflow but the stock one raises [dag_processor] min_file_process_interval
+(--min-file-process-interval) so that 1,000 unchanged files do not keep the parser busy.
+Only one Airflow runs at a time; every process started is stopped.
+
+Run: python bench/airflow_latency_bench.py [--dags 1000] [--runs 10] [--git-runs 3] [--skip-stock]
+Try it small: python bench/airflow_latency_bench.py --dags 50 --runs 3 --git-runs 2 --skip-stock
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+import dagship.runtime.airflow as runtime
+from deploy_bench import SEED, VOCAB, WORDS, Bench, free_port
+
+P50_TARGET_S = 2.0
+P95_TARGET_S = 4.0
+POLL_S = 0.1
+GIT_BUNDLE = "git-bench"
+GIT_CLASSPATH = "airflow.providers.git.bundles.git.GitDagBundle"
+DEPLOYMENT = "latency"
+
+# ------------------------------------------------------------------ the project
+
+
+def dag_source(rng: random.Random, dag_id: str, rev: int) -> str:
+    """A small, plausible DAG (1-3 KB) that imports only Airflow's standard provider; its
+    description carries ``rev`` so that a parse of new content is visible in the REST API."""
+    words = rng.sample(VOCAB, 6)
+    lines = [
+        f'"""Loads {words[0]} and {words[1]} into the warehouse."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from datetime import datetime, timedelta",
+        "",
+        "from airflow.providers.standard.operators.bash import BashOperator",
+        "from airflow.sdk import DAG, task",
+        "",
+        "with DAG(",
+        f'    dag_id="{dag_id}",',
+        f'    description="{words[0]} pipeline, rev {rev}",',
+        f'    schedule="{rng.randint(0, 59)} {rng.randint(0, 23)} * * *",',
+        f"    start_date=datetime(2026, {rng.randint(1, 12)}, {rng.randint(1, 28)}),",
+        "    catchup=False,",
+        f'    default_args={{"owner": "{words[2]}-team", "retries": {rng.randint(0, 3)},',
+        f'                  "retry_delay": timedelta(minutes={rng.randint(1, 30)})}},',
+        f'    tags=["{words[3]}", "{words[4]}"],',
+        ") as dag:",
+        f'    extract = BashOperator(task_id="extract", bash_command="echo {words[5]}")',
+        "",
+    ]
+    previous = "extract"
+    for step in range(rng.randint(1, 4)):
+        word = rng.choice(VOCAB)
+        lines += [
+            "    @task",
+            f"    def {word}_{step}() -> int:",
+            f'        """Count the {word} rows of the day."""',
+            f"        return sum(range({rng.randint(1, 999)})) % {rng.randint(2, 97)}",
+            "",
+            f"    {word}_{step}_task = {word}_{step}()",
+            f"    {previous} >> {word}_{step}_task",
+            "",
+        ]
+        previous = f"{word}_{step}_task"
+    return "\n".join(lines)
+
+
+@dataclass
+class Project:
+    root: Path
+    count: int
+    revs: dict[int, int] = field(default_factory=dict)
+    added: int = 0
+
+    @property
+    def dags(self) -> Path:
+        return self.root / "dags"
+
+    def relpath(self, index: int) -> str:
+        return f"{WORDS[index % len(WORDS)]}/dag_{index:05d}.py"
+
+    @staticmethod
+    def dag_id(index: int) -> str:
+        return f"bench_{index:05d}"
+
+    def write(self, index: int, rev: int, folder: Path | None = None) -> Path:
+        path = (folder or self.dags) / self.relpath(index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dag_source(random.Random(SEED + index), self.dag_id(index), rev))
+        self.revs[index] = rev
+        return path
+
+    def generate(self) -> Project:
+        for index in range(self.count):
+            self.write(index, 0)
+        return self
+
+    def edit_target(self, run: int) -> int:
+        # Spread over the project, so edited files sit at different places in the parse queue.
+        return (run * 379 + 17) % self.count
+
+    def new_index(self) -> int:
+        self.added += 1
+        return 100_000 + self.added
+
+
+def make_project(root: Path, count: int) -> Project:
+    project = Project(root, count).generate()
+    (root / "include").mkdir(exist_ok=True)
+    (root / "requirements.txt").write_text("apache-airflow-providers-standard\n")
+    return project
+
+
+# ------------------------------------------------------------------ Airflow
+
+
+def airflow_settings(env: dict[str, str], min_interval: int) -> dict[str, str]:
+    env.update(
+        {
+            # Benchmark only: the REST API needs no token (nor does the dagship server).
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(min_interval),
+        }
+    )
+    return env
+
+
+class Rest:
+    """The few REST calls the benchmark polls, unauthenticated (all-admins mode)."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def dag(self, dag_id: str) -> dict[str, object] | None:
+        response = self.http.get(f"/api/v2/dags/{dag_id}")
+        return response.json() if response.status_code == 200 else None
+
+    def count(self, bundle: str | None) -> int:
+        params: dict[str, object] = {"limit": 1}
+        if bundle:
+            params["bundle_name"] = bundle
+        response = self.http.get("/api/v2/dags", params=params)
+        return int(response.json()["total_entries"]) if response.status_code == 200 else 0
+
+    def import_errors(self) -> list[dict[str, object]]:
+        response = self.http.get("/api/v2/importErrors", params={"limit": 100})
+        return list(response.json()["import_errors"]) if response.status_code == 200 else []
+
+    def wait_for(self, check: Callable[[], bool], timeout: float, what: str) -> float:
+        start = time.perf_counter()
+        while not check():
+            if time.perf_counter() - start > timeout:
+                raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(POLL_S)
+        return time.perf_counter() - start
+
+    def parsed(self, dag_id: str, rev: int, version: str | None = None) -> bool:
+        try:
+            dag = self.dag(dag_id)
+        except httpx.HTTPError:
+            return False
+        if dag is None or not str(dag.get("description") or "").endswith(f"rev {rev}"):
+            return False
+        return version is None or dag.get("bundle_version") == version
+
+    def wait_all(self, bundle: str | None, count: int, timeout: float) -> float:
+        took = self.wait_for(lambda: self.count(bundle) >= count, timeout, f"{count} DAGs")
+        errors = self.import_errors()
+        if errors:
+            raise SystemExit(f"import errors in the generated project: {errors[:2]}")
+        return took
+
+
+class Airflow:
+    """One `airflow standalone`, stopped (its whole process group) on exit."""
+
+    def __init__(self, work: Path, name: str, env: dict[str, str], port: int) -> None:
+        self.log = work / f"airflow-{name}.log"
+        self.env, self.port = env, port
+        self.process: runtime.AirflowProcess | None = None
+        self.rest = Rest(runtime.airflow_url(port))
+
+    def __enter__(self) -> Airflow:
+        self.process = runtime.start_airflow(self.env, self.log)
+        self.process.wait_ready(timeout=300)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+@dataclass
+class Figures:
+    scenario: str
+    times: list[float]
+    note: str = ""
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.times)
+        # Nearest rank: the smallest value with at least q of the runs at or below it.
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.times)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) -> list[Figures]:
+    bench = Bench(work / "dagship")
+    bench.work.mkdir()
+    bench.start()
+    try:
+        port = free_port()
+        url = runtime.airflow_url(port)
+        bench.cli("deployment", "create", DEPLOYMENT, "--airflow-url", url)
+        created = json.loads(bench.cli("token", "create", "--role", "viewer", "--json")[1])
+        token = str(created.get("token") or created.get("secret"))
+        home = bench.work / "airflow-home"
+        env = runtime.airflow_env(home, port, bench.url, DEPLOYMENT, token)
+        with Airflow(bench.work, "dagship", airflow_settings(env, args.min_interval), port) as af:
+            wall, _ = bench.cli(
+                "deploy", str(project.root), "-d", DEPLOYMENT, "--wait", "--timeout", "1800"
+            )
+            bundle = runtime.bundle_name_for(DEPLOYMENT)
+            af.rest.wait_all(bundle, project.count, 60)
+            log(f"dagship: first deploy of {project.count} DAGs parsed in {wall:.1f}s")
+
+            def deploy(dag_id: str, rev: int) -> float:
+                wall, out = bench.cli(
+                    "deploy", str(project.root), "-d", DEPLOYMENT, "--wait", "--json"
+                )
+                result = json.loads(out)
+                # Airflow must already show the new content at the deploy's version.
+                if not af.rest.parsed(dag_id, rev, result["dags_version"]):
+                    raise SystemExit(f"deploy --wait exited before {dag_id} rev {rev} was parsed")
+                log(f"  {dag_id} rev {rev}: {wall:.2f}s (wait {result['wait']['elapsed_seconds']})")
+                time.sleep(args.pause)
+                return wall
+
+            edits, adds = [], []
+            for run in range(args.runs):
+                index = project.edit_target(run)
+                project.write(index, project.revs[index] + 1)
+                edits.append(deploy(project.dag_id(index), project.revs[index]))
+            for _ in range(args.runs):
+                index = project.new_index()
+                project.write(index, 1)
+                adds.append(deploy(project.dag_id(index), 1))
+    finally:
+        bench.stop()
+    return [Figures("dagship: edit a DAG file", edits), Figures("dagship: add a DAG file", adds)]
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def git_scenarios(work: Path, project: Project, args: argparse.Namespace) -> list[Figures]:
+    root = work / "git"
+    bare, checkout = root / "bare.git", root / "checkout"
+    root.mkdir()
+    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(root, "clone", "-q", str(bare), str(checkout))
+    shutil.copytree(project.dags, checkout / "dags")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "project")
+    git(checkout, "push", "-q", "origin", "HEAD:main")
+
+    port = free_port()
+    env = runtime.airflow_env(root / "airflow-home", port, "unused", "unused", "unused")
+    env.pop(runtime.TOKEN_ENV)
+    bundle = {"tracking_ref": "main", "repo_url": str(bare), "subdir": "dags"}
+    bundle["refresh_interval"] = args.git_refresh  # type: ignore[assignment]
+    env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+        [{"name": GIT_BUNDLE, "classpath": GIT_CLASSPATH, "kwargs": bundle}]
+    )
+    copy = Project(checkout, project.count, dict(project.revs))
+    with Airflow(root, "git", airflow_settings(env, args.min_interval), port) as af:
+        took = af.rest.wait_all(GIT_BUNDLE, project.count, 1800)
+        log(f"git: {project.count} DAGs parsed {took:.1f}s after Airflow was ready")
+
+        def push(dag_id: str, rev: int) -> float:
+            git(checkout, "add", "-A")
+            git(checkout, "commit", "-q", "-m", f"{dag_id} rev {rev}")
+            sha = git(checkout, "rev-parse", "HEAD")
+            start = time.perf_counter()
+            git(checkout, "push", "-q", "origin", "HEAD:main")
+            af.rest.wait_for(lambda: af.rest.parsed(dag_id, rev, sha), 600, f"{dag_id} at {sha}")
+            took = time.perf_counter() - start
+            log(f"  {dag_id} rev {rev}: {took:.2f}s")
+            time.sleep(args.pause)
+            return took
+
+        edits, adds = [], []
+        for run in range(args.git_runs):
+            index = project.edit_target(run + 1000)
+            copy.write(index, copy.revs[index] + 1)
+            edits.append(push(copy.dag_id(index), copy.revs[index]))
+        for _ in range(args.git_runs):
+            index = copy.new_index()
+            copy.write(index, 1)
+            adds.append(push(copy.dag_id(index), 1))
+    refresh = f"refresh_interval {args.git_refresh}s"
+    return [
+        Figures("GitDagBundle: edit a DAG file", edits, refresh),
+        Figures("GitDagBundle: add a DAG file", adds, refresh),
+    ]
+
+
+def stock_scenario(work: Path, project: Project, args: argparse.Namespace) -> list[Figures]:
+    root = work / "stock"
+    home = root / "airflow-home"
+    shutil.copytree(project.dags, home / "dags")
+    port = free_port()
+    env = runtime.airflow_env(home, port, "unused", "unused", "unused", fast=False)
+    # Airflow's default bundle (the dags folder) and its default parse settings.
+    for key in (runtime.TOKEN_ENV, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"):
+        env.pop(key)
+    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
+    copy = Project(home, project.count, dict(project.revs))
+    times = []
+    with Airflow(root, "stock", env, port) as af:
+        took = af.rest.wait_all(None, project.count, 1800)
+        log(f"stock: {project.count} DAGs parsed {took:.1f}s after Airflow was ready")
+        for _ in range(args.stock_runs):
+            index = copy.new_index()
+            staged = copy.write(index, 1, folder=root / "staging")
+            target = home / "dags" / copy.relpath(index)
+            start = time.perf_counter()
+            os.replace(staged, target)
+            dag_id = copy.dag_id(index)
+            af.rest.wait_for(lambda: af.rest.parsed(dag_id, 1), 900, f"{dag_id}")  # noqa: B023
+            times.append(time.perf_counter() - start)
+            log(f"  {dag_id}: {times[-1]:.1f}s")
+    return [Figures("stock dags folder: add a DAG file", times, "Airflow defaults")]
+
+
+# ------------------------------------------------------------------ report
+
+
+def report(figures: list[Figures], args: argparse.Namespace, total: float) -> bool:
+    print(
+        f"\nDeploy latency into Airflow, {args.dags} DAG files, min_file_process_interval "
+        f"{args.min_interval}s (stock: Airflow defaults)"
+    )
+    header = f"{'scenario':<36} {'runs':>4} {'p50 s':>7} {'p95 s':>7} {'max s':>7}"
+    print(header + "   dagship p50 / p95 vs this")
+    print("-" * (len(header) + 30))
+    ours = {f.scenario: f for f in figures if f.scenario.startswith("dagship")}
+    for fig in figures:
+        line = (
+            f"{fig.scenario:<36} {len(fig.times):>4} {fig.p50:>7.2f} {fig.pct(0.95):>7.2f} "
+            f"{max(fig.times):>7.2f}"
+        )
+        if not fig.scenario.startswith("dagship"):
+            kind = "edit" if "edit" in fig.scenario else "add"
+            mine = ours.get(f"dagship: {kind} a DAG file")
+            if mine and mine.times:
+                line += (
+                    f"   {mine.p50 / fig.p50:.2f}x / {mine.pct(0.95) / fig.pct(0.95):.2f}x"
+                    f"  ({kind}; {fig.note})"
+                )
+        print(line)
+    met = True
+    for fig in ours.values():
+        ok = fig.p50 <= P50_TARGET_S and fig.pct(0.95) <= P95_TARGET_S
+        met &= ok
+        print(
+            f"{fig.scenario}: p50 {fig.p50:.2f}s (target <= {P50_TARGET_S:.0f}s), p95 "
+            f"{fig.pct(0.95):.2f}s (target <= {P95_TARGET_S:.0f}s)  {'ok' if ok else 'MISSED'}"
+        )
+    print(f"total run time {total / 60:.1f} min")
+    return met
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dags", type=int, default=1000, help="DAG files in the project")
+    parser.add_argument("--runs", type=int, default=10, help="dagship runs per scenario")
+    parser.add_argument("--git-runs", type=int, default=3, help="GitDagBundle runs per scenario")
+    parser.add_argument("--stock-runs", type=int, default=1, help="stock dags folder runs")
+    parser.add_argument("--skip-git", action="store_true", help="skip the GitDagBundle baseline")
+    parser.add_argument("--skip-stock", action="store_true", help="skip the stock baseline")
+    parser.add_argument("--git-refresh", type=int, default=2, help="GitDagBundle refresh_interval")
+    parser.add_argument(
+        "--min-file-process-interval",
+        dest="min_interval",
+        type=int,
+        default=600,
+        help="[dag_processor] min_file_process_interval for dagship and git (seconds)",
+    )
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    if not runtime.airflow_installed():
+        raise SystemExit(f"Apache Airflow is not installed: {runtime.INSTALL_HINT}")
+
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="dagship-latency-"))
+    figures: list[Figures] = []
+    try:
+        project = make_project(work / "project", args.dags)
+        figures += dagship_scenarios(work, project, args)
+        baselines = [] if args.skip_git else [git_scenarios]
+        baselines += [] if args.skip_stock else [stock_scenario]
+        for baseline in baselines:
+            # A failed baseline is reported, and does not cost the figures measured so far.
+            try:
+                figures += baseline(work, make_project(work / baseline.__name__, args.dags), args)
+            except (Exception, SystemExit) as error:
+                log(f"{baseline.__name__} failed: {error!r}")
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    met = report(figures, args, time.perf_counter() - started)
+    return 1 if args.check and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

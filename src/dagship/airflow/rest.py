@@ -1,0 +1,204 @@
+"""A small client for Apache Airflow 3's REST API (v2), over httpx.
+
+The dagship server uses it to follow deploys in the Airflow of a deployment (which DAGs were
+parsed at which bundle version, import errors, reparse requests); tests use it to trigger DAG
+runs and read XCom. It never imports Airflow, so it works wherever dagship is installed.
+
+Authentication, in order: a fixed bearer token; a username and password exchanged for a JWT at
+``POST /auth/token`` (Airflow 3's simple and FAB auth managers), cached and renewed once on a
+401; nothing (an Airflow whose auth manager lets everyone in, e.g. tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+JSON = dict[str, Any]
+# Airflow's default [api] maximum_page_limit.
+PAGE = 100
+
+
+class AirflowError(Exception):
+    """Airflow answered with an error, or could not be reached; ``str()`` says which."""
+
+
+class AirflowUnreachableError(AirflowError):
+    """No HTTP answer from Airflow at all."""
+
+
+class AirflowClient:
+    """A synchronous client for one Airflow; safe to share between threads."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._username = username
+        self._password = password
+        self._fixed_token = token
+        self._jwt: str | None = None
+        self._lock = threading.Lock()
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout, connect=3.0),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AirflowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- DAGs and parsing -----------------------------------------------------------------
+    def dags(self, bundle_name: str | None = None, bundle_version: str | None = None) -> list[JSON]:
+        """Every non-stale DAG, optionally of one bundle and one bundle version."""
+        params = {"bundle_name": bundle_name, "bundle_version": bundle_version}
+        return list(self._pages("/api/v2/dags", "dags", _present(params)))
+
+    def dag(self, dag_id: str) -> JSON:
+        return self._json("GET", f"/api/v2/dags/{quote(dag_id, safe='')}")
+
+    def dag_details(self, dag_id: str) -> JSON:
+        """The DAG's details, among them ``file_token`` for :meth:`reparse`."""
+        return self._json("GET", f"/api/v2/dags/{quote(dag_id, safe='')}/details")
+
+    def dag_source(self, dag_id: str) -> str:
+        """The source code of the DAG's latest version."""
+        return str(self._json("GET", f"/api/v2/dagSources/{quote(dag_id, safe='')}")["content"])
+
+    def dag_versions(self, dag_id: str) -> list[JSON]:
+        return list(
+            self._pages(f"/api/v2/dags/{quote(dag_id, safe='')}/dagVersions", "dag_versions", {})
+        )
+
+    def import_errors(self, bundle_name: str | None = None) -> list[JSON]:
+        """Import errors (``filename`` relative to the bundle, ``stack_trace``, ``timestamp``)."""
+        params = _present({"bundle_name": bundle_name})
+        return list(self._pages("/api/v2/importErrors", "import_errors", params))
+
+    def reparse(self, file_token: str) -> None:
+        """Put the DAG file behind ``file_token`` at the front of the DAG processor's queue."""
+        self._request("PUT", f"/api/v2/parseDagFile/{quote(file_token, safe='')}")
+
+    # -- runs, for tests and tools ----------------------------------------------------------
+    def unpause(self, dag_id: str) -> JSON:
+        return self._json(
+            "PATCH", f"/api/v2/dags/{quote(dag_id, safe='')}", json={"is_paused": False}
+        )
+
+    def trigger(self, dag_id: str, conf: JSON | None = None) -> JSON:
+        body = {"logical_date": None, "conf": conf or {}}
+        return self._json("POST", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
+
+    def dag_run(self, dag_id: str, run_id: str) -> JSON:
+        return self._json(
+            "GET", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+        )
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[JSON]:
+        path = (
+            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+        )
+        return list(self._pages(path, "task_instances", {}))
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = (
+            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+            f"/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
+        )
+        return self._json("GET", path, params={"deserialize": True})["value"]
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[JSON]:
+        offset = 0
+        while True:
+            page = self._json("GET", path, params={**params, "limit": PAGE, "offset": offset})
+            items = list(page.get(key) or [])
+            yield from items
+            offset += len(items)
+            if not items or offset >= int(page.get("total_entries") or 0):
+                return
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._send(method, path, self._auth_headers(), **kwargs)
+        if response.status_code == 401 and self._username and not self._fixed_token:
+            # The cached JWT expired: get a new one, once.
+            with self._lock:
+                self._jwt = None
+            response = self._send(method, path, self._auth_headers(), **kwargs)
+        if response.status_code >= 400:
+            raise AirflowError(_describe(self.url, response))
+        return response
+
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AirflowUnreachableError(
+                f"cannot reach Airflow at {self.url} ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._fixed_token:
+            return {"Authorization": f"Bearer {self._fixed_token}"}
+        if not self._username:
+            return {}
+        with self._lock:
+            if self._jwt is None:
+                self._jwt = self._login()
+            return {"Authorization": f"Bearer {self._jwt}"}
+
+    def _login(self) -> str:
+        body = {"username": self._username, "password": self._password or ""}
+        response = self._send("POST", "/auth/token", {}, json=body)
+        if response.status_code >= 400:
+            raise AirflowError(
+                f"Airflow at {self.url} refused to log in user {self._username!r} "
+                f"(HTTP {response.status_code}); check DAGSHIP_AIRFLOW_USERNAME and "
+                "DAGSHIP_AIRFLOW_PASSWORD on the dagship server"
+            )
+        return str(response.json()["access_token"])
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def _describe(url: str, response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    text = str(detail) if detail else response.text.strip()[:200]
+    hint = ""
+    if response.status_code in (401, 403):
+        hint = (
+            "; give the dagship server credentials with DAGSHIP_AIRFLOW_TOKEN or "
+            "DAGSHIP_AIRFLOW_USERNAME and DAGSHIP_AIRFLOW_PASSWORD"
+        )
+    return (
+        f"Airflow at {url} answered HTTP {response.status_code} to "
+        f"{response.request.method} {response.request.url.path}: {text}{hint}"
+    )

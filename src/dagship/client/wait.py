@@ -1,0 +1,75 @@
+"""Waiting for a deploy to be parsed by its deployment's Airflow.
+
+The server asks Airflow (``GET /deploys/{id}/airflow``); this polls it until the answer is
+final (parsed, failed, superseded, no Airflow) or the timeout passes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dagship.client.api import JSON, ApiClient
+
+POLL_SECONDS = 0.25
+# Slower polling once a wait has gone on for a while: a slow Airflow needs no hammering.
+SLOW_POLL_SECONDS = 1.0
+SLOW_AFTER_SECONDS = 15.0
+
+StatusCallback = Callable[[JSON], None]
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """The last answer of the server about a deploy in Airflow, and whether it came in time."""
+
+    status: JSON
+    timed_out: bool
+    elapsed: float
+
+    @property
+    def state(self) -> str:
+        return str(self.status["state"])
+
+    @property
+    def ok(self) -> bool:
+        """True only when Airflow parsed every changed DAG file without an import error."""
+        return not self.timed_out and self.state == "parsed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "timed_out": self.timed_out,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "dags": self.status.get("dags") or [],
+            "import_errors": self.status.get("import_errors") or [],
+            "files": self.status.get("files"),
+            "airflow_url": self.status.get("airflow_url"),
+            "bundle_name": self.status.get("bundle_name"),
+            "detail": self.status.get("detail"),
+        }
+
+
+def wait_for_airflow(
+    client: ApiClient,
+    deploy_id: str,
+    timeout: float = 300.0,
+    on_status: StatusCallback | None = None,
+    started: float | None = None,
+) -> WaitResult:
+    """Poll the server until Airflow's answer about ``deploy_id`` is final or ``timeout``
+    seconds (counted from ``started``, a ``time.monotonic()`` value, default now) pass."""
+    started = time.monotonic() if started is None else started
+    while True:
+        status = client.deploy_airflow(deploy_id)
+        if on_status is not None:
+            on_status(status)
+        elapsed = time.monotonic() - started
+        if status.get("done"):
+            return WaitResult(status, False, elapsed)
+        if elapsed >= timeout:
+            return WaitResult(status, True, elapsed)
+        pause = POLL_SECONDS if elapsed < SLOW_AFTER_SECONDS else SLOW_POLL_SECONDS
+        time.sleep(max(0.0, min(pause, timeout - elapsed)))

@@ -1,0 +1,360 @@
+"""Following a deploy in its deployment's Airflow, through Airflow's REST API (v2).
+
+A deploy's DAG version is *picked up* once Airflow reports it: a DAG of the deployment's bundle
+has ``bundle_version`` equal to it, or a file the deploy changed has an import error recorded
+after the deploy. It is *parsed* once every DAG file the deploy added or changed (Python files,
+outside ``.airflowignore``, that pass Airflow's "mentions airflow and dag" heuristic) has a DAG
+at that version or an import error recorded after the deploy; a changed file that defines no
+DAG at all counts as parsed ``settle_seconds`` after the pick-up. Unchanged files have the
+same content, so Airflow's earlier result stands for them (their import errors still count).
+*Failed* is parsed with import errors in files of the version.
+
+Once a version is picked up, the server asks Airflow (``PUT /parseDagFile/{file_token}``) to
+parse the changed files that already have DAGs right away, once per deploy; what it did is
+remembered in memory, so a second server process may ask again, which is harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pathspec
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dagship.airflow.rest import AirflowClient, AirflowError
+from dagship.project.manifest import Manifest
+from dagship.server.db.models import Deploy
+from dagship.server.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
+from dagship.server.services import deploys
+from dagship.server.services.access import AuthToken
+from dagship.server.services.manifests import load_manifest
+from dagship.server.settings import AirflowAuth
+from dagship.server.store import BlobStore
+
+SETTLE_SECONDS = 10.0
+_REMEMBERED = 2000
+_HEURISTIC_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class _Tracking:
+    picked_up_at: float | None = None
+    reparse_requested: list[str] = field(default_factory=list)
+    reparse_done: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a deploy asks of Airflow, worked out from its manifests alone."""
+
+    deploy_id: str
+    seq: int
+    deployment: str
+    version: str
+    created_at: datetime
+    airflow_url: str | None
+    bundle_name: str
+    current: bool
+    paths: frozenset[str]
+    # DAG files added or changed since the deploy's previous DAG version.
+    changed: tuple[str, ...]
+
+
+class AirflowFollower:
+    """Airflow clients (one per URL) and what was observed per deploy; one per server."""
+
+    def __init__(self, auth: AirflowAuth, settle_seconds: float = SETTLE_SECONDS) -> None:
+        self.auth = auth
+        self.settle_seconds = settle_seconds
+        self._clients: dict[str, AirflowClient] = {}
+        self._tracking: OrderedDict[str, _Tracking] = OrderedDict()
+        self._heuristic: OrderedDict[str, bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def client(self, url: str) -> AirflowClient:
+        with self._lock:
+            if url not in self._clients:
+                self._clients[url] = AirflowClient(
+                    url,
+                    username=self.auth.username,
+                    password=self.auth.password,
+                    token=self.auth.token,
+                )
+            return self._clients[url]
+
+    def tracking(self, deploy_id: str) -> _Tracking:
+        with self._lock:
+            found = self._tracking.pop(deploy_id, None) or _Tracking()
+            self._tracking[deploy_id] = found
+            while len(self._tracking) > _REMEMBERED:
+                self._tracking.popitem(last=False)
+            return found
+
+    def might_contain_dag(self, store: BlobStore, digest: str) -> bool:
+        with self._lock:
+            known = self._heuristic.get(digest)
+        if known is not None:
+            return known
+        data = b"".join(_limited(store, digest)).lower()
+        found = b"airflow" in data and b"dag" in data
+        with self._lock:
+            self._heuristic[digest] = found
+            while len(self._heuristic) > 100_000:
+                self._heuristic.popitem(last=False)
+        return found
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+def deploy_status(
+    session: Session,
+    deploy_id: str,
+    reader: AuthToken,
+    store: BlobStore,
+    follower: AirflowFollower,
+) -> DeployAirflowOut:
+    """What the deployment's Airflow made of deploy ``deploy_id`` (asked now, on demand)."""
+    plan = _plan(session, deploys.get_deploy(session, deploy_id, reader), store, follower)
+    # The answer depends on Airflow only: end the read transaction before talking to it.
+    session.rollback()
+    if plan.airflow_url is None:
+        return _out(
+            plan,
+            "no_airflow",
+            detail=f"deployment {plan.deployment} has no Airflow URL: set one with "
+            f"`dagship deployment update {plan.deployment} --airflow-url URL`",
+        )
+    try:
+        return _observe(plan, follower)
+    except AirflowError as exc:
+        return _out(plan, "waiting", reachable=False, detail=str(exc))
+
+
+def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowFollower) -> _Plan:
+    deployment = deploy.deployment
+    new = load_manifest(session, deploy.dags_version)
+    # The previous DAG version: a project-only deploy carries its DAG version forward, so
+    # look past deploys with the same one.
+    previous = session.scalar(
+        select(Deploy.dags_version)
+        .where(
+            Deploy.deployment_id == deploy.deployment_id,
+            Deploy.seq < deploy.seq,
+            Deploy.dags_version != deploy.dags_version,
+        )
+        .order_by(Deploy.seq.desc())
+        .limit(1)
+    )
+    old = load_manifest(session, previous) if previous else Manifest()
+    before = {entry.path: entry.sha256 for entry in old.entries}
+    ignored = _airflowignore(new, store)
+    changed = tuple(
+        entry.path
+        for entry in new.entries
+        if before.get(entry.path) != entry.sha256
+        and entry.path.endswith(".py")
+        and not ignored(entry.path)
+        and follower.might_contain_dag(store, entry.sha256)
+    )
+    return _Plan(
+        deploy_id=deploy.id,
+        seq=deploy.seq,
+        deployment=deployment.name,
+        version=deploy.dags_version,
+        created_at=deploy.created_at,
+        airflow_url=deployment.airflow_url,
+        bundle_name=deployment.bundle_name,
+        current=deployment.current_seq == deploy.seq,
+        paths=frozenset(entry.path for entry in new.entries),
+        changed=changed,
+    )
+
+
+def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
+    client = follower.client(plan.airflow_url or "")
+    tracking = follower.tracking(plan.deploy_id)
+    at_version = client.dags(plan.bundle_name, plan.version)
+    parsed_files = {str(dag.get("relative_fileloc")) for dag in at_version}
+    errors = _version_errors(client.import_errors(plan.bundle_name), plan)
+    changed = set(plan.changed)
+    failed_files = {error["filename"] for error in errors if error["filename"] in changed}
+    pending = sorted(changed - parsed_files - failed_files)
+
+    picked_up = bool(at_version) or bool(failed_files) or tracking.picked_up_at is not None
+    if picked_up and tracking.picked_up_at is None:
+        tracking.picked_up_at = time.monotonic()
+    if picked_up and pending and not tracking.reparse_done:
+        tracking.reparse_done = True
+        tracking.reparse_requested = _request_reparse(client, plan.bundle_name, pending)
+
+    since_pickup = time.monotonic() - tracking.picked_up_at if tracking.picked_up_at else 0.0
+    if pending and picked_up and since_pickup >= follower.settle_seconds:
+        # Files that define no DAG (helpers that mention airflow and dag) never show up in
+        # the DAG list: after the settle time, a pending file without any DAG counts as parsed.
+        with_dags = {str(dag.get("relative_fileloc")) for dag in client.dags(plan.bundle_name)}
+        pending = [path for path in pending if path in with_dags]
+
+    expected = len(plan.changed)
+    files = AirflowFilesOut(expected=expected, parsed=expected - len(pending), pending=pending)
+    if not plan.changed:
+        state, detail = (
+            "failed" if errors else "parsed",
+            "no DAG file was added or changed in this version, so Airflow has nothing new to "
+            "parse; unchanged files keep what Airflow made of them",
+        )
+    elif pending and not plan.current:
+        state, detail = "superseded", _superseded(plan)
+    elif not picked_up:
+        state, detail = "waiting", f"Airflow has not picked up {plan.version} yet"
+    elif pending:
+        state = "picked_up"
+        detail = f"Airflow is parsing: {files.parsed} of {expected} changed DAG files done"
+    elif errors:
+        state = "failed"
+        detail = f"{len(errors)} file(s) of this version fail to import in Airflow"
+    else:
+        state, detail = "parsed", f"Airflow parsed all {expected} changed DAG file(s)"
+
+    dags: list[str] = []
+    if state in ("parsed", "failed"):
+        dags = _dags_of_version(client, plan, changed)
+    return _out(
+        plan,
+        state,
+        detail=detail,
+        dags=dags,
+        errors=errors,
+        files=files,
+        reparse_requested=tracking.reparse_requested,
+    )
+
+
+def _version_errors(items: list[dict[str, Any]], plan: _Plan) -> list[dict[str, str]]:
+    """Import errors of files in this version; for changed files, only ones recorded after
+    the deploy (older ones are about the previous content)."""
+    changed = set(plan.changed)
+    found = []
+    for item in items:
+        filename = str(item.get("filename") or "")
+        if filename not in plan.paths:
+            continue
+        stamp = _time(item.get("timestamp"))
+        if filename in changed and (stamp is None or stamp < plan.created_at):
+            continue
+        found.append(
+            {
+                "filename": filename,
+                "stack_trace": str(item.get("stack_trace") or ""),
+                "timestamp": str(item.get("timestamp") or ""),
+            }
+        )
+    return sorted(found, key=lambda error: error["filename"])
+
+
+def _request_reparse(client: AirflowClient, bundle_name: str, pending: list[str]) -> list[str]:
+    """Ask Airflow to parse the pending files that already have DAGs (a file token needs a
+    DAG); new files are found by the bundle refresh. Best effort: returns the files asked."""
+    wanted = set(pending)
+    by_file: dict[str, str] = {}
+    for dag in client.dags(bundle_name):
+        path = str(dag.get("relative_fileloc"))
+        if path in wanted and path not in by_file:
+            by_file[path] = str(dag["dag_id"])
+    asked = []
+    for path, dag_id in sorted(by_file.items()):
+        try:
+            client.reparse(str(client.dag_details(dag_id)["file_token"]))
+        except (AirflowError, KeyError):
+            continue
+        asked.append(path)
+    return asked
+
+
+def _dags_of_version(client: AirflowClient, plan: _Plan, changed: set[str]) -> list[str]:
+    """DAG ids the version defines: those parsed at it, and those of unchanged files."""
+    unchanged = plan.paths - changed
+    return sorted(
+        str(dag["dag_id"])
+        for dag in client.dags(plan.bundle_name)
+        if dag.get("bundle_version") == plan.version or dag.get("relative_fileloc") in unchanged
+    )
+
+
+def _superseded(plan: _Plan) -> str:
+    return (
+        f"deploy #{plan.seq} is no longer the current deploy of {plan.deployment} and Airflow "
+        f"had not parsed it; follow the current one with "
+        f"`dagship deploys list {plan.deployment}` and `dagship deploys wait ID`"
+    )
+
+
+def _out(
+    plan: _Plan,
+    state: str,
+    *,
+    detail: str,
+    reachable: bool = True,
+    dags: list[str] | None = None,
+    errors: list[dict[str, str]] | None = None,
+    files: AirflowFilesOut | None = None,
+    reparse_requested: list[str] | None = None,
+) -> DeployAirflowOut:
+    return DeployAirflowOut(
+        deploy_id=plan.deploy_id,
+        seq=plan.seq,
+        deployment=plan.deployment,
+        dags_version=plan.version,
+        airflow_url=plan.airflow_url,
+        bundle_name=plan.bundle_name,
+        state=state,  # type: ignore[arg-type]
+        done=state in ("parsed", "failed", "superseded", "no_airflow"),
+        reachable=reachable,
+        dags=dags or [],
+        import_errors=[ImportErrorOut(**error) for error in errors or []],
+        files=files
+        or AirflowFilesOut(expected=len(plan.changed), parsed=0, pending=list(plan.changed)),
+        reparse_requested=reparse_requested or [],
+        detail=detail,
+    )
+
+
+def _airflowignore(manifest: Manifest, store: BlobStore) -> Any:
+    """A predicate for paths the root ``.airflowignore`` excludes (glob syntax, Airflow 3's
+    default; nested ignore files and regexp syntax are not applied)."""
+    entry = manifest.by_path().get(".airflowignore")
+    if entry is None:
+        return lambda _path: False
+    text = b"".join(_limited(store, entry.sha256)).decode("utf-8", errors="replace")
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", [line for line in lines if line])
+    return spec.match_file
+
+
+def _limited(store: BlobStore, digest: str) -> list[bytes]:
+    chunks, size = [], 0
+    for chunk in store.read(digest):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _HEURISTIC_BYTES:
+            break
+    return chunks
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
