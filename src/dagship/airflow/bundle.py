@@ -223,7 +223,9 @@ class DagshipDagBundle(BaseDagBundle):
                 return
             self._clear_tmp()
             try:
-                manifest = self._fetch_manifest(self.version)
+                # A version the DAG processor already has here needs no server: a task can
+                # start while dagship is down.
+                manifest = self.manifests.load(self.version) or self._fetch_manifest(self.version)
                 plan = BuildPlan(
                     manifest, self.version, self.cache, downloaded=self._download(manifest)
                 )
