@@ -49,6 +49,7 @@ from dagship.project.manifest import EMPTY_VERSION, Manifest, ManifestError, is_
 
 log = logging.getLogger("dagship.airflow.bundle")
 
+API_TIMEOUT_SECONDS = 10.0
 # Blobs no local version uses are deleted at most this often (seconds).
 CACHE_GC_INTERVAL = 3600
 _BASE_KWARGS = frozenset(inspect.signature(BaseDagBundle.__init__).parameters) - {"self"}
@@ -322,7 +323,9 @@ class DagshipDagBundle(BaseDagBundle):
     # -- the dagship server -------------------------------------------------------------------
     def _api(self) -> ApiClient:
         if self._client is None:
-            self._client = ApiClient(self.url, self._token(), timeout=30.0)
+            # refresh() runs in the DAG processor's loop: a hung server must not stall
+            # parsing for long. The timeout is per read, so large blobs still download.
+            self._client = ApiClient(self.url, self._token(), timeout=API_TIMEOUT_SECONDS)
         return self._client
 
     def _api_failed(self, exc: BaseException) -> None:
