@@ -5,7 +5,9 @@ has ``bundle_version`` equal to it, or a file the deploy changed has an import e
 after the deploy. It is *parsed* once every DAG file the deploy added or changed (Python files,
 outside ``.airflowignore``, that pass Airflow's "mentions airflow and dag" heuristic) has a DAG
 at that version or an import error recorded after the deploy; a changed file that defines no
-DAG at all counts as parsed ``settle_seconds`` after the pick-up. Unchanged files have the
+DAG at all counts as parsed ``settle_seconds`` after the pick-up (twelve times that for a file
+that seems to build a DAG, ``DAG(`` or ``@dag``, which a busy Airflow may simply not have
+reached yet). Unchanged files have the
 same content, so Airflow's earlier result stands for them (their import errors still count).
 *Failed* is parsed with import errors in files of the version.
 
@@ -16,6 +18,7 @@ remembered in memory, so a second server process may ask again, which is harmles
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +43,13 @@ from dagship.server.store import BlobStore
 SETTLE_SECONDS = 10.0
 _REMEMBERED = 2000
 _HEURISTIC_BYTES = 4 * 1024 * 1024
+_MENTIONS_DAG = 1
+_DEFINES_DAG = 2
+# `DAG(...)`, `with DAG(`, `@dag` (lower-cased), but not `make_dag(`.
+_BUILDS_DAG = re.compile(rb"(?<![\w])dag\s*\(|@dag\b")
+# A file that seems to build a DAG but shows none is given this many times the settle time
+# before it counts as a DAG factory that defines none (a busy Airflow parses slowly).
+DEFINES_SETTLE_FACTOR = 12
 
 
 @dataclass
@@ -64,6 +74,8 @@ class _Plan:
     paths: frozenset[str]
     # DAG files added or changed since the deploy's previous DAG version.
     changed: tuple[str, ...]
+    # Those of them that seem to build a DAG: they must show a DAG or an import error.
+    defines: frozenset[str] = frozenset()
 
 
 class AirflowFollower:
@@ -74,7 +86,7 @@ class AirflowFollower:
         self.settle_seconds = settle_seconds
         self._clients: dict[str, AirflowClient] = {}
         self._tracking: OrderedDict[str, _Tracking] = OrderedDict()
-        self._heuristic: OrderedDict[str, bool] = OrderedDict()
+        self._heuristic: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
     def client(self, url: str) -> AirflowClient:
@@ -97,12 +109,22 @@ class AirflowFollower:
             return found
 
     def might_contain_dag(self, store: BlobStore, digest: str) -> bool:
+        """Airflow's own test: a file that mentions both "airflow" and "dag" is parsed."""
+        return self._dag_level(store, digest) >= _MENTIONS_DAG
+
+    def defines_dag(self, store: BlobStore, digest: str) -> bool:
+        """Whether the file seems to build a DAG (``DAG(`` or ``@dag``), not just name one."""
+        return self._dag_level(store, digest) >= _DEFINES_DAG
+
+    def _dag_level(self, store: BlobStore, digest: str) -> int:
         with self._lock:
             known = self._heuristic.get(digest)
         if known is not None:
             return known
         data = b"".join(_limited(store, digest)).lower()
-        found = b"airflow" in data and b"dag" in data
+        found = 0
+        if b"airflow" in data and b"dag" in data:
+            found = _DEFINES_DAG if _BUILDS_DAG.search(data) else _MENTIONS_DAG
         with self._lock:
             self._heuristic[digest] = found
             while len(self._heuristic) > 100_000:
@@ -175,6 +197,11 @@ def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowF
         current=deployment.current_seq == deploy.seq,
         paths=frozenset(entry.path for entry in new.entries),
         changed=changed,
+        defines=frozenset(
+            entry.path
+            for entry in new.entries
+            if entry.path in changed and follower.defines_dag(store, entry.sha256)
+        ),
     )
 
 
@@ -198,9 +225,13 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
     since_pickup = time.monotonic() - tracking.picked_up_at if tracking.picked_up_at else 0.0
     if pending and picked_up and since_pickup >= follower.settle_seconds:
         # Files that define no DAG (helpers that mention airflow and dag) never show up in
-        # the DAG list: after the settle time, a pending file without any DAG counts as parsed.
+        # the DAG list: after the settle time, a pending file without any DAG counts as parsed,
+        # unless it seems to build one (then it has not been parsed yet: keep waiting).
         with_dags = {str(dag.get("relative_fileloc")) for dag in client.dags(plan.bundle_name)}
-        pending = [path for path in pending if path in with_dags]
+        patient = since_pickup < follower.settle_seconds * DEFINES_SETTLE_FACTOR
+        pending = [
+            path for path in pending if path in with_dags or (patient and path in plan.defines)
+        ]
 
     expected = len(plan.changed)
     files = AirflowFilesOut(expected=expected, parsed=expected - len(pending), pending=pending)
