@@ -81,15 +81,13 @@ class ApiClient:
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
     ) -> JSON:
-        body: JSON = {"name": name}
-        if description is not None:
-            body["description"] = description
-        if dag_deploys is not None:
-            body["dag_deploys"] = dag_deploys
-        if airflow_url is not None:
-            body["airflow_url"] = airflow_url
-        if airflow_bundle is not None:
-            body["airflow_bundle"] = airflow_bundle
+        body = _given(
+            name=name,
+            description=description,
+            dag_deploys=dag_deploys,
+            airflow_url=airflow_url,
+            airflow_bundle=airflow_bundle,
+        )
         return self._json("POST", "/api/v1/deployments", json=body)
 
     def list_deployments(self) -> list[JSON]:
@@ -107,15 +105,12 @@ class ApiClient:
         airflow_bundle: str | None = None,
     ) -> JSON:
         """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them."""
-        body: JSON = {}
-        if description is not None:
-            body["description"] = description
-        if dag_deploys is not None:
-            body["dag_deploys"] = dag_deploys
-        if airflow_url is not None:
-            body["airflow_url"] = airflow_url
-        if airflow_bundle is not None:
-            body["airflow_bundle"] = airflow_bundle
+        body = _given(
+            description=description,
+            dag_deploys=dag_deploys,
+            airflow_url=airflow_url,
+            airflow_bundle=airflow_bundle,
+        )
         return self._json("PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:
@@ -129,13 +124,12 @@ class ApiClient:
         expires_in_seconds: int | None = None,
         description: str | None = None,
     ) -> JSON:
-        body: JSON = {"role": role}
-        if deployment is not None:
-            body["deployment"] = deployment
-        if expires_in_seconds is not None:
-            body["expires_in_seconds"] = expires_in_seconds
-        if description is not None:
-            body["description"] = description
+        body = _given(
+            role=role,
+            deployment=deployment,
+            expires_in_seconds=expires_in_seconds,
+            description=description,
+        )
         return self._json("POST", "/api/v1/tokens", json=body)
 
     def list_tokens(self) -> list[JSON]:
@@ -233,13 +227,7 @@ class ApiClient:
         description: str | None = None,
     ) -> JSON:
         """``{"unchanged": bool, "deploy": Deploy}``."""
-        body: JSON = {}
-        if to_seq is not None:
-            body["to_seq"] = to_seq
-        if expect_seq is not None:
-            body["expect_seq"] = expect_seq
-        if description is not None:
-            body["description"] = description
+        body = _given(to_seq=to_seq, expect_seq=expect_seq, description=description)
         return self._json("POST", f"/api/v1/deployments/{deployment}/rollback", json=body)
 
     def current_dags(self, deployment: str, etag: str | None = None) -> JSON | None:
@@ -291,6 +279,11 @@ class ApiClient:
         if response.status_code >= 400:
             raise _api_error(response)
         return response
+
+
+def _given(**fields: Any) -> JSON:
+    """A request body of the fields that were given: None means "leave it to the server"."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _read_chunks(path: Path, size: int, on_progress: ProgressCallback | None) -> Iterator[bytes]:
