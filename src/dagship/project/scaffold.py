@@ -155,7 +155,7 @@ deployments:
 
 EXAMPLE_FILES: dict[str, str] = {
     "dags/example_dag.py": EXAMPLE_DAG,
-    "dags/.airflowignore": "# Files in dags/ that Airflow does not parse (regexp per line).\n",
+    "dags/.airflowignore": "# Files in dags/ that Airflow does not parse (a glob per line).\n",
     "include/__init__.py": "",
     "include/greetings.py": '''\
 """Helpers for your DAGs and tasks; include/ is deployed with the project."""
