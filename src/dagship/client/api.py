@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,6 +55,7 @@ class ApiClient:
             timeout=httpx.Timeout(timeout, connect=5.0),
             transport=transport,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            verify=_tls_context(self.url),
         )
 
     def close(self) -> None:
@@ -230,11 +232,15 @@ class ApiClient:
         body = _given(to_seq=to_seq, expect_seq=expect_seq, description=description)
         return self._json("POST", f"/api/v1/deployments/{deployment}/rollback", json=body)
 
-    def current_dags(self, deployment: str, etag: str | None = None) -> JSON | None:
-        """The deployment's current DAG bundle, or None if it still has version ``etag``."""
+    def current_dags(
+        self, deployment: str, etag: str | None = None, wait: float = 0.0
+    ) -> JSON | None:
+        """The deployment's current DAG bundle, or None if it still has version ``etag``
+        (after waiting up to ``wait`` seconds for a new one)."""
         headers = {"If-None-Match": f'"{etag}"'} if etag else None
+        params = {"wait": wait} if etag and wait > 0 else None
         response = self._request(
-            "GET", f"/api/v1/deployments/{deployment}/dags/current", headers=headers
+            "GET", f"/api/v1/deployments/{deployment}/dags/current", headers=headers, params=params
         )
         if response.status_code == 304:
             return None
@@ -324,3 +330,14 @@ def _api_error(response: httpx.Response) -> ApiError:
         + (f": {text}" if text else "")
         + "; check DAGSHIP_URL points at a dagship server",
     )
+
+
+def _tls_context(url: str) -> ssl.SSLContext | bool:
+    """Certificate checks for https URLs; for plain http, a context that trusts no one.
+
+    Loading the CA bundle costs a tenth of a second on every command, and a plain-http client
+    never needs it: a redirect to https then fails verification instead of going unchecked.
+    """
+    if url.lower().startswith("https://"):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -13,10 +13,10 @@ from typing import Any
 
 from dagship.client.api import JSON, ApiClient
 
-POLL_SECONDS = 0.25
-# Slower polling once a wait has gone on for a while: a slow Airflow needs no hammering.
+# (waited so far, pause between polls): a small change is usually parsed within seconds, so
+# ask often at first; a slow Airflow needs no hammering.
+POLL_SCHEDULE = ((10.0, 0.1), (60.0, 0.5))
 SLOW_POLL_SECONDS = 1.0
-SLOW_AFTER_SECONDS = 15.0
 
 StatusCallback = Callable[[JSON], None]
 
@@ -71,5 +71,12 @@ def wait_for_airflow(
             return WaitResult(status, False, elapsed)
         if elapsed >= timeout:
             return WaitResult(status, True, elapsed)
-        pause = POLL_SECONDS if elapsed < SLOW_AFTER_SECONDS else SLOW_POLL_SECONDS
-        time.sleep(max(0.0, min(pause, timeout - elapsed)))
+        time.sleep(max(0.0, min(poll_pause(elapsed), timeout - elapsed)))
+
+
+def poll_pause(elapsed: float) -> float:
+    """Seconds to wait before the next question, after ``elapsed`` seconds of waiting."""
+    for until, pause in POLL_SCHEDULE:
+        if elapsed < until:
+            return pause
+    return SLOW_POLL_SECONDS

@@ -14,6 +14,12 @@ same content, so Airflow's earlier result stands for them (their import errors s
 Once a version is picked up, the server asks Airflow (``PUT /parseDagFile/{file_token}``) to
 parse the changed files that already have DAGs right away, once per deploy; what it did is
 remembered in memory, so a second server process may ask again, which is harmless.
+
+The answer lists the DAG ids of the version: those parsed at it, plus those of unchanged files.
+Listing every DAG of a bundle takes one REST call per 100 DAGs (about a second for 1,000), so the
+server remembers, per bundle, the DAG ids Airflow showed for each file content (path and digest)
+when a wait ended, and lists again only when an unchanged file's content is not remembered.
+Unchanged files have the same content, so what Airflow made of them before stands.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import pathspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dagship.airflow.rest import AirflowClient, AirflowError
+from dagship.airflow.rest import JSON, AirflowClient, AirflowError
 from dagship.project.manifest import Manifest
 from dagship.server.db.models import Deploy
 from dagship.server.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
@@ -42,6 +48,7 @@ from dagship.server.store import BlobStore
 
 SETTLE_SECONDS = 10.0
 _REMEMBERED = 2000
+_REMEMBERED_FILES = 200_000
 _HEURISTIC_BYTES = 4 * 1024 * 1024
 _MENTIONS_DAG = 1
 _DEFINES_DAG = 2
@@ -52,8 +59,22 @@ _BUILDS_DAG = re.compile(rb"(?<![\w])dag\s*\(|@dag\b")
 DEFINES_SETTLE_FACTOR = 12
 
 
+@dataclass(frozen=True)
+class _Files:
+    """What a deploy changed, worked out from its manifests alone."""
+
+    # Every file of the version, and of the previous DAG version: path -> sha256.
+    digests: dict[str, str]
+    before: dict[str, str]
+    # DAG files added or changed since the deploy's previous DAG version.
+    changed: tuple[str, ...]
+    # Those of them that seem to build a DAG: they must show a DAG or an import error.
+    defines: frozenset[str]
+
+
 @dataclass
 class _Tracking:
+    files: _Files | None = None
     picked_up_at: float | None = None
     reparse_requested: list[str] = field(default_factory=list)
     reparse_done: bool = False
@@ -61,7 +82,7 @@ class _Tracking:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a deploy asks of Airflow, worked out from its manifests alone."""
+    """What a deploy asks of Airflow: its files (as in ``_Files``) and its deployment now."""
 
     deploy_id: str
     seq: int
@@ -72,10 +93,10 @@ class _Plan:
     bundle_name: str
     current: bool
     paths: frozenset[str]
-    # DAG files added or changed since the deploy's previous DAG version.
+    digests: dict[str, str]
+    before: dict[str, str]
     changed: tuple[str, ...]
-    # Those of them that seem to build a DAG: they must show a DAG or an import error.
-    defines: frozenset[str] = frozenset()
+    defines: frozenset[str]
 
 
 class AirflowFollower:
@@ -87,6 +108,8 @@ class AirflowFollower:
         self._clients: dict[str, AirflowClient] = {}
         self._tracking: OrderedDict[str, _Tracking] = OrderedDict()
         self._heuristic: OrderedDict[str, int] = OrderedDict()
+        # (bundle, path, sha256) -> the DAG ids Airflow showed for that file content.
+        self._file_dags: OrderedDict[tuple[str, str, str], tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
     def client(self, url: str) -> AirflowClient:
@@ -131,6 +154,27 @@ class AirflowFollower:
                 self._heuristic.popitem(last=False)
         return found
 
+    def known_dags(self, bundle: str, files: dict[str, str]) -> dict[str, tuple[str, ...]] | None:
+        """The remembered DAG ids of each file (path -> sha256), or None if one is unknown."""
+        with self._lock:
+            found = {}
+            for path, digest in files.items():
+                ids = self._file_dags.get((bundle, path, digest))
+                if ids is None:
+                    return None
+                found[path] = ids
+            return found
+
+    def remember_dags(self, bundle: str, files: dict[str, str], dags: dict[str, list[str]]) -> None:
+        """Remember that Airflow showed ``dags[path]`` (none if absent) for each file content."""
+        with self._lock:
+            for path, digest in files.items():
+                key = (bundle, path, digest)
+                self._file_dags.pop(key, None)
+                self._file_dags[key] = tuple(sorted(dags.get(path, ())))
+            while len(self._file_dags) > _REMEMBERED_FILES:
+                self._file_dags.popitem(last=False)
+
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
@@ -162,6 +206,29 @@ def deploy_status(
 
 def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowFollower) -> _Plan:
     deployment = deploy.deployment
+    tracking = follower.tracking(deploy.id)
+    if tracking.files is None:
+        # History is append-only: what a deploy changed is worked out once per server.
+        tracking.files = _files(session, deploy, store, follower)
+    files = tracking.files
+    return _Plan(
+        deploy_id=deploy.id,
+        seq=deploy.seq,
+        deployment=deployment.name,
+        version=deploy.dags_version,
+        created_at=deploy.created_at,
+        airflow_url=deployment.airflow_url,
+        bundle_name=deployment.bundle_name,
+        current=deployment.current_seq == deploy.seq,
+        paths=frozenset(files.digests),
+        digests=files.digests,
+        before=files.before,
+        changed=files.changed,
+        defines=files.defines,
+    )
+
+
+def _files(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowFollower) -> _Files:
     new = load_manifest(session, deploy.dags_version)
     # The previous DAG version: a project-only deploy carries its DAG version forward, so
     # look past deploys with the same one.
@@ -186,16 +253,9 @@ def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowF
         and not ignored(entry.path)
         and follower.might_contain_dag(store, entry.sha256)
     )
-    return _Plan(
-        deploy_id=deploy.id,
-        seq=deploy.seq,
-        deployment=deployment.name,
-        version=deploy.dags_version,
-        created_at=deploy.created_at,
-        airflow_url=deployment.airflow_url,
-        bundle_name=deployment.bundle_name,
-        current=deployment.current_seq == deploy.seq,
-        paths=frozenset(entry.path for entry in new.entries),
+    return _Files(
+        digests={entry.path: entry.sha256 for entry in new.entries},
+        before=before,
         changed=changed,
         defines=frozenset(
             entry.path
@@ -220,7 +280,7 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
         tracking.picked_up_at = time.monotonic()
     if picked_up and pending and not tracking.reparse_done:
         tracking.reparse_done = True
-        tracking.reparse_requested = _request_reparse(client, plan.bundle_name, pending)
+        tracking.reparse_requested = _request_reparse(client, plan, pending, follower)
 
     since_pickup = time.monotonic() - tracking.picked_up_at if tracking.picked_up_at else 0.0
     if pending and picked_up and since_pickup >= follower.settle_seconds:
@@ -256,7 +316,7 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
 
     dags: list[str] = []
     if state in ("parsed", "failed"):
-        dags = _dags_of_version(client, plan, changed)
+        dags = _dags_of_version(client, plan, at_version, failed_files, follower)
     return _out(
         plan,
         state,
@@ -290,33 +350,61 @@ def _version_errors(items: list[dict[str, Any]], plan: _Plan) -> list[dict[str, 
     return sorted(found, key=lambda error: error["filename"])
 
 
-def _request_reparse(client: AirflowClient, bundle_name: str, pending: list[str]) -> list[str]:
+def _request_reparse(
+    client: AirflowClient, plan: _Plan, pending: list[str], follower: AirflowFollower
+) -> list[str]:
     """Ask Airflow to parse the pending files that already have DAGs (a file token needs a
     DAG); new files are found by the bundle refresh. Best effort: returns the files asked."""
-    wanted = set(pending)
-    by_file: dict[str, str] = {}
-    for dag in client.dags(bundle_name):
-        path = str(dag.get("relative_fileloc"))
-        if path in wanted and path not in by_file:
-            by_file[path] = str(dag["dag_id"])
+    before = {path: plan.before[path] for path in pending if path in plan.before}
+    known = follower.known_dags(plan.bundle_name, before)
+    if known is None:
+        known = _dags_by_file(client, plan.bundle_name)
     asked = []
-    for path, dag_id in sorted(by_file.items()):
+    for path in sorted(before):
+        ids = known.get(path)
+        if not ids:
+            continue
         try:
-            client.reparse(str(client.dag_details(dag_id)["file_token"]))
+            client.reparse(str(client.dag_details(ids[0])["file_token"]))
         except (AirflowError, KeyError):
             continue
         asked.append(path)
     return asked
 
 
-def _dags_of_version(client: AirflowClient, plan: _Plan, changed: set[str]) -> list[str]:
-    """DAG ids the version defines: those parsed at it, and those of unchanged files."""
-    unchanged = plan.paths - changed
-    return sorted(
-        str(dag["dag_id"])
-        for dag in client.dags(plan.bundle_name)
-        if dag.get("bundle_version") == plan.version or dag.get("relative_fileloc") in unchanged
-    )
+def _dags_by_file(client: AirflowClient, bundle_name: str) -> dict[str, tuple[str, ...]]:
+    """Every DAG of the bundle, by file (one REST call per 100 DAGs)."""
+    found: dict[str, list[str]] = {}
+    for dag in client.dags(bundle_name):
+        found.setdefault(str(dag.get("relative_fileloc")), []).append(str(dag["dag_id"]))
+    return {path: tuple(sorted(ids)) for path, ids in found.items()}
+
+
+def _dags_of_version(
+    client: AirflowClient,
+    plan: _Plan,
+    at_version: list[JSON],
+    failed_files: set[str],
+    follower: AirflowFollower,
+) -> list[str]:
+    """DAG ids the version defines: those parsed at it, and those of unchanged files (as
+    remembered for their content, else as Airflow lists them now)."""
+    changed = set(plan.changed)
+    unchanged = {path: sha for path, sha in plan.digests.items() if path not in changed}
+    known = follower.known_dags(plan.bundle_name, unchanged)
+    if known is None:
+        listed = _dags_by_file(client, plan.bundle_name)
+        known = {path: listed.get(path, ()) for path in unchanged}
+    parsed: dict[str, list[str]] = {}
+    for dag in at_version:
+        parsed.setdefault(str(dag.get("relative_fileloc")), []).append(str(dag["dag_id"]))
+    # The wait is over: every changed file without an import error is parsed (or has no DAG).
+    settled = {path: plan.digests[path] for path in changed - failed_files}
+    shown = {path: list(ids) for path, ids in known.items()} | parsed
+    follower.remember_dags(plan.bundle_name, unchanged | settled, shown)
+    found = {dag_id for ids in parsed.values() for dag_id in ids}
+    found.update(dag_id for ids in known.values() for dag_id in ids)
+    return sorted(found)
 
 
 def _superseded(plan: _Plan) -> str:
