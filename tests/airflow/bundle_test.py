@@ -89,8 +89,33 @@ def setup_deployment(srv: Server, monkeypatch: pytest.MonkeyPatch) -> tuple[Api,
 
 
 def make_bundle(srv: Server, deployment: str, **kwargs: Any) -> DagshipDagBundle:
+    """A bundle that asks the server on every refresh(), as these tests call it by hand; the
+    listener (a deploy reaches refresh() a moment after it lands) has tests of its own."""
     kwargs.setdefault("name", unique("b"))
+    kwargs.setdefault("listen", False)
     return DagshipDagBundle(url=srv.url, deployment=deployment, refresh_interval=1, **kwargs)
+
+
+def version_of_bundle(bundle: DagshipDagBundle) -> str | None:
+    current = bundle.get_current_version()
+    return current.version if current else None
+
+
+def refresh_until(bundle: DagshipDagBundle, version: str, timeout: float = 10.0) -> float:
+    """Call refresh() the way Airflow's DAG processor loop does until ``version`` is current;
+    return how long that took."""
+    start = time.monotonic()
+    while version_of_bundle(bundle) != version:
+        assert time.monotonic() - start < timeout, f"{version} did not arrive in {timeout}s"
+        bundle.refresh()
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def server_asked(srv: Server, name: str) -> int:
+    """How often the server was asked for the current DAG version other than by a listener."""
+    log = srv.log_path.read_text(errors="replace")
+    return log.count(f"GET /api/v1/deployments/{name}/dags/current HTTP")
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, bool]]:
@@ -565,3 +590,59 @@ def test_bad_answers_keep_the_last_good_version(
     assert bundle.get_current_version().version == version  # type: ignore[union-attr]
     warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "keeping version" in warning and needle in warning, warning
+
+
+# --------------------------------------------------------------------------- the listener
+
+
+def test_listener_brings_a_deploy_to_the_next_refresh_without_polling(
+    srv: Server, token_env: Any
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    v1 = dag_files(10, "v1")
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name, listen=True)
+    bundle.initialize()
+    # Once the listener is connected, refresh() does not ask the server at all.
+    deadline = time.monotonic() + 5
+    while bundle._listener is None or not bundle._listener.connected:
+        assert time.monotonic() < deadline, "the listener did not connect"
+        bundle.refresh()
+        time.sleep(0.05)
+    asked = server_asked(srv, name)
+    for _ in range(20):
+        bundle.refresh()
+    assert server_asked(srv, name) == asked
+    assert snapshot(bundle.path) == expected(v1)
+
+    v2 = {**v1, "team_1/dag_1.py": b"v2\n"}
+    version = deploy(api, name, v2)
+    took = refresh_until(bundle, version)
+    assert took < 2.0, f"the new version took {took:.2f}s to reach refresh()"
+    assert snapshot(bundle.path) == expected(v2)
+    # The listener handed over the new file list: refresh() did not fetch it again.
+    assert server_asked(srv, name) == asked
+
+
+def test_listener_waits_out_a_stopped_server_and_hears_the_next_deploy(
+    make_server: Any, token_env: Any
+) -> None:
+    server = make_server()
+    api, name = setup_deployment(server, token_env)
+    v1 = dag_files(5, "v1")
+    deploy(api, name, v1)
+    bundle = make_bundle(server, name, listen=True)
+    bundle.initialize()
+    bundle.refresh()
+    port = server.port
+    server.stop()
+    for _ in range(5):
+        bundle.refresh()  # keeps the tree; no exception escapes
+    assert snapshot(bundle.path) == expected(v1)
+    token_env.setattr(helpers, "free_port", lambda: port)
+    server.start()
+    v2 = {**v1, "team_0/dag_0.py": b"v2\n"}
+    version = deploy(server.api(), name, v2)
+    # The listener backs off while the server is away (up to a few seconds), then hears v2.
+    refresh_until(bundle, version, timeout=30)
+    assert snapshot(bundle.path) == expected(v2)

@@ -44,13 +44,13 @@ def test_airflow_env_wires_the_bundle(tmp_path: Path) -> None:
             "kwargs": {
                 "url": "http://127.0.0.1:8787",
                 "deployment": "local",
-                "refresh_interval": 1,
+                "refresh_interval": 0,
             },
         }
     ]
     # The token is never in the bundle kwargs: Airflow shows those in its config API.
     assert "dsh_secret" not in env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]
-    assert env["AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL"] == "1"
+    assert env["AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL"] == "0"
     assert env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] == "1"
 
 

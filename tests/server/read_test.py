@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import httpx
+
 from tests.helpers import Api, assert_error, entry, unique
 
 
@@ -44,6 +49,53 @@ def test_dags_current_with_etag(api: Api) -> None:
     assert changed.json()["version"] == d3["dags_version"]
     assert changed.json()["seq"] == 3
     assert changed.headers["etag"] == f'"{d3["dags_version"]}"'
+
+
+def test_dags_current_waits_for_the_next_dags_version(api: Api) -> None:
+    name = unique()
+    api.create_deployment(name)
+    etag = f'"{api.deploy_files(name, {"a.py": b"one"}).json()["dags_version"]}"'
+    answers: list[tuple[float, httpx.Response]] = []
+
+    def long_poll() -> None:
+        r = api.get(
+            f"/deployments/{name}/dags/current",
+            headers={"If-None-Match": etag},
+            params={"wait": 20},
+        )
+        answers.append((time.monotonic(), r))
+
+    waiter = threading.Thread(target=long_poll)
+    waiter.start()
+    time.sleep(0.5)
+    # A project deploy keeps the DAG version: the request goes on waiting.
+    api.deploy_files(name, {"requirements.txt": b"x\n"}, "project")
+    time.sleep(0.5)
+    assert answers == []
+    new = api.deploy_files(name, {"a.py": b"two"}).json()
+    committed = time.monotonic()
+    waiter.join(10)
+    assert len(answers) == 1
+    answered, response = answers[0]
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == new["dags_version"]
+    assert answered - committed < 0.5, f"answered {answered - committed:.2f}s after the deploy"
+
+
+def test_dags_current_wait_ends_with_304_when_nothing_changes(api: Api) -> None:
+    name = unique()
+    api.create_deployment(name)
+    etag = f'"{api.deploy_files(name, {"a.py": b"one"}).json()["dags_version"]}"'
+    start = time.monotonic()
+    r = api.get(
+        f"/deployments/{name}/dags/current", headers={"If-None-Match": etag}, params={"wait": 1.5}
+    )
+    assert r.status_code == 304
+    assert 1.4 <= time.monotonic() - start < 5
+    for bad in ("-1", "61", "soon"):
+        assert_error(
+            api.get(f"/deployments/{name}/dags/current", params={"wait": bad}), 422, "invalid"
+        )
 
 
 def test_dags_current_of_unknown_deployment_is_404(api: Api) -> None:

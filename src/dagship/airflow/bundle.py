@@ -31,6 +31,7 @@ import httpx
 from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
 
 from dagship.airflow.blobcache import BlobCache, BundleError
+from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
 from dagship.airflow.reparse import parseable, request_reparse
 from dagship.airflow.tree import (
     BuildPlan,
@@ -50,6 +51,10 @@ from dagship.project.manifest import EMPTY_VERSION, Manifest, ManifestError, is_
 log = logging.getLogger("dagship.airflow.bundle")
 
 API_TIMEOUT_SECONDS = 10.0
+# With a listener connected, refresh() still asks the server itself this often, and a failed
+# refresh is retried after this pause (refresh() may run every loop of the DAG processor).
+CHECK_SECONDS = 60.0
+RETRY_SECONDS = 2.0
 # Blobs no local version uses are deleted at most this often (seconds).
 CACHE_GC_INTERVAL = 3600
 _BASE_KWARGS = frozenset(inspect.signature(BaseDagBundle.__init__).parameters) - {"self"}
@@ -66,6 +71,8 @@ class DagshipDagBundle(BaseDagBundle):
     :param conn_id: an Airflow connection whose password is the token; used when set
     :param request_reparse: after a switch, ask the DAG processor to parse the added and
         changed files first (rows in ``dag_priority_parsing_request``)
+    :param listen: keep a long poll open to the server (listener.py) so that a deploy is
+        picked up at the next ``refresh()`` without asking the server on every call
     """
 
     supports_versioning = True
@@ -78,6 +85,7 @@ class DagshipDagBundle(BaseDagBundle):
         token_env: str = "DAGSHIP_API_TOKEN",
         conn_id: str | None = None,
         request_reparse: bool = True,
+        listen: bool = True,
         **kwargs: Any,
     ) -> None:
         # Newer Airflow versions may pass arguments this one does not know (version_data, …).
@@ -99,6 +107,13 @@ class DagshipDagBundle(BaseDagBundle):
         # BaseDagBundle.lock() excludes other processes and instances, not threads sharing this one.
         self._thread_lock = threading.RLock()
         self._reparse_warned = False
+        self.listen = listen
+        self._listener: DeployListener | None = None
+        self._listen_client: ApiClient | None = None
+        # time.monotonic() until which a listening bundle's refresh() does not ask the server
+        # itself: after a refresh that asked it, and after a failed one.
+        self._check_at = 0.0
+        self._retry_at = 0.0
 
     # -- the BaseDagBundle API ----------------------------------------------------------------
     @property
@@ -129,6 +144,8 @@ class DagshipDagBundle(BaseDagBundle):
 
     # -- following the deployment -------------------------------------------------------------
     def _refresh_current(self) -> None:
+        if self._may_skip():
+            return
         with self._thread_lock, self.lock():
             self._clear_tmp()
             current = read_link(self.current_link)
@@ -137,10 +154,12 @@ class DagshipDagBundle(BaseDagBundle):
             current_version = version_of(current) if current else None
             try:
                 fetched = self._fetch_current(current_version)
+                self._check_at = time.monotonic() + CHECK_SECONDS
                 if fetched is None or fetched[1] == current_version:
                     return
                 self._install(*fetched, current)
             except _REFRESH_ERRORS as exc:
+                self._retry_at = time.monotonic() + RETRY_SECONDS
                 self._api_failed(exc)
                 if current is None:
                     raise BundleError(
@@ -157,15 +176,48 @@ class DagshipDagBundle(BaseDagBundle):
                     exc,
                 )
 
-    def _fetch_current(self, etag: str | None) -> tuple[Manifest, str] | None:
-        """The deployment's current DAG manifest and version; None if still version ``etag``."""
-        client = self._api()
+    def _may_skip(self) -> bool:
+        """For a listening bundle: True when the listener is connected and heard of no version
+        other than ours and the server was asked recently, or a refresh failed just now."""
+        if not self.listen:
+            return False
+        now = time.monotonic()
+        if now < self._retry_at:
+            return True
+        current = read_link(self.current_link)
+        version = version_of(current) if current else None
+        if self._listener is None:
+            self._listener = DeployListener(self._listen_fetch, self.name)
+        self._listener.start(version)
+        if now >= self._check_at:
+            return False
+        return self._listener.connected and self._listener.news(version) is None
+
+    def _listen_fetch(self, etag: str | None, wait: float) -> dict[str, Any] | None:
+        if self._listen_client is None:
+            self._listen_client = ApiClient(
+                self.url, self._token(), timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS
+            )
         try:
-            body = client.current_dags(self.deployment, etag)
+            return self._listen_client.current_dags(self.deployment, etag, wait)
         except ApiError as exc:
-            if exc.status == 404 and self._deployment_exists():
-                return Manifest(), EMPTY_VERSION  # no deploys yet: an empty tree
+            if exc.status in (401, 403):
+                self._listen_client.close()  # read the token again next time
+                self._listen_client = None
             raise
+
+    def _fetch_current(self, etag: str | None) -> tuple[Manifest, str] | None:
+        """The deployment's current DAG manifest and version; None if still version ``etag``.
+        What the listener heard is used as is, without asking the server again."""
+        listener = self._listener
+        body = listener.news(etag) if listener is not None and listener.connected else None
+        if body is None:
+            try:
+                body = self._api().current_dags(self.deployment, etag)
+            except ApiError as exc:
+                if exc.status == 404 and self._deployment_exists():
+                    return Manifest(), EMPTY_VERSION  # no deploys yet: an empty tree
+                raise
         if body is None:
             return None
         if not isinstance(body, dict) or not isinstance(body.get("files"), list):

@@ -54,7 +54,7 @@ def bundle_name_for(deployment: str) -> str:
 
 
 def bundle_config(
-    dagship_url: str, deployment: str, bundle_name: str | None = None, refresh_interval: int = 1
+    dagship_url: str, deployment: str, bundle_name: str | None = None, refresh_interval: int = 0
 ) -> list[dict[str, Any]]:
     """The ``[dag_processor] dag_bundle_config_list`` entry for the dagship bundle.
 
@@ -88,12 +88,13 @@ def airflow_env(
 
     Only the variables that configure Airflow are returned (merge them over ``os.environ``, as
     ``start_airflow`` does). ``bundle_name`` defaults to ``dagship-<deployment>``. With ``fast``
-    (default) the bundle is checked every second and changed DAGs are reparsed and
+    (default) the bundle's refresh runs on every loop of the DAG processor (its listener
+    makes that free: bundle.py) and changed DAGs are reparsed and
     re-serialized within seconds; without it Airflow's own intervals apply (5 minutes).
     Override any variable by updating the returned dict.
     """
     home = Path(airflow_home).absolute()
-    refresh = 1 if fast else 300
+    refresh = 0 if fast else 300
     # Tasks reach the Execution API at this address; "localhost" may resolve to ::1 first.
     local_host = "127.0.0.1" if host in ("0.0.0.0", "127.0.0.1") else host
     env = {
@@ -123,7 +124,7 @@ def airflow_env(
         env.update(
             {
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(refresh),
-                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
+                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "0",
                 # Changed files are parsed first (sort by mtime); this bounds the rest.
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 # Default 30 s: a DAG re-parsed sooner is not re-serialized, so a quick second

@@ -11,6 +11,7 @@ from dagship import __version__
 from dagship.server.api import api_router, errors, health
 from dagship.server.db.engine import Database
 from dagship.server.db.migrate import upgrade
+from dagship.server.events import DeployEvents
 from dagship.server.schemas import ErrorOut
 from dagship.server.services.airflow import AirflowFollower
 from dagship.server.settings import Settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.database = database
     app.state.store = open_store(settings.storage_url)
     app.state.airflow = follower = AirflowFollower(settings.airflow)
+    app.state.events = DeployEvents()
     errors.install(app)
     app.include_router(health.router)
     app.include_router(api_router, responses=ERROR_RESPONSES)

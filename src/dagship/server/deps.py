@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from dagship.server.db.engine import Database
+from dagship.server.events import DeployEvents
 from dagship.server.services import access, tokens
 from dagship.server.services.access import AuthToken
 from dagship.server.services.airflow import AirflowFollower
@@ -32,10 +33,15 @@ def get_airflow(request: Request) -> AirflowFollower:
     return request.app.state.airflow
 
 
+def get_events(request: Request) -> DeployEvents:
+    return request.app.state.events
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AirflowDep = Annotated[AirflowFollower, Depends(get_airflow)]
+EventsDep = Annotated[DeployEvents, Depends(get_events)]
 
 
 def get_session(database: DatabaseDep) -> Iterator[Session]:

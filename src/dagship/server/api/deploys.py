@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from dagship.server.db.engine import Database
 from dagship.server.deps import (
     AirflowDep,
     CurrentToken,
+    DatabaseDep,
+    EventsDep,
     Operator,
     SessionDep,
     StoreDep,
@@ -28,16 +33,22 @@ from dagship.server.schemas import (
     TreeDiffOut,
 )
 from dagship.server.services import airflow, deployments, deploys, manifests, rollback
+from dagship.server.services.access import AuthToken
 
 router = APIRouter(tags=["deploys"])
+# Longest ?wait= for the current DAG version, and how often a waiting request reads the
+# database again (deploys committed by other server processes wake nobody).
+MAX_WAIT_SECONDS = 60.0
+RECHECK_SECONDS = 1.0
 
 
 @router.post("/deployments/{name}/deploys", status_code=status.HTTP_201_CREATED)
 def commit_deploy(
-    name: str, body: DeployRequest, session: WriteSessionDep, token: CurrentToken
+    name: str, body: DeployRequest, session: WriteSessionDep, token: CurrentToken, events: EventsDep
 ) -> DeployOut:
     out = DeployOut.of(deploys.commit_deploy(session, token, name, body))
     session.commit()
+    events.notify()
     return out
 
 
@@ -87,6 +98,7 @@ def rollback_deployment(
     response: Response,
     session: WriteSessionDep,
     token: Operator,
+    events: EventsDep,
 ) -> RollbackOut:
     result = rollback.rollback(
         session,
@@ -100,6 +112,8 @@ def rollback_deployment(
     session.commit()
     if result.unchanged:
         response.status_code = status.HTTP_200_OK
+    else:
+        events.notify()
     return out
 
 
@@ -108,29 +122,53 @@ def rollback_deployment(
     response_model=DagsCurrentOut,
     responses={304: {"description": "If-None-Match matches the current version"}},
 )
-def current_dags(
+async def current_dags(
     name: str,
-    session: SessionDep,
+    database: DatabaseDep,
+    events: EventsDep,
     token: Viewer,
     if_none_match: Annotated[str | None, Header()] = None,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="With If-None-Match: hold the request up to this many seconds until "
+            "the DAG version changes (304 if it did not).",
+        ),
+    ] = 0,
 ) -> Response:
-    deployment = deployments.get_deployment(session, name)
-    current = deployments.current_deploy(session, deployment)
-    if current is None:
-        raise NotFound(f"deployment {name} has no deploys yet; deploy with `dagship deploy`")
-    etag = f'"{current.dags_version}"'
-    # Polled by every DAG processor: answer "unchanged" before touching the manifest body.
-    if if_none_match and _matches(if_none_match, etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    body = manifests.manifest_body(session, current.dags_version, token)
-    head = json.dumps(
-        {
-            "deployment": name,
-            "version": current.dags_version,
-            "deploy_id": current.id,
-            "seq": current.seq,
-        }
-    )
+    deadline = time.monotonic() + wait
+    while True:
+        seen = events.count
+        response = await run_in_threadpool(_current_dags, database, name, token, if_none_match)
+        left = deadline - time.monotonic()
+        if response.status_code != status.HTTP_304_NOT_MODIFIED or left <= 0:
+            return response
+        await events.wait(seen, min(left, RECHECK_SECONDS))
+
+
+def _current_dags(
+    database: Database, name: str, token: AuthToken, if_none_match: str | None
+) -> Response:
+    with database.read_session() as session:
+        deployment = deployments.get_deployment(session, name)
+        current = deployments.current_deploy(session, deployment)
+        if current is None:
+            raise NotFound(f"deployment {name} has no deploys yet; deploy with `dagship deploy`")
+        etag = f'"{current.dags_version}"'
+        # Polled by every DAG processor: answer "unchanged" before touching the manifest body.
+        if if_none_match and _matches(if_none_match, etag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        body = manifests.manifest_body(session, current.dags_version, token)
+        head = json.dumps(
+            {
+                "deployment": name,
+                "version": current.dags_version,
+                "deploy_id": current.id,
+                "seq": current.seq,
+            }
+        )
     return Response(
         f'{head[:-1]},"files":{body}}}', media_type="application/json", headers={"ETag": etag}
     )
