@@ -198,6 +198,40 @@ def test_deploy_record_fields(api: Api) -> None:
     assert_error(api.get("/deploys/dpl_0000000000000000"), 404, "not_found")
 
 
+def test_deploy_records_checks(api: Api) -> None:
+    name = deployment(api)
+    plain = api.deploy_files(name, {"a.py": b"one " + name.encode()})
+    assert plain.status_code == 201, plain.text
+    # A client that says nothing about checks ran none.
+    assert plain.json()["checks"] == {"parse": "not-run", "pytest": "not-run"}
+    checked = api.deploy_files(
+        name, {"a.py": b"two " + name.encode()}, checks={"parse": "passed", "pytest": "passed"}
+    )
+    assert checked.status_code == 201, checked.text
+    assert checked.json()["checks"] == {"parse": "passed", "pytest": "passed"}
+    skipped = api.deploy_files(
+        name, {"a.py": b"three " + name.encode()}, checks={"parse": "skipped"}
+    )
+    assert skipped.json()["checks"] == {"parse": "skipped", "pytest": "not-run"}
+    stored = api.get(f"/deploys/{checked.json()['id']}").json()
+    assert stored["checks"] == {"parse": "passed", "pytest": "passed"}
+    assert [d["checks"]["parse"] for d in api.deploys(name)] == ["skipped", "passed", "not-run"]
+    # A rollback runs no checks, whatever the deploy it copies ran.
+    back = api.post(f"/deployments/{name}/rollback", json={"to_seq": 2}).json()["deploy"]
+    assert back["checks"] == {"parse": "not-run", "pytest": "not-run"}
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [{"parse": "failed"}, {"parse": "passed", "lint": "passed"}, {"pytest": True}, "passed"],
+)
+def test_bad_checks_are_422_and_change_nothing(api: Api, checks: Any) -> None:
+    name = deployment(api)
+    r = api.deploy_files(name, {"a.py": b"x " + name.encode()}, checks=checks)
+    assert_error(r, 422, "invalid")
+    assert api.deploy_count(name) == 0
+
+
 def test_full_deploy_with_identical_trees(api: Api) -> None:
     """The DAG bundle and the project may have the same content (hence the same version)."""
     name = deployment(api)
