@@ -7,7 +7,17 @@ import sys
 import typer
 
 from dagship import __version__
-from dagship.cli import deploy, deployment, deploys, init, parse, quickstart, rollback, server, token
+from dagship.cli import (
+    deploy,
+    deployment,
+    deploys,
+    init,
+    parse,
+    quickstart,
+    rollback,
+    server,
+    token,
+)
 from dagship.client.errors import ClientError
 from dagship.project.errors import ProjectError
 
