@@ -16,6 +16,7 @@ from dagship.cli import (
     quickstart,
     rollback,
     server,
+    test,
     token,
 )
 from dagship.client.errors import ClientError
@@ -36,6 +37,7 @@ app.command("init")(init.init_command)
 app.command("quickstart")(quickstart.quickstart_command)
 app.command("deploy")(deploy.deploy_command)
 app.command("parse")(parse.parse_command)
+app.command("test", **test.COMMAND)(test.test_command)
 app.command("rollback")(rollback.rollback)
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(deploys.app, name="deploys")

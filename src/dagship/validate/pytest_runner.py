@@ -1,0 +1,133 @@
+"""``dagship test``: the project's tests, run with pytest in the deployment's environment.
+
+The tests see the project as Airflow sees it in an Astro image: the project root is the working
+directory and is on ``sys.path`` (so ``import include.helpers`` works), as are the dags folder and
+``plugins/``. Airflow runs from a throwaway ``AIRFLOW_HOME`` (its own SQLite file, no example
+DAGs, ``[core] dags_folder`` pointing at the project's ``dags/``), so a test that builds a
+``DagBag()`` reads the project's DAGs and nothing from the user's own Airflow leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagship.project.scan import DAGS_FOLDER
+from dagship.validate.errors import ValidateError
+
+if TYPE_CHECKING:
+    from dagship.validate.environment import Environment
+
+TESTS_FOLDER = "tests"
+PLUGINS_FOLDER = "plugins"
+# Settings of the user's own Airflow must not reach the tests' throwaway one.
+_AIRFLOW_SETTINGS = ("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
+
+# Called with each line pytest prints (with its newline).
+OutputLine = Callable[[str], None]
+
+
+def run_tests(
+    project: Path,
+    environment: Environment,
+    pytest_args: Sequence[str] = (),
+    *,
+    on_output: OutputLine | None = None,
+    color: bool = False,
+) -> int:
+    """Run pytest on the project's ``tests/`` (or what ``pytest_args`` name); pytest's exit code.
+
+    pytest's output goes to this process's stdout and stderr, or line by line to
+    ``on_output`` when given (then ``color`` keeps pytest's colours in the piped output).
+    """
+    project = Path(project).resolve()
+    args = list(pytest_args)
+    if not _names_tests(project, args):
+        if not (project / TESTS_FOLDER).is_dir():
+            raise ValidateError(
+                f"{project} has no {TESTS_FOLDER}/ folder to test: add your tests there "
+                f"(`dagship init` writes tests/dags/test_dag_example.py), or name the tests "
+                f"to run after `--`, e.g. `dagship test -- path/to/test_file.py`"
+            )
+        args.insert(0, TESTS_FOLDER)
+    if on_output is not None and color and not any(a.startswith("--color") for a in args):
+        args.append("--color=yes")
+    _check_pytest(environment)
+    with tempfile.TemporaryDirectory(prefix="dagship-test-") as airflow_home:
+        command = [str(environment.python), "-m", "pytest", *args]
+        env = pytest_env(project, Path(airflow_home))
+        if on_output is None:
+            return subprocess.call(command, cwd=project, env=env, stdin=subprocess.DEVNULL)
+        with subprocess.Popen(
+            command,
+            cwd=project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                on_output(line)
+        return proc.returncode
+
+
+def pytest_env(
+    project: Path, airflow_home: Path, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment pytest runs in: ``base`` (default: ours) without Airflow settings,
+    plus the paths and settings of a throwaway Airflow for ``project``."""
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items() if not k.startswith(_AIRFLOW_SETTINGS)}
+    paths = [project, project / DAGS_FOLDER, project / PLUGINS_FOLDER]
+    inherited = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *inherited])
+    env.update(
+        {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(project / DAGS_FOLDER),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / PLUGINS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(airflow_home / "dag_bundles"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        }
+    )
+    return env
+
+
+def _names_tests(project: Path, args: Sequence[str]) -> bool:
+    """Whether ``args`` name a test file or folder (``path``, ``path::test``) themselves."""
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        path = Path(arg.split("::", 1)[0])
+        if (path if path.is_absolute() else project / path).exists():
+            return True
+    return False
+
+
+def _check_pytest(environment: Environment) -> None:
+    # `python -m pytest` without pytest exits 1, like failing tests: tell the two apart here.
+    found = subprocess.run(
+        [str(environment.python), "-c", "import pytest"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        where = (
+            "this Python environment (`pip install pytest`)"
+            if environment.location is None
+            else "the project's requirements.txt"
+        )
+        raise ValidateError(
+            f"pytest is not installed in {environment.python}: add it to {where} "
+            "and run `dagship test` again"
+        )
