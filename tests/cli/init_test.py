@@ -100,8 +100,9 @@ def test_the_scaffold_deploys(tmp_path: Path, cli: Cli) -> None:
     Cli(None, None).run("init", project).ok()
     name = unique("init")
     cli("deployment", "create", name).ok()
-    out = cli("deploy", project, "--deployment", name, "--json").ok().json()
+    out = cli("deploy", project, "--deployment", name, "--local", "--json").ok().json()
     assert out["kind"] == "full"
+    assert out["checks"]["parse"] == "passed"  # the scaffold passes the parse check
     assert out["seq"] == 1
     deployed = cli("deploys", "inspect", out["id"], "--json").ok().json()
     assert deployed["dags_files"] == 2  # example_dag.py and .airflowignore
