@@ -214,7 +214,7 @@ def test_airflowignore_heuristic_and_exceptions_select_the_files(
             ),
         }
     )
-    report = parse_cli(project, "--local", "--json").ok().json()
+    report = parse_cli(project, "--local", "--jobs", "1", "--json").ok().json()
     assert sorted(by_path(report)) == ["dags/kept.py", "dags/nested/inner.py"]
     assert report["skipped"] == ["dags/astro_excepted.py"]
     # The same selection as Airflow's own DAG file discovery (before the exceptions file).
@@ -286,7 +286,7 @@ def test_cache_imports_only_the_changed_file_again(write_project: Any, parse_cli
     files["include/naming.py"] = "def task_name(n):\n    return f'task_{n}'\n"
     project = write_project(files)
 
-    first = parse_cli(project, "--local", "--json").ok().json()
+    first = parse_cli(project, "--local", "--jobs", "1", "--json").ok().json()
     assert sorted(log.read_text().split()) == ["a", "b", "c"]
     assert [f["cached"] for f in first["files"]] == [False, False, False]
 
@@ -310,12 +310,12 @@ def test_cache_imports_only_the_changed_file_again(write_project: Any, parse_cli
 
     # Shared code changed: every DAG file may depend on it, so all are imported again.
     (project / "include" / "naming.py").write_text("def task_name(n):\n    return f't{n}'\n")
-    shared = parse_cli(project, "--local", "--json").ok().json()
+    shared = parse_cli(project, "--local", "--jobs", "1", "--json").ok().json()
     assert sorted(log.read_text().split()) == ["a", "b", "c"]
     assert shared["cached_files"] == 0
 
     log.write_text("")
-    parse_cli(project, "--local", "--json", "--no-cache").ok()
+    parse_cli(project, "--local", "--jobs", "1", "--json", "--no-cache").ok()
     assert sorted(log.read_text().split()) == ["a", "b", "c"]
 
 
