@@ -30,7 +30,7 @@ from dagship.validate.parse_cache import (
     shared_code_digest,
     worker_digest,
 )
-from dagship.validate.parse_pool import WORKER_SCRIPT, Worker, WorkerError, run_pool
+from dagship.validate.parse_pool import WORKER_SCRIPT, Forkserver, WorkerError, run_pool
 from dagship.validate.tracebacks import cut
 
 DEFAULT_TIMEOUT = 30.0  # Airflow's [core] dagbag_import_timeout default
@@ -245,19 +245,25 @@ def _run_workers(
     workers: int,
     timeout: float,
 ) -> dict[str, dict[str, Any]]:
-    home = Path(tempfile.mkdtemp(prefix="dagship-parse-"))
+    # A short path: Unix socket paths are limited to about 100 bytes.
+    home = Path(
+        tempfile.mkdtemp(prefix="dagship-parse-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    )
     env = _worker_env(project, dags, home, timeout)
     answers: dict[str, dict[str, Any]] = {}
-
-    def start(number: int) -> Worker:
-        return Worker(environment.python, project, dags, env, home / f"worker-{number}.log")
 
     def collect(path: str, answer: dict[str, Any]) -> None:
         answers[path] = answer
 
+    forkserver = None
     try:
+        forkserver = Forkserver(environment.python, project, dags, env, home)
         run_pool(
-            [str(p) for p in todo], workers=workers, timeout=timeout, start=start, on_result=collect
+            [str(p) for p in todo],
+            workers=workers,
+            timeout=timeout,
+            forkserver=forkserver,
+            on_result=collect,
         )
     except WorkerError as exc:
         raise ValidateError(
@@ -265,6 +271,8 @@ def _run_workers(
             f"(Airflow {environment.airflow_version}):\n{str(exc).strip()[-3000:]}"
         ) from exc
     finally:
+        if forkserver is not None:
+            forkserver.close()
         shutil.rmtree(home, ignore_errors=True)
     return answers
 
@@ -283,8 +291,8 @@ def _file_result(project: Path, answer: dict[str, Any], timeout: float) -> FileR
         )
     if failure == "died":
         message = (
-            f"the Python process importing {relative} ended abruptly (exit code "
-            f"{answer.get('exit_code')}): the file (or a library it uses) crashed or exited."
+            f"the Python process importing {relative} ended abruptly: the file (or a library "
+            "it uses) crashed or exited."
         )
         return FileResult(relative, errors=[ParseError("crash", message, message)])
     return FileResult(

@@ -1,10 +1,11 @@
-"""A pool of long-lived parse workers: Airflow is imported once per worker, not once per file.
+"""A pool of long-lived parse workers forked from one process that imported Airflow.
 
-Each worker is ``parse_worker.py serve`` running with the environment's interpreter in its own
-process group. One thread per worker hands it the next file and waits for the answer. Airflow's
-own per-file timeout stops a slow import inside the worker; a worker that does not answer
-shortly after that (a hang Airflow's alarm cannot interrupt) or that dies is killed with its
-whole group, the file is reported, and a fresh worker takes over the rest.
+``parse_worker.py serve`` runs with the environment's interpreter in its own process group,
+imports Airflow once and forks a worker whenever asked; each worker connects back over a Unix
+socket and parses files one at a time. One thread per worker hands it the next file and waits
+for the answer. Airflow's own per-file timeout stops a slow import inside the worker; a worker
+that does not answer shortly after that (a hang Airflow's alarm cannot interrupt) or that dies
+is killed, the file is reported, and a freshly forked worker takes over the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import queue
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -29,15 +31,36 @@ GRACE_SECONDS = 5.0
 
 
 class WorkerError(RuntimeError):
-    """A worker could not start: Airflow missing or broken in the environment."""
+    """The workers could not start: Airflow missing or broken in the environment."""
 
 
-class Worker:
-    def __init__(self, python: Path, project: Path, dags: Path, env: Mapping[str, str], log: Path):
-        self.log = log
-        with log.open("ab") as stderr:
+def _receive(stream: IO[bytes], timeout: float) -> dict[str, Any] | None:
+    """The next JSON line, or None on timeout or end of stream."""
+    ready, _, _ = select.select([stream], [], [], max(0.0, timeout))
+    if not ready:
+        return None
+    line = stream.readline()
+    if not line:
+        return None
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+class Forkserver:
+    """The process that imported Airflow; it forks workers that connect to ``socket_path``."""
+
+    def __init__(self, python: Path, project: Path, dags: Path, env: Mapping[str, str], home: Path):
+        self.log = home / "workers.log"
+        self.socket_path = home / "workers.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.socket_path))
+        self.listener.listen()
+        self.lock = threading.Lock()
+        command = [str(python), str(WORKER_SCRIPT), "serve", str(project), str(dags)]
+        command.append(str(self.socket_path))
+        with self.log.open("ab") as stderr:
             self.proc = subprocess.Popen(
-                [str(python), str(WORKER_SCRIPT), "serve", str(project), str(dags)],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -46,68 +69,80 @@ class Worker:
                 start_new_session=True,
             )
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.stdin: IO[bytes] = self.proc.stdin
-        self.stdout: IO[bytes] = self.proc.stdout
-
-    def wait_ready(self) -> None:
-        message = self._receive(STARTUP_TIMEOUT)
-        if message is None or "fatal" in message or not message.get("ready"):
+        self.commands: IO[bytes] = self.proc.stdin
+        message = _receive(self.proc.stdout, STARTUP_TIMEOUT)
+        if message is None or not message.get("ready"):
             detail = message.get("fatal") if message else None
-            self.kill()
-            if not detail:
-                detail = self.log.read_text(errors="replace")[-4000:] or "no output"
-            raise WorkerError(detail)
+            self.close()
+            raise WorkerError(detail or self._log_tail())
+
+    def _log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] or "no output"
+
+    def fork(self) -> Worker:
+        """A new worker, connected and ready."""
+        with self.lock:
+            try:
+                self.commands.write(b"fork\n")
+                self.commands.flush()
+            except OSError as exc:
+                raise WorkerError(self._log_tail()) from exc
+            self.listener.settimeout(STARTUP_TIMEOUT)
+            try:
+                connection, _ = self.listener.accept()
+            except OSError as exc:
+                raise WorkerError(f"no worker connected: {self._log_tail()}") from exc
+        worker = Worker(connection)
+        hello = _receive(worker.reader, STARTUP_TIMEOUT)
+        if hello is None or not hello.get("ready"):
+            worker.kill()
+            raise WorkerError(self._log_tail())
+        worker.pid = int(hello["pid"])
+        return worker
+
+    def close(self) -> None:
+        """Stop the forkserver, its workers and anything a DAG file started."""
+        with contextlib.suppress(OSError):
+            self.commands.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.listener.close()
+
+
+class Worker:
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+        self.reader: IO[bytes] = connection.makefile("rb")
+        self.pid = 0
 
     def parse(self, path: str, timeout: float) -> dict[str, Any]:
         """The worker's answer for one file, or ``{"failure": "hung" | "died"}`` (the worker
         is then killed and must be replaced)."""
         answer = None
+        started = time.monotonic()
         with contextlib.suppress(OSError):
-            self.stdin.write(json.dumps({"path": path}).encode() + b"\n")
-            self.stdin.flush()
-            answer = self._receive(timeout + GRACE_SECONDS)
+            self.connection.sendall(json.dumps({"path": path}).encode() + b"\n")
+            answer = _receive(self.reader, timeout + GRACE_SECONDS)
         if answer is not None:
             return answer
-        code = self.proc.poll()
+        hung = time.monotonic() - started >= timeout + GRACE_SECONDS
         self.kill()
-        if code is None:
-            return {"path": path, "failure": "hung"}
-        return {"path": path, "failure": "died", "exit_code": code}
+        return {"path": path, "failure": "hung" if hung else "died"}
 
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([self.stdout], [], [], remaining)
-            if ready:
-                line = self.stdout.readline()
-                if not line:
-                    return None  # the worker died
-                message: dict[str, Any] = json.loads(line)
-                return message
+    def kill(self) -> None:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+        self.stop()
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
-            self.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        self.kill()
-
-    def kill(self) -> None:
-        """End the worker and anything a DAG file started in its process group."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        for stream in (self.stdin, self.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.proc.poll()
+            self.reader.close()
+            self.connection.close()
 
 
 def run_pool(
@@ -115,7 +150,7 @@ def run_pool(
     *,
     workers: int,
     timeout: float,
-    start: Callable[[int], Worker],
+    forkserver: Forkserver,
     on_result: Callable[[str, dict[str, Any]], None],
 ) -> None:
     """Parse ``files`` with up to ``workers`` workers, calling ``on_result(path, answer)``."""
@@ -125,7 +160,7 @@ def run_pool(
     failures: list[BaseException] = []
     lock = threading.Lock()
 
-    def serve(number: int) -> None:
+    def serve() -> None:
         worker: Worker | None = None
         try:
             while True:
@@ -134,8 +169,7 @@ def run_pool(
                 except queue.Empty:
                     return
                 if worker is None:
-                    worker = start(number)
-                    worker.wait_ready()
+                    worker = forkserver.fork()
                 answer = worker.parse(path, timeout)
                 with lock:
                     on_result(path, answer)
@@ -147,9 +181,7 @@ def run_pool(
             if worker is not None:
                 worker.stop()
 
-    threads = [
-        threading.Thread(target=serve, args=(n,), daemon=True) for n in range(max(1, workers))
-    ]
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(max(1, workers))]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -8,19 +8,25 @@ only the standard library and Airflow; dagship itself is not installed there. Tw
     with Airflow's own ``.airflowignore`` rules (``[core] dag_ignore_file_syntax``) and its
     safe-mode heuristic. It does not import Airflow, so it takes a fraction of a second.
 
-``parse_worker.py serve PROJECT DAGS_FOLDER``
-    Import Airflow once, then read one JSON request per line on stdin (``{"path": ...}``) and
-    answer one JSON line per file: the DAGs found (id, task count), the errors Airflow recorded
-    (with tracebacks), the placeholders used and the time taken. Airflow's own per-file timeout
+``parse_worker.py serve PROJECT DAGS_FOLDER SOCKET``
+    Import Airflow once, then fork a worker for each ``fork`` line on stdin: a copy of this
+    process, so Airflow is imported once per parse, not once per worker, and every worker starts
+    clean (this process never imports a DAG file). Each worker connects to the Unix socket
+    SOCKET, reads one JSON request per line (``{"path": ...}``) and answers one JSON line per
+    file: the DAGs found (id, task count), the errors Airflow recorded (with tracebacks), the
+    placeholders used and the time taken. Airflow's own per-file timeout
     (``[core] dagbag_import_timeout``) applies. Database access is blocked as in Airflow's DAG
     processor. Anything the DAG files print goes to stderr, never into the answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import signal
+import socket
 import sys
 import time
 import traceback
@@ -39,9 +45,9 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "list":
         sys.stdout.write(json.dumps(list_dag_files(argv[1])) + "\n")
         return 0
-    if len(argv) == 3 and argv[0] == "serve":
-        return serve(argv[1], argv[2], here)
-    sys.stderr.write("usage: parse_worker.py list DAGS_FOLDER | serve PROJECT DAGS_FOLDER\n")
+    if len(argv) == 4 and argv[0] == "serve":
+        return serve(argv[1], argv[2], argv[3], here)
+    sys.stderr.write("usage: parse_worker.py list DAGS | serve PROJECT DAGS SOCKET\n")
     return 2
 
 
@@ -92,24 +98,58 @@ def _might_contain_dag(path: str) -> bool:
 # --------------------------------------------------------------------------- serving
 
 
-def serve(project: str, dags_folder: str, here: str) -> int:
-    # Answers go to the original stdout; fd 1 becomes stderr so that prints and subprocesses
-    # started by DAG files cannot corrupt them.
-    answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+def serve(project: str, dags_folder: str, socket_path: str, here: str) -> int:
+    """Import Airflow once, then fork a worker for each ``fork`` line read on stdin."""
+    # Status goes to the original stdout; fd 1 becomes stderr so that prints and subprocesses
+    # started by DAG files cannot corrupt the answers.
+    status = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     try:
         bag_class, placeholders = _prepare(project, here)
     except BaseException:
-        _send(answers, {"fatal": traceback.format_exc()})
+        _send(status, {"fatal": traceback.format_exc()})
         return 1
     import airflow
 
-    _send(answers, {"ready": True, "airflow_version": airflow.__version__, "pid": os.getpid()})
+    _send(status, {"ready": True, "airflow_version": airflow.__version__, "pid": os.getpid()})
+    signal.signal(signal.SIGCHLD, _reap)
     for line in sys.stdin:
-        request = json.loads(line)
-        _send(answers, parse_file(request["path"], dags_folder, bag_class, placeholders))
+        if line.strip() != "fork":
+            continue
+        if os.fork() == 0:
+            # The worker: a copy of this process with Airflow already imported.
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            status.close()
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            code = 0
+            try:
+                _work(socket_path, dags_folder, bag_class, placeholders)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
     return 0
+
+
+def _reap(signum: int, frame: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _work(socket_path: str, dags_folder: str, bag_class: Any, placeholders: Any) -> None:
+    """Answer one request per line on a connection to ``dagship parse``, until it closes."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(socket_path)
+    reader = connection.makefile("r", encoding="utf-8")
+    writer = connection.makefile("w", encoding="utf-8")
+    _send(writer, {"ready": True, "pid": os.getpid()})
+    for line in reader:
+        request = json.loads(line)
+        _send(writer, parse_file(request["path"], dags_folder, bag_class, placeholders))
 
 
 def _send(stream: TextIO, message: dict[str, Any]) -> None:
