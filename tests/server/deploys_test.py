@@ -404,3 +404,34 @@ def test_deploys_list_limit(api: Api) -> None:
     assert [d["seq"] for d in r.json()] == [4, 3]
     assert_error(api.get(f"/deployments/{name}/deploys", params={"limit": 0}), 422)
     assert_error(api.get(f"/deployments/{name}/deploys", params={"limit": 1001}), 422)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_deploys_made_before_checks_were_recorded_read_not_run(
+    make_server: Any, backend: str
+) -> None:
+    """Migration 0003 on a database with deploys: down to 0002 and up again, on both databases."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from dagship.server.db.migrate import alembic_config
+
+    server = make_server(backend)
+    api = server.api()
+    name = deployment(api)
+    made = api.deploy_files(name, {"a.py": b"old " + name.encode()}, checks={"parse": "passed"})
+    assert made.status_code == 201, made.text
+    server.stop()
+    engine = create_engine(server.database_url or f"sqlite:///{server.home / 'dagship.db'}")
+    try:
+        command.downgrade(alembic_config(engine), "0002")
+    finally:
+        engine.dispose()
+    server.start()  # migrates to the newest revision again
+    api = server.api()
+    assert api.get(f"/deploys/{made.json()['id']}").json()["checks"] == {
+        "parse": "not-run",
+        "pytest": "not-run",
+    }
+    again = api.deploy_files(name, {"a.py": b"new " + name.encode()}, checks={"parse": "passed"})
+    assert again.json()["checks"]["parse"] == "passed"

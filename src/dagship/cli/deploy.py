@@ -151,7 +151,7 @@ def deploy_command(
 
 
 def progress(message: str) -> None:
-    err.print(f"{message}…")
+    err.print(message, markup=False)
 
 
 def echo(line: str) -> None:

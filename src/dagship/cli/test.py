@@ -87,7 +87,7 @@ def test_command(
 
 
 def _progress(message: str) -> None:
-    err.print(f"{message}…")
+    err.print(message, markup=False)
 
 
 def _to_stdout(line: str) -> None:

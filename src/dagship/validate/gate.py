@@ -72,7 +72,7 @@ def run_checks(
     if parse:
         from dagship.validate.parse import parse_project
 
-        progress("Parsing the DAGs before deploying")
+        progress("Parsing the DAGs before deploying…")
         report = parse_project(project, environment)
         if not report.ok:
             failed = {**checks, "parse": "failed"}
@@ -92,7 +92,7 @@ def run_checks(
     if plan.pytest:
         from dagship.validate.pytest_runner import run_tests
 
-        progress("Running the project's tests before deploying")
+        progress("Running the project's tests before deploying…")
         code = run_tests(project, environment, on_output=on_test_output)
         if code != 0:
             raise DeployBlocked(
