@@ -46,12 +46,14 @@ ParseCli = Callable[..., Result]
 
 @pytest.fixture
 def parse_cli(tmp_path: Path) -> ParseCli:
-    """Run the real ``dagship parse`` with a cache folder private to the test."""
+    """Run the real ``dagship parse`` with a cache folder private to the test (``idle=N``
+    leaves the forkserver running for N seconds, as users get by default)."""
     cache = tmp_path / "cache"
 
-    def run(*args: str | Path, cache_dir: Path | None = None) -> Result:
-        cli = Cli(None, None)
-        return cli("parse", *args, env={"DAGSHIP_CACHE_DIR": str(cache_dir or cache)})
+    def run(*args: str | Path, cache_dir: Path | None = None, idle: int = 0) -> Result:
+        # By default no forkserver outlives the command: tests leave nothing running.
+        env = {"DAGSHIP_CACHE_DIR": str(cache_dir or cache), "DAGSHIP_PARSE_SERVER_IDLE": str(idle)}
+        return Cli(None, None)("parse", *args, env=env)
 
     return run
 

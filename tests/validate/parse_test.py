@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dagship.validate.parse import stop_forkservers
 from tests.helpers import clean_env
 from tests.validate.conftest import ParseCli, by_path, write_files
 
@@ -108,7 +109,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
     cache = root / "cache"
     result = Cli(None, None)(
         "parse", project, "--local", "--jobs", "2", "--timeout", "3", "--json",
-        env={"DAGSHIP_CACHE_DIR": str(cache)},
+        env={"DAGSHIP_CACHE_DIR": str(cache), "DAGSHIP_PARSE_SERVER_IDLE": "0"},
     )  # fmt: skip
     assert result.code == 1, result.err
     return project, cache, result.json()
@@ -317,6 +318,39 @@ def test_cache_imports_only_the_changed_file_again(write_project: Any, parse_cli
     log.write_text("")
     parse_cli(project, "--local", "--jobs", "1", "--json", "--no-cache").ok()
     assert sorted(log.read_text().split()) == ["a", "b", "c"]
+
+
+def test_a_forkserver_left_running_serves_the_next_parse(
+    write_project: Any, parse_cli: ParseCli
+) -> None:
+    log = Path(write_project({}).parent / "imports.log")
+    dag = """
+        import os
+        from airflow.sdk import DAG
+
+        with open({log!r}, "a") as handle:
+            handle.write(os.environ.get("PARSE_TEST_STAGE", "unset") + "\\n")
+        with DAG("{name}", schedule=None):
+            pass
+    """
+    project = write_project({f"dags/{n}.py": dag.format(log=str(log), name=n) for n in "ab"})
+    try:
+        first = parse_cli(project, "--local", "--jobs", "1", "--json", idle=60).ok().json()
+        assert first["forkserver_reused"] is False
+        os.environ["PARSE_TEST_STAGE"] = "second"
+        try:
+            (project / "dags" / "b.py").write_text((project / "dags" / "b.py").read_text() + "#\n")
+            second = parse_cli(project, "--local", "--json", idle=60).ok().json()
+        finally:
+            del os.environ["PARSE_TEST_STAGE"]
+        assert second["forkserver_reused"] is True
+        assert [f["path"] for f in second["files"] if not f["cached"]] == ["dags/b.py"]
+        # The worker sees this command's environment, not the one the forkserver started with.
+        assert log.read_text().split() == ["unset", "unset", "second"]
+    finally:
+        assert stop_forkservers(project) == 1
+    third = parse_cli(project, "--local", "--json", "--no-cache").ok().json()
+    assert third["forkserver_reused"] is False
 
 
 def test_a_project_without_dags_folder_is_a_clear_error(

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dagship.validate import parse_pool
 from dagship.validate.environment import Environment, cache_dir
 from dagship.validate.errors import ValidateError
 from dagship.validate.parse_cache import (
@@ -82,6 +83,8 @@ class ParseReport:
     files: list[FileResult]
     skipped: list[str]  # listed in an exceptions file
     workers: int
+    # True when the workers came from a forkserver left running by an earlier parse.
+    forkserver_reused: bool
     seconds: float
 
     @property
@@ -127,7 +130,7 @@ def parse_project(
     timeout = timeout if timeout is not None else _default_timeout()
     if timeout <= 0:
         raise ValidateError("--timeout must be a positive number of seconds")
-    listed = _list_dag_files(environment, dags)
+    listed, modules = _list_dag_files(environment, dags)
     skip_patterns = _exception_patterns(project)
     files: list[Path] = []
     skipped: list[Path] = []
@@ -146,9 +149,14 @@ def parse_project(
         if entry is not None:
             results[path] = _from_dict(entry, cached=True)
     todo = [path for path in files if path not in results]
+    forkserver_reused = False
     workers = min(jobs or os.cpu_count() or 1, len(todo))
     if todo:
-        answers = _run_workers(project, dags, environment, todo, workers, timeout)
+        # A forkserver serves one project in one environment with the same shared code.
+        identity = entry_key(str(project), *context)
+        answers, forkserver_reused = _run_workers(
+            project, dags, environment, todo, workers, timeout, identity, modules
+        )
         for path in todo:
             result = _file_result(project, answers[str(path)], timeout)
             results[path] = result
@@ -164,6 +172,7 @@ def parse_project(
         files=ordered,
         skipped=[path.relative_to(project).as_posix() for path in skipped],
         workers=workers,
+        forkserver_reused=forkserver_reused,
         seconds=time.perf_counter() - started,
     )
 
@@ -176,7 +185,7 @@ def _default_timeout() -> float:
         return DEFAULT_TIMEOUT
 
 
-def _list_dag_files(environment: Environment, dags: Path) -> list[Path]:
+def _list_dag_files(environment: Environment, dags: Path) -> tuple[list[Path], list[str]]:
     done = subprocess.run(
         [str(environment.python), str(WORKER_SCRIPT), "list", str(dags)],
         capture_output=True,
@@ -188,7 +197,8 @@ def _list_dag_files(environment: Environment, dags: Path) -> list[Path]:
             f"cannot list the DAG files of {dags} with {environment.python}:\n"
             f"{done.stderr.strip()[-2000:]}"
         )
-    return [Path(p) for p in json.loads(done.stdout)]
+    listing = json.loads(done.stdout)
+    return [Path(p) for p in listing["files"]], list(listing["modules"])
 
 
 def _exception_patterns(project: Path) -> list[str]:
@@ -237,6 +247,33 @@ def _worker_env(project: Path, dags: Path, home: Path, timeout: float) -> dict[s
     return env
 
 
+def forkserver_idle() -> float:
+    """Seconds the forkserver waits for the next parse: ``$DAGSHIP_PARSE_SERVER_IDLE``, else
+    120 (0 in CI, where nothing parses the same project twice)."""
+    configured = os.environ.get("DAGSHIP_PARSE_SERVER_IDLE")
+    try:
+        return max(0.0, float(configured)) if configured else (0.0 if os.environ.get("CI") else 120)
+    except ValueError:
+        return 120.0
+
+
+def forkserver_base() -> Path:
+    """Where forkservers keep their sockets: under the temporary folder, not the cache, because
+    Unix socket paths are limited to about 100 bytes."""
+    return Path(tempfile.gettempdir()) / f"dagship-parse-{os.getuid()}"
+
+
+def stop_forkservers(project: Path) -> int:
+    """Stop the forkservers left running for ``project``; the number stopped."""
+    return parse_pool.stop_forkservers(forkserver_base(), project.resolve())
+
+
+def _forkserver_home(identity: str) -> Path:
+    base = forkserver_base()
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base / identity[:16]
+
+
 def _run_workers(
     project: Path,
     dags: Path,
@@ -244,12 +281,13 @@ def _run_workers(
     todo: list[Path],
     workers: int,
     timeout: float,
-) -> dict[str, dict[str, Any]]:
-    # A short path: Unix socket paths are limited to about 100 bytes.
-    home = Path(
-        tempfile.mkdtemp(prefix="dagship-parse-", dir="/tmp" if os.path.isdir("/tmp") else None)
-    )
-    env = _worker_env(project, dags, home, timeout)
+    identity: str,
+    modules: list[str],
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """The workers' answer for each file, and whether a running forkserver was reused."""
+    idle = forkserver_idle()
+    home = _forkserver_home(identity) if idle > 0 else Path(tempfile.mkdtemp(prefix="dagship-"))
+    env = _worker_env(project, dags, home / "airflow-home", timeout)
     answers: dict[str, dict[str, Any]] = {}
 
     def collect(path: str, answer: dict[str, Any]) -> None:
@@ -257,7 +295,7 @@ def _run_workers(
 
     forkserver = None
     try:
-        forkserver = Forkserver(environment.python, project, dags, env, home)
+        forkserver = Forkserver(environment.python, project, dags, env, home, idle, modules)
         run_pool(
             [str(p) for p in todo],
             workers=workers,
@@ -273,8 +311,9 @@ def _run_workers(
     finally:
         if forkserver is not None:
             forkserver.close()
-        shutil.rmtree(home, ignore_errors=True)
-    return answers
+        if idle <= 0:
+            shutil.rmtree(home, ignore_errors=True)
+    return answers, bool(forkserver and forkserver.reused)
 
 
 def _file_result(project: Path, answer: dict[str, Any], timeout: float) -> FileResult:

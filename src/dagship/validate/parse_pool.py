@@ -1,16 +1,18 @@
 """A pool of long-lived parse workers forked from one process that imported Airflow.
 
-``parse_worker.py serve`` runs with the environment's interpreter in its own process group,
-imports Airflow once and forks a worker whenever asked; each worker connects back over a Unix
-socket and parses files one at a time. One thread per worker hands it the next file and waits
-for the answer. Airflow's own per-file timeout stops a slow import inside the worker; a worker
-that does not answer shortly after that (a hang Airflow's alarm cannot interrupt) or that dies
-is killed, the file is reported, and a freshly forked worker takes over the rest.
+``parse_worker.py serve`` (the forkserver) runs with the environment's interpreter in its own
+process group, imports Airflow once and forks a worker for each connection to its Unix socket;
+each worker parses files one at a time over that connection. One thread per worker hands it
+the next file and waits for the answer. Airflow's own per-file timeout stops a slow import
+inside the worker; a worker that does not answer shortly after that (a hang Airflow's alarm
+cannot interrupt) or that dies is killed, the file is reported, and a freshly forked worker
+takes over the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -47,52 +49,98 @@ def _receive(stream: IO[bytes], timeout: float) -> dict[str, Any] | None:
 
 
 class Forkserver:
-    """The process that imported Airflow; it forks workers that connect to ``socket_path``."""
+    """The process that imported Airflow and forks workers: started, or found still running.
 
-    def __init__(self, python: Path, project: Path, dags: Path, env: Mapping[str, str], home: Path):
-        self.log = home / "workers.log"
-        self.socket_path = home / "workers.sock"
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(self.socket_path))
-        self.listener.listen()
+    ``home`` holds its control socket, pid file and log. With ``idle`` > 0 it is left running
+    after the parse and exits by itself after ``idle`` seconds without work, so the next parse
+    of the same project in the same environment skips importing Airflow; with 0 ``close``
+    stops it.
+    """
+
+    def __init__(
+        self,
+        python: Path,
+        project: Path,
+        dags: Path,
+        env: Mapping[str, str],
+        home: Path,
+        idle: float = 0,
+        preload: list[str] | None = None,
+    ):
+        self.python, self.project, self.dags = python, project, dags
+        self.env = dict(env)
+        self.home = home
+        self.idle = idle
+        self.log = home / "forkserver.log"
+        self.control = home / "control.sock"
+        self.pid_file = home / "forkserver.pid"
+        self.preload = preload or []
         self.lock = threading.Lock()
-        command = [str(python), str(WORKER_SCRIPT), "serve", str(project), str(dags)]
-        command.append(str(self.socket_path))
-        with self.log.open("ab") as stderr:
-            self.proc = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                cwd=project,
-                env=dict(env),
-                start_new_session=True,
-            )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.commands: IO[bytes] = self.proc.stdin
-        message = _receive(self.proc.stdout, STARTUP_TIMEOUT)
-        if message is None or not message.get("ready"):
-            detail = message.get("fatal") if message else None
-            self.close()
-            raise WorkerError(detail or self._log_tail())
+        self.reused = self._alive()
+        if not self.reused:
+            self._start()
+
+    def _alive(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.control))
+            except OSError:
+                return False
+        return True
+
+    def _start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "start.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one start at a time for this project
+            if self._alive():
+                return
+            with contextlib.suppress(FileNotFoundError):
+                self.control.unlink()  # left by a forkserver that was killed
+            command = [str(self.python), str(WORKER_SCRIPT), "serve", str(self.project)]
+            preload = self.home / "preload.json"
+            preload.write_text(json.dumps(self.preload), encoding="utf-8")
+            command += [str(self.dags), str(self.control), f"{self.idle:g}", str(preload)]
+            with self.log.open("ab") as stderr:
+                proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    cwd=self.project,
+                    env=self.env,
+                    start_new_session=True,
+                )
+            assert proc.stdout is not None
+            message = _receive(proc.stdout, STARTUP_TIMEOUT)
+            proc.stdout.close()
+            if message is None or not message.get("ready"):
+                _kill_group(proc.pid)
+                proc.wait()
+                detail = message.get("fatal") if message else None
+                raise WorkerError(detail or self._log_tail())
+            self.pid_file.write_text(str(proc.pid))
+            # Waited for by close() in this process, or adopted by init when left running.
+            self.proc = proc
 
     def _log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] or "no output"
+        try:
+            return self.log.read_text(errors="replace")[-4000:] or "no output"
+        except OSError:
+            return "no output"
 
     def fork(self) -> Worker:
         """A new worker, connected and ready."""
         with self.lock:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                self.commands.write(b"fork\n")
-                self.commands.flush()
-            except OSError as exc:
-                raise WorkerError(self._log_tail()) from exc
-            self.listener.settimeout(STARTUP_TIMEOUT)
-            try:
-                connection, _ = self.listener.accept()
-            except OSError as exc:
-                raise WorkerError(f"no worker connected: {self._log_tail()}") from exc
+                connection.connect(str(self.control))
+            except OSError:
+                connection.close()
+                self._start()  # it went away (idle exit, killed): start it again
+                connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                connection.connect(str(self.control))
         worker = Worker(connection)
+        connection.sendall(json.dumps({"env": self.env}).encode() + b"\n")
         hello = _receive(worker.reader, STARTUP_TIMEOUT)
         if hello is None or not hello.get("ready"):
             worker.kill()
@@ -101,16 +149,39 @@ class Forkserver:
         return worker
 
     def close(self) -> None:
-        """Stop the forkserver, its workers and anything a DAG file started."""
-        with contextlib.suppress(OSError):
-            self.commands.close()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.listener.close()
+        """Stop the forkserver unless it is meant to stay for the next parse."""
+        if self.idle > 0:
+            return
+        try:
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return
+        _kill_group(pid)
+        proc = getattr(self, "proc", None)
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+
+def stop_forkservers(base: Path, project: Path) -> int:
+    """Stop the forkservers under ``base`` serving ``project``; the number stopped."""
+    stopped = 0
+    for pid_file in base.glob("*/forkserver.pid"):
+        try:
+            pid = int(pid_file.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if str(project).encode() in command and str(WORKER_SCRIPT).encode() in command:
+            _kill_group(pid)
+            stopped += 1
+    return stopped
+
+
+def _kill_group(pid: int) -> None:
+    """End a forkserver, its workers and anything a DAG file started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 class Worker:

@@ -4,19 +4,23 @@
 only the standard library and Airflow; dagship itself is not installed there. Two modes:
 
 ``parse_worker.py list DAGS_FOLDER``
-    Print the DAG files Airflow's DAG processor would parse, as a JSON list: the folder walked
-    with Airflow's own ``.airflowignore`` rules (``[core] dag_ignore_file_syntax``) and its
-    safe-mode heuristic. It does not import Airflow, so it takes a fraction of a second.
+    Print the DAG files Airflow's DAG processor would parse (and the modules they import), as
+    JSON: the folder walked with Airflow's own ``.airflowignore`` rules
+    (``[core] dag_ignore_file_syntax``) and its safe-mode heuristic. It does not import
+    Airflow, so it takes a fraction of a second.
 
-``parse_worker.py serve PROJECT DAGS_FOLDER SOCKET``
-    Import Airflow once, then fork a worker for each ``fork`` line on stdin: a copy of this
-    process, so Airflow is imported once per parse, not once per worker, and every worker starts
-    clean (this process never imports a DAG file). Each worker connects to the Unix socket
-    SOCKET, reads one JSON request per line (``{"path": ...}``) and answers one JSON line per
-    file: the DAGs found (id, task count), the errors Airflow recorded (with tracebacks), the
-    placeholders used and the time taken. Airflow's own per-file timeout
-    (``[core] dagbag_import_timeout``) applies. Database access is blocked as in Airflow's DAG
-    processor. Anything the DAG files print goes to stderr, never into the answers.
+``parse_worker.py serve PROJECT DAGS_FOLDER SOCKET IDLE PRELOAD``
+    Import Airflow once, and the libraries listed in the JSON file PRELOAD, listen on the Unix
+    socket SOCKET and fork a worker for each connection: a copy of this process, so Airflow is
+    imported once, not once per worker, and every worker starts clean (this process never
+    imports a DAG file, only libraries). It exits after IDLE seconds without
+    a connection (0: never; ``dagship parse`` then stops it). A worker takes the caller's
+    environment variables from the first line, then reads one JSON request per line
+    (``{"path": ...}``) and answers one JSON line per file: the DAGs found (id, task count),
+    the errors Airflow recorded (with tracebacks), the placeholders used and the time taken.
+    Airflow's own per-file timeout (``[core] dagbag_import_timeout``) applies. Database access
+    is blocked as in Airflow's DAG processor. Anything the DAG files print goes to stderr, never
+    into the answers.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
+import select
 import signal
 import socket
 import sys
@@ -35,6 +41,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 BUNDLE_NAME = "dagship-parse"
+# Top-level ``import a.b`` / ``from a.b import c`` statements (not relative imports).
+_IMPORT = re.compile(r"^(?:from|import)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 
 
 def main(argv: list[str]) -> int:
@@ -45,27 +53,31 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "list":
         sys.stdout.write(json.dumps(list_dag_files(argv[1])) + "\n")
         return 0
-    if len(argv) == 4 and argv[0] == "serve":
-        return serve(argv[1], argv[2], argv[3], here)
-    sys.stderr.write("usage: parse_worker.py list DAGS | serve PROJECT DAGS SOCKET\n")
+    if len(argv) == 6 and argv[0] == "serve":
+        return serve(argv[1], argv[2], argv[3], float(argv[4]), argv[5], here)
+    sys.stderr.write("usage: parse_worker.py list DAGS | serve PROJECT DAGS SOCKET IDLE PRELOAD\n")
     return 2
 
 
 # --------------------------------------------------------------------------- listing
 
 
-def list_dag_files(dags_folder: str) -> list[str]:
+def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
+    """The DAG files, and the modules they import at top level (for the forkserver to preload)."""
     syntax = os.environ.get("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX", "glob") or "glob"
     safe_mode = os.environ.get("AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE", "true").lower() != "false"
     files = []
+    modules: set[str] = set()
     for path in _find_path_from_directory()(dags_folder, ".airflowignore", syntax):
         try:
             candidate = Path(path).is_file() and (path.endswith(".py") or zipfile.is_zipfile(path))
             if candidate and (not safe_mode or _might_contain_dag(path)):
                 files.append(path)
+                if path.endswith(".py"):
+                    modules.update(_IMPORT.findall(Path(path).read_text(errors="replace")))
         except OSError:
             continue
-    return sorted(files)
+    return {"files": sorted(files), "modules": sorted(modules)}
 
 
 def _find_path_from_directory() -> Any:
@@ -98,8 +110,10 @@ def _might_contain_dag(path: str) -> bool:
 # --------------------------------------------------------------------------- serving
 
 
-def serve(project: str, dags_folder: str, socket_path: str, here: str) -> int:
-    """Import Airflow once, then fork a worker for each ``fork`` line read on stdin."""
+def serve(
+    project: str, dags_folder: str, control_path: str, idle: float, preload: str, here: str
+) -> int:
+    """Import Airflow once, then fork a worker for each connection to ``control_path``."""
     # Status goes to the original stdout; fd 1 becomes stderr so that prints and subprocesses
     # started by DAG files cannot corrupt the answers.
     status = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
@@ -107,31 +121,60 @@ def serve(project: str, dags_folder: str, socket_path: str, here: str) -> int:
     sys.stdout = sys.stderr
     try:
         bag_class, placeholders = _prepare(project, here)
+        _preload(project, preload)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(control_path)
+        listener.listen()
     except BaseException:
         _send(status, {"fatal": traceback.format_exc()})
         return 1
     import airflow
 
     _send(status, {"ready": True, "airflow_version": airflow.__version__, "pid": os.getpid()})
+    status.close()
     signal.signal(signal.SIGCHLD, _reap)
-    for line in sys.stdin:
-        if line.strip() != "fork":
+    try:
+        while True:
+            ready, _, _ = select.select([listener], [], [], idle if idle > 0 else None)
+            if not ready:
+                return 0  # idle for too long
+            connection, _ = listener.accept()
+            if os.fork() == 0:
+                # The worker: a copy of this process with Airflow already imported.
+                listener.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                code = 0
+                try:
+                    _work(connection, dags_folder, bag_class, placeholders)
+                except BaseException:
+                    traceback.print_exc()
+                    code = 1
+                finally:
+                    os._exit(code)
+            connection.close()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(control_path)
+
+
+def _preload(project: str, preload: str) -> None:
+    """Import the libraries the DAG files import (pandas, providers...) once, here, so that
+    workers start with them. The project's own modules are never imported here."""
+    root = os.path.abspath(project) + os.sep
+    with open(preload, encoding="utf-8") as handle:
+        modules = json.load(handle)
+    for name in modules:
+        try:
+            spec = importlib.util.find_spec(name.split(".")[0])
+        except (ImportError, ValueError):
             continue
-        if os.fork() == 0:
-            # The worker: a copy of this process with Airflow already imported.
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            status.close()
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            code = 0
-            try:
-                _work(socket_path, dags_folder, bag_class, placeholders)
-            except BaseException:
-                traceback.print_exc()
-                code = 1
-            finally:
-                os._exit(code)
-    return 0
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        origin = spec.origin if spec and spec.origin else (locations[0] if locations else "")
+        if spec is None or origin.startswith(root) or "__future__" in name:
+            continue
+        with contextlib.suppress(BaseException):
+            importlib.import_module(name)
 
 
 def _reap(signum: int, frame: Any) -> None:
@@ -140,12 +183,18 @@ def _reap(signum: int, frame: Any) -> None:
             pass
 
 
-def _work(socket_path: str, dags_folder: str, bag_class: Any, placeholders: Any) -> None:
-    """Answer one request per line on a connection to ``dagship parse``, until it closes."""
-    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    connection.connect(socket_path)
+def _work(connection: socket.socket, dags_folder: str, bag_class: Any, placeholders: Any) -> None:
+    """Answer one request per line on a connection from ``dagship parse``, until it closes.
+
+    The first line carries the caller's environment variables (this process may have been
+    started by an earlier ``dagship parse``) and is answered with the worker's pid."""
     reader = connection.makefile("r", encoding="utf-8")
     writer = connection.makefile("w", encoding="utf-8")
+    first = reader.readline()
+    if not first:
+        return  # a liveness check
+    os.environ.clear()
+    os.environ.update(json.loads(first)["env"])
     _send(writer, {"ready": True, "pid": os.getpid()})
     for line in reader:
         request = json.loads(line)
