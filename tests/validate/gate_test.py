@@ -6,7 +6,7 @@ building an environment is not the point here and is covered by the environment 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv.start()
     finally:
         srv.close()
+
+
+class CheckingCli(Cli):
+    """The CLI with a parse cache private to the test (not the user's ~/.cache/dagship)."""
+
+    def __init__(self, url: str | None, token: str | None, cache: Path) -> None:
+        super().__init__(url, token)
+        self.cache = cache
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        # No parse server left waiting after the test.
+        own = {"DAGSHIP_CACHE_DIR": str(self.cache), "DAGSHIP_PARSE_SERVER_IDLE": "0"}
+        return super().env({**own, **(extra or {})})
+
+    def as_token(self, token: str | None) -> Cli:
+        return CheckingCli(self.url, token, self.cache)
+
+
+@pytest.fixture
+def cli(server: Server, tmp_path: Path) -> Cli:
+    return CheckingCli(server.url, server.admin_token, tmp_path / "cache")
 
 
 BROKEN_DAG = "from airflow.sdk import dag\n\nx = (1,\n"  # a syntax error on line 3

@@ -6,6 +6,7 @@ environment is covered by the environment tests.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def test_the_dag_integrity_test_catches_a_broken_dag(tmp_path: Path) -> None:
 
 IMPORTS_TEST = """\
 import os
+import sys
 from pathlib import Path
 
 from airflow.configuration import conf
@@ -79,7 +81,10 @@ def test_a_throwaway_airflow_reads_the_projects_dags():
     home = Path(os.environ["AIRFLOW_HOME"])
     assert home != Path(os.environ["USERS_AIRFLOW_HOME"])
     assert "dagship-test-" in home.name
-    assert "AIRFLOW__CORE__PARALLELISM" not in os.environ
+    # The user's Airflow settings apply, but not those pointing at their own Airflow.
+    assert conf.getint("core", "parallelism") == 7
+    assert conf.get("database", "sql_alchemy_conn") == f"sqlite:///{home / 'airflow.db'}"
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD" not in os.environ
     bag = DagBag()  # the default folder, as the Astro example test uses it
     assert sorted(bag.dags) == ["dag_example"]
     with open(os.environ["REPORT_TO"], "w") as report:
@@ -103,11 +108,13 @@ def test_tests_import_the_project_and_get_a_throwaway_airflow(tmp_path: Path) ->
     users_home = tmp_path / "users-airflow"
     report = tmp_path / "report.txt"
     env = {
-        # The user's own Airflow settings must not reach the tests.
+        # The user's own Airflow must stay out of the tests.
         "AIRFLOW_HOME": str(users_home),
         "USERS_AIRFLOW_HOME": str(users_home),
         "AIRFLOW__CORE__PARALLELISM": "7",
         "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "elsewhere"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://prod-db.example.com/airflow",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": "cat /secrets/prod-db",
         "REPORT_TO": str(report),
     }
     result = cli("test", project, "--local", "--", "-q", "-p", "no:cacheprovider", env=env)
@@ -157,3 +164,24 @@ def test_unknown_options_must_follow_the_double_dash(tmp_path: Path) -> None:
     project = tmp_path / "project"
     write(project, "tests/test_ok.py", "def test_ok():\n    pass\n")
     cli("test", project, "--local", "-x").usage_error("-x")
+
+
+def test_tests_run_in_the_built_environment(tmp_path: Path, shared_cache: Path) -> None:
+    """Without --local the tests run in the deployment's environment (built once per session
+    in the shared cache, or reused): its own interpreter, its Airflow."""
+    project = scaffold(tmp_path)
+    write(
+        project,
+        "tests/test_where.py",
+        "import sys\n\nimport airflow\n\n\ndef test_where():\n"
+        "    print('PYTHON', sys.executable, 'AIRFLOW', airflow.__version__)\n",
+    )
+    env = {"DAGSHIP_CACHE_DIR": str(shared_cache)}
+    result = cli("test", project, "--json", "--", "-s", env=env).ok()
+    summary = result.json()
+    location = Path(summary["environment"])
+    assert location.is_relative_to(shared_cache)
+    assert summary["python"] != sys.executable
+    assert summary["airflow_version"] == "3.3.2"
+    assert f"PYTHON {summary['python']} AIRFLOW 3.3.2" in result.err
+    assert "4 passed" in result.err

@@ -4,7 +4,9 @@ The tests see the project as Airflow sees it in an Astro image: the project root
 directory and is on ``sys.path`` (so ``import include.helpers`` works), as are the dags folder and
 ``plugins/``. Airflow runs from a throwaway ``AIRFLOW_HOME`` (its own SQLite file, no example
 DAGs, ``[core] dags_folder`` pointing at the project's ``dags/``), so a test that builds a
-``DagBag()`` reads the project's DAGs and nothing from the user's own Airflow leaks in.
+``DagBag()`` reads the project's DAGs. The user's ``AIRFLOW__*`` settings apply, as they do for
+``dagship parse``, except where they would point at another Airflow: its home, its config file
+and its metadata database.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 
 TESTS_FOLDER = "tests"
 PLUGINS_FOLDER = "plugins"
-# Settings of the user's own Airflow must not reach the tests' throwaway one.
-_AIRFLOW_SETTINGS = ("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
+# Settings that would make the tests use the user's own Airflow: its files and its database.
+_OTHER_AIRFLOW = ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "AIRFLOW__DATABASE__")
 
 # Called with each line pytest prints (with its newline).
 OutputLine = Callable[[str], None]
@@ -81,10 +83,10 @@ def run_tests(
 def pytest_env(
     project: Path, airflow_home: Path, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment pytest runs in: ``base`` (default: ours) without Airflow settings,
-    plus the paths and settings of a throwaway Airflow for ``project``."""
+    """The environment pytest runs in: ``base`` (default: ours) without what points at another
+    Airflow, plus the paths and settings of a throwaway Airflow for ``project``."""
     base = os.environ if base is None else base
-    env = {k: v for k, v in base.items() if not k.startswith(_AIRFLOW_SETTINGS)}
+    env = {k: v for k, v in base.items() if not k.startswith(_OTHER_AIRFLOW)}
     paths = [project, project / DAGS_FOLDER, project / PLUGINS_FOLDER]
     inherited = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *inherited])
