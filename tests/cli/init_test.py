@@ -100,7 +100,9 @@ def test_the_scaffold_deploys(tmp_path: Path, cli: Cli) -> None:
     Cli(None, None).run("init", project).ok()
     name = unique("init")
     cli("deployment", "create", name).ok()
-    out = cli("deploy", project, "--deployment", name, "--local", "--json").ok().json()
+    # Parsed with the test interpreter's Airflow, a private cache and no parse server left.
+    checking = {"DAGSHIP_CACHE_DIR": str(tmp_path / "cache"), "DAGSHIP_PARSE_SERVER_IDLE": "0"}
+    out = cli("deploy", project, "-d", name, "--local", "--json", env=checking).ok().json()
     assert out["kind"] == "full"
     assert out["checks"]["parse"] == "passed"  # the scaffold passes the parse check
     assert out["seq"] == 1

@@ -153,6 +153,16 @@ def test_failing_tests_block_with_pytest(cli: Cli, api: Api, server: Server, pro
     assert api.deploys(name)[0]["checks"] == {"parse": "passed", "pytest": "passed"}
 
 
+def test_pytest_without_tests_blocks_with_a_clear_error(cli: Cli, api: Api, project: Path) -> None:
+    name = unique("gate")
+    api.create_deployment(name)
+    assert not (project / "tests").exists()
+    result = deploy(cli, project, name, "--local", "--no-parse", "--pytest", "--json")
+    result.failed("deploy blocked", "tests could not run", "no tests/ folder", "--pytest")
+    assert result.json()["checks"] == {"parse": "skipped", "pytest": "failed"}
+    assert api.deploy_count(name) == 0
+
+
 def test_no_environment_means_a_clear_error_and_no_deploy(
     cli: Cli, api: Api, server: Server, project: Path
 ) -> None:

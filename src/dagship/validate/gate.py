@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dagship.validate.pytest_runner import OutputLine
 
 PASSED, SKIPPED, NOT_RUN = "passed", "skipped", "not-run"
+NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 Progress = Callable[[str], None]
 
@@ -73,15 +74,22 @@ def run_checks(
         from dagship.validate.parse import parse_project
 
         progress("Parsing the DAGs before deploying…")
-        report = parse_project(project, environment)
-        if not report.ok:
-            failed = {**checks, "parse": "failed"}
+        try:
+            report = parse_project(project, environment)
+        except ValidateError as exc:
             raise DeployBlocked(
-                f"deploy blocked: {_errors(report)} (above); fix them and deploy again, or "
-                "pass --no-parse to deploy without the check (the deploy records that it was "
-                "skipped)",
+                f"deploy blocked: the parse check could not run: {exc}\nTo deploy anyway, "
+                f"pass --no-parse (the deploy records that it was skipped)",
                 kind,
-                failed,
+                checks,
+            ) from exc
+        if not report.ok:
+            raise DeployBlocked(
+                f"deploy blocked: {_errors(report)} (see the report); fix them and deploy "
+                "again, or pass --no-parse to deploy without the check (the deploy records "
+                "that it was skipped)",
+                kind,
+                {**checks, "parse": "failed"},
                 report,
             )
         checks["parse"] = PASSED
@@ -93,12 +101,19 @@ def run_checks(
         from dagship.validate.pytest_runner import run_tests
 
         progress("Running the project's tests before deploying…")
-        code = run_tests(project, environment, on_output=on_test_output)
+        try:
+            code = run_tests(project, environment, on_output=on_test_output)
+        except ValidateError as exc:
+            raise DeployBlocked(
+                f"deploy blocked: the tests could not run: {exc}\nTo deploy without them, "
+                "leave out --pytest",
+                kind,
+                {**checks, "pytest": "failed"},
+            ) from exc
         if code != 0:
             raise DeployBlocked(
-                f"deploy blocked: the project's tests failed (pytest exit code {code}, output "
-                "above); fix them and deploy again (run them with `dagship test`), or deploy "
-                "without --pytest",
+                f"deploy blocked: {_pytest_failure(code)}; fix them and deploy again (run "
+                "them with `dagship test`), or deploy without --pytest",
                 kind,
                 {**checks, "pytest": "failed"},
             )
@@ -130,6 +145,12 @@ def _environment(
 def _errors(report: ParseReport) -> str:
     files = {path for path, _ in report.errors}
     return f"{_count(len(files), 'DAG file')} failed to parse"
+
+
+def _pytest_failure(code: int) -> str:
+    if code == NO_TESTS_COLLECTED:
+        return "pytest collected no tests (exit code 5, output above)"
+    return f"the project's tests failed (pytest exit code {code}, output above)"
 
 
 def _count(count: int, word: str) -> str:
