@@ -157,7 +157,9 @@ def test_json_summary_keeps_stdout_for_the_summary(tmp_path: Path) -> None:
 def test_no_tests_folder_is_a_clear_error(tmp_path: Path) -> None:
     project = tmp_path / "project"
     write(project, "dags/dag.py", "# no tests here\n")
-    cli("test", project, "--local").failed("no tests/ folder", "dagship init", "--")
+    # Said before any environment is built (this image could not even be mapped to one).
+    write(project, "Dockerfile", "FROM registry.example.com/our-own-airflow:7\n")
+    cli("test", project).failed("no tests/ folder", "dagship init", "--")
 
 
 def test_unknown_options_must_follow_the_double_dash(tmp_path: Path) -> None:

@@ -54,36 +54,34 @@ def test_command(
     Arguments after `--` go to pytest, e.g. `dagship test -- -k example -x`. The exit code is
     pytest's. With --json, pytest's output goes to stderr and a summary to stdout.
     """
-    from dagship.validate.environment import ensure_environment
-    from dagship.validate.pytest_runner import run_tests
+    from dagship.validate.pytest_runner import run_project_tests
 
-    pytest_args: list[str] = ctx.meta.get("pytest_args", [])
-    project = path.resolve()
-    if not project.is_dir():
+    if not path.is_dir():
         raise typer.BadParameter(f"{path} is not a folder", param_hint="PATH")
-    environment = ensure_environment(project, local=local, on_progress=_progress)
-    code = run_tests(
-        project,
-        environment,
-        pytest_args,
+    run = run_project_tests(
+        path,
+        ctx.meta.get("pytest_args", []),
+        local=local,
+        on_progress=_progress,
         on_output=_to_stderr if json else _to_stdout,
         color=(sys.stderr if json else sys.stdout).isatty(),
     )
+    environment = run.environment
     if json:
         print_json(
             {
-                "project": str(project),
-                "exit_code": code,
-                "passed": code == 0,
+                "project": str(path.resolve()),
+                "exit_code": run.code,
+                "passed": run.code == 0,
                 "python": str(environment.python),
                 "airflow_version": environment.airflow_version,
                 "environment": str(environment.location) if environment.location else None,
                 "environment_reused": environment.reused,
-                "pytest_args": pytest_args,
+                "pytest_args": run.pytest_args,
             }
         )
-    if code:
-        raise typer.Exit(code)
+    if run.code:
+        raise typer.Exit(run.code)
 
 
 def _progress(message: str) -> None:

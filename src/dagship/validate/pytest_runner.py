@@ -15,6 +15,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,36 @@ _OTHER_AIRFLOW = ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "AIRFLOW__DATABASE__")
 OutputLine = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class TestRun:
+    """What ``dagship test`` did: pytest's exit code, in which environment."""
+
+    __test__ = False  # not a pytest test class
+
+    code: int
+    environment: Environment
+    pytest_args: list[str]
+
+
+def run_project_tests(
+    project: Path,
+    pytest_args: Sequence[str] = (),
+    *,
+    local: bool = False,
+    on_progress: Callable[[str], None] | None = None,
+    on_output: OutputLine | None = None,
+    color: bool = False,
+) -> TestRun:
+    """``dagship test``: find the tests, get the deployment's environment, run pytest."""
+    from dagship.validate.environment import ensure_environment
+
+    project = Path(project).resolve()
+    args = pytest_arguments(project, pytest_args)  # a project without tests fails before a build
+    environment = ensure_environment(project, local=local, on_progress=on_progress)
+    code = _run(project, environment, args, on_output, color)
+    return TestRun(code, environment, list(pytest_args))
+
+
 def run_tests(
     project: Path,
     environment: Environment,
@@ -47,17 +78,32 @@ def run_tests(
     ``on_output`` when given (then ``color`` keeps pytest's colours in the piped output).
     """
     project = Path(project).resolve()
+    return _run(project, environment, pytest_arguments(project, pytest_args), on_output, color)
+
+
+def pytest_arguments(project: Path, pytest_args: Sequence[str]) -> list[str]:
+    """pytest's arguments: ``pytest_args``, after ``tests`` unless they name tests themselves."""
     args = list(pytest_args)
-    if not _names_tests(project, args):
-        if not (project / TESTS_FOLDER).is_dir():
-            raise ValidateError(
-                f"{project} has no {TESTS_FOLDER}/ folder to test: add your tests there "
-                f"(`dagship init` writes tests/dags/test_dag_example.py), or name the tests "
-                f"to run after `--`, e.g. `dagship test -- path/to/test_file.py`"
-            )
-        args.insert(0, TESTS_FOLDER)
+    if _names_tests(project, args):
+        return args
+    if not (project / TESTS_FOLDER).is_dir():
+        raise ValidateError(
+            f"{project} has no {TESTS_FOLDER}/ folder to test: add your tests there "
+            f"(`dagship init` writes tests/dags/test_dag_example.py), or name the tests "
+            f"to run after `--`, e.g. `dagship test -- path/to/test_file.py`"
+        )
+    return [TESTS_FOLDER, *args]
+
+
+def _run(
+    project: Path,
+    environment: Environment,
+    args: list[str],
+    on_output: OutputLine | None,
+    color: bool,
+) -> int:
     if on_output is not None and color and not any(a.startswith("--color") for a in args):
-        args.append("--color=yes")
+        args = [*args, "--color=yes"]
     _check_pytest(environment)
     with tempfile.TemporaryDirectory(prefix="dagship-test-") as airflow_home:
         command = [str(environment.python), "-m", "pytest", *args]
