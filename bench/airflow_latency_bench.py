@@ -260,7 +260,14 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
         env = runtime.airflow_env(home, port, bench.url, DEPLOYMENT, token)
         with Airflow(bench.work, "dagship", airflow_settings(env, args.min_interval), port) as af:
             wall, _ = bench.cli(
-                "deploy", str(project.root), "-d", DEPLOYMENT, "--wait", "--timeout", "1800"
+                "deploy",
+                str(project.root),
+                "-d",
+                DEPLOYMENT,
+                "--no-parse",
+                "--wait",
+                "--timeout",
+                "1800",
             )
             # --wait follows the files a deploy changed; the first one may return before
             # Airflow has listed every DAG, so wait for all of them before timing anything.
@@ -269,7 +276,7 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
 
             def deploy(dag_id: str, rev: int) -> float:
                 wall, out = bench.cli(
-                    "deploy", str(project.root), "-d", DEPLOYMENT, "--wait", "--json"
+                    "deploy", str(project.root), "-d", DEPLOYMENT, "--no-parse", "--wait", "--json"
                 )
                 result = json.loads(out)
                 # Airflow must already show the new content at the deploy's version.

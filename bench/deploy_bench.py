@@ -311,7 +311,7 @@ class Bench:
         return wall, done.stdout
 
     def deploy(self, root: Path, name: str) -> tuple[float, dict[str, object]]:
-        wall, out = self.cli("deploy", str(root), "--deployment", name, "--json")
+        wall, out = self.cli("deploy", str(root), "--deployment", name, "--no-parse", "--json")
         return wall, json.loads(out)
 
 

@@ -34,7 +34,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def deploy_wait(setup: AirflowSetup, project: Path, *extra: str) -> Any:
     return setup.cli(
-        "deploy", project, "-d", setup.deployment, "--wait", "--timeout", "120", *extra
+        "deploy",
+        project,
+        "-d",
+        setup.deployment,
+        "--no-parse",
+        "--wait",
+        "--timeout",
+        "120",
+        *extra,
     )
 
 

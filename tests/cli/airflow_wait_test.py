@@ -46,7 +46,7 @@ def test_bad_airflow_url_is_refused(api: Api) -> None:
 
 def test_wait_without_airflow_url_says_so(cli: Cli, api: Api, project: Path) -> None:
     name = api.create_deployment()["name"]
-    result = cli("deploy", project, "-d", name, "--wait", "--json")
+    result = cli("deploy", project, "-d", name, "--no-parse", "--wait", "--json")
     assert result.code == 1
     body = result.json()
     assert body["seq"] == 1 and body["wait"]["state"] == "no_airflow"
@@ -59,7 +59,7 @@ def test_wait_without_airflow_url_says_so(cli: Cli, api: Api, project: Path) -> 
 def test_unreachable_airflow_is_a_clear_timeout(cli: Cli, api: Api, project: Path) -> None:
     name = unique()
     cli("deployment", "create", name, "--airflow-url", f"http://127.0.0.1:{free_port()}").ok()
-    deployed = cli("deploy", project, "-d", name, "--json").ok().json()
+    deployed = cli("deploy", project, "-d", name, "--no-parse", "--json").ok().json()
     r = api.get(f"/deploys/{deployed['id']}/airflow")
     assert r.status_code == 200, r.text
     status = r.json()
@@ -72,7 +72,7 @@ def test_unreachable_airflow_is_a_clear_timeout(cli: Cli, api: Api, project: Pat
 
 def test_airflow_status_respects_deployment_binding(api: Api, project: Path, cli: Cli) -> None:
     name = api.create_deployment()["name"]
-    deployed = cli("deploy", project, "-d", name, "--json").ok().json()
+    deployed = cli("deploy", project, "-d", name, "--no-parse", "--json").ok().json()
     other = api.create_deployment()["name"]
     bound = api.with_token(api.create_token("viewer", deployment=other))
     assert_error(bound.get(f"/deploys/{deployed['id']}/airflow"), 403, "forbidden")

@@ -27,7 +27,9 @@ def new_deployment(api: Api, **fields: Any) -> str:
 
 
 def deploy(cli: Cli, root: Path, name: str, *flags: str) -> dict[str, Any]:
-    return dict(cli("deploy", root, "--deployment", name, "--json", *flags).ok().json())
+    return dict(
+        cli("deploy", root, "--deployment", name, "--no-parse", "--json", *flags).ok().json()
+    )
 
 
 def distinct_files(root: Path) -> dict[str, int]:
@@ -222,14 +224,14 @@ def test_deploy_errors(cli: Cli, api: Api, project: Path, tmp_path: Path) -> Non
 
 def test_human_output(cli: Cli, api: Api, project: Path) -> None:
     name = new_deployment(api)
-    out = cli("deploy", project, "--deployment", name).ok()
+    out = cli("deploy", project, "--deployment", name, "--no-parse").ok()
     assert name in out.out
     assert api.deploys(name)[0]["id"] in out.out
 
 
 def test_subprocess_deploy_end_to_end(cli: Cli, api: Api, project: Path) -> None:
     name = new_deployment(api)
-    result = cli.run("deploy", project, "--deployment", name, "--json").ok()
+    result = cli.run("deploy", project, "--deployment", name, "--no-parse", "--json").ok()
     assert result.json()["seq"] == 1
     again = cli.run("deploy", project, "--deployment", name, "--json").ok()
     assert again.json()["unchanged"] is True

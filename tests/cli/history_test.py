@@ -31,14 +31,16 @@ def history(cli: Cli, api: Api, project: Path) -> tuple[str, list[dict[str, Any]
     """A deployment with three deploys: full, then a DAG change, then a project change."""
     name = unique()
     api.create_deployment(name)
-    outs = [cli("deploy", project, "--deployment", name, "--json").ok().json()]
+    outs = [cli("deploy", project, "--deployment", name, "--no-parse", "--json").ok().json()]
     write(project, "dags/dag_0.py", "# changed dag\n")
     write(project, "dags/new_dag.py", "# added dag\n")
     (project / "dags" / "dag_2.py").unlink()
-    outs.append(cli("deploy", project, "--deployment", name, "--json").ok().json())
+    outs.append(cli("deploy", project, "--deployment", name, "--no-parse", "--json").ok().json())
     write(project, "requirements.txt", "changed\n")
     outs.append(
-        cli("deploy", project, "--deployment", name, "--json", "--description", "third").ok().json()
+        cli("deploy", project, "-d", name, "--no-parse", "--json", "--description", "third")
+        .ok()
+        .json()
     )
     return name, outs
 
@@ -116,7 +118,7 @@ def test_rollback_needs_an_earlier_deploy(cli: Cli, api: Api, project: Path) -> 
     name = unique()
     api.create_deployment(name)
     cli("rollback", name).failed()
-    cli("deploy", project, "--deployment", name).ok()
+    cli("deploy", project, "--deployment", name, "--no-parse").ok()
     cli("rollback", name).failed("earlier")
     assert api.deploy_count(name) == 1
 

@@ -100,8 +100,11 @@ def test_the_scaffold_deploys(tmp_path: Path, cli: Cli) -> None:
     Cli(None, None).run("init", project).ok()
     name = unique("init")
     cli("deployment", "create", name).ok()
-    out = cli("deploy", project, "--deployment", name, "--json").ok().json()
+    # Parsed with the test interpreter's Airflow, a private cache and no parse server left.
+    checking = {"DAGSHIP_CACHE_DIR": str(tmp_path / "cache"), "DAGSHIP_PARSE_SERVER_IDLE": "0"}
+    out = cli("deploy", project, "-d", name, "--local", "--json", env=checking).ok().json()
     assert out["kind"] == "full"
+    assert out["checks"]["parse"] == "passed"  # the scaffold passes the parse check
     assert out["seq"] == 1
     deployed = cli("deploys", "inspect", out["id"], "--json").ok().json()
     assert deployed["dags_files"] == 2  # example_dag.py and .airflowignore

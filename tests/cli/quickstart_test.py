@@ -78,6 +78,8 @@ def test_quickstart_detach(tmp_path: Path, database_url: str | None) -> None:
         deploys = client("deploys", "list", "local", "--json").ok().json()
         assert len(deploys) == 1
         assert deploys[0]["seq"] == 1
+        # The quickstart deploys without the parse check (docs/validate.md) and says so.
+        assert deploys[0]["checks"] == {"parse": "skipped", "pytest": "not-run"}
         # The deployed project is the scaffolded one: deploying it again changes nothing.
         again = client("deploy", folder, "--deployment", "local", "--json").ok().json()
         assert again["unchanged"] is True

@@ -19,7 +19,7 @@ from tests.helpers import Api, Cli, Server, dag_source, git, make_project, sha25
 def deploy(cli: Cli, api: Api, root: Path, *flags: str) -> tuple[dict[str, Any], ...]:
     name = unique("scan")
     api.create_deployment(name)
-    out = cli("deploy", root, "--deployment", name, "--json", *flags).ok().json()
+    out = cli("deploy", root, "--deployment", name, "--no-parse", "--json", *flags).ok().json()
     return out, api.manifest(out["dags_version"]), api.manifest(out["project_version"])
 
 

@@ -198,6 +198,40 @@ def test_deploy_record_fields(api: Api) -> None:
     assert_error(api.get("/deploys/dpl_0000000000000000"), 404, "not_found")
 
 
+def test_deploy_records_checks(api: Api) -> None:
+    name = deployment(api)
+    plain = api.deploy_files(name, {"a.py": b"one " + name.encode()})
+    assert plain.status_code == 201, plain.text
+    # A client that says nothing about checks ran none.
+    assert plain.json()["checks"] == {"parse": "not-run", "pytest": "not-run"}
+    checked = api.deploy_files(
+        name, {"a.py": b"two " + name.encode()}, checks={"parse": "passed", "pytest": "passed"}
+    )
+    assert checked.status_code == 201, checked.text
+    assert checked.json()["checks"] == {"parse": "passed", "pytest": "passed"}
+    skipped = api.deploy_files(
+        name, {"a.py": b"three " + name.encode()}, checks={"parse": "skipped"}
+    )
+    assert skipped.json()["checks"] == {"parse": "skipped", "pytest": "not-run"}
+    stored = api.get(f"/deploys/{checked.json()['id']}").json()
+    assert stored["checks"] == {"parse": "passed", "pytest": "passed"}
+    assert [d["checks"]["parse"] for d in api.deploys(name)] == ["skipped", "passed", "not-run"]
+    # A rollback runs no checks, whatever the deploy it copies ran.
+    back = api.post(f"/deployments/{name}/rollback", json={"to_seq": 2}).json()["deploy"]
+    assert back["checks"] == {"parse": "not-run", "pytest": "not-run"}
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [{"parse": "failed"}, {"parse": "passed", "lint": "passed"}, {"pytest": True}, "passed"],
+)
+def test_bad_checks_are_422_and_change_nothing(api: Api, checks: Any) -> None:
+    name = deployment(api)
+    r = api.deploy_files(name, {"a.py": b"x " + name.encode()}, checks=checks)
+    assert_error(r, 422, "invalid")
+    assert api.deploy_count(name) == 0
+
+
 def test_full_deploy_with_identical_trees(api: Api) -> None:
     """The DAG bundle and the project may have the same content (hence the same version)."""
     name = deployment(api)
@@ -370,3 +404,34 @@ def test_deploys_list_limit(api: Api) -> None:
     assert [d["seq"] for d in r.json()] == [4, 3]
     assert_error(api.get(f"/deployments/{name}/deploys", params={"limit": 0}), 422)
     assert_error(api.get(f"/deployments/{name}/deploys", params={"limit": 1001}), 422)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_deploys_made_before_checks_were_recorded_read_not_run(
+    make_server: Any, backend: str
+) -> None:
+    """Migration 0003 on a database with deploys: down to 0002 and up again, on both databases."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from dagship.server.db.migrate import alembic_config
+
+    server = make_server(backend)
+    api = server.api()
+    name = deployment(api)
+    made = api.deploy_files(name, {"a.py": b"old " + name.encode()}, checks={"parse": "passed"})
+    assert made.status_code == 201, made.text
+    server.stop()
+    engine = create_engine(server.database_url or f"sqlite:///{server.home / 'dagship.db'}")
+    try:
+        command.downgrade(alembic_config(engine), "0002")
+    finally:
+        engine.dispose()
+    server.start()  # migrates to the newest revision again
+    api = server.api()
+    assert api.get(f"/deploys/{made.json()['id']}").json()["checks"] == {
+        "parse": "not-run",
+        "pytest": "not-run",
+    }
+    again = api.deploy_files(name, {"a.py": b"new " + name.encode()}, checks={"parse": "passed"})
+    assert again.json()["checks"]["parse"] == "passed"

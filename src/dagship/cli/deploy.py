@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,8 +22,10 @@ from dagship.cli.common import (
     print_json,
     short,
 )
+from dagship.cli.deploys import checks_summary
 from dagship.cli.progress import UploadBar
 from dagship.cli.waiting import TimeoutOption
+from dagship.validate.gate import CheckPlan, DeployBlocked, run_checks
 
 if TYPE_CHECKING:
     from dagship.client.deploy import DeployResult, Mode
@@ -56,6 +59,30 @@ def deploy_command(
     description: Annotated[
         str | None, typer.Option("--description", help="Why: recorded with the deploy.")
     ] = None,
+    parse: Annotated[
+        bool | None,
+        typer.Option(
+            "--parse/--no-parse",
+            help="Parse the DAGs (`dagship parse`) before deploying; a parse error blocks the "
+            "deploy. Default: before deploys that change the project, not DAG-only ones. "
+            "--no-parse deploys unchecked and records that the check was skipped.",
+            show_default=False,
+        ),
+    ] = None,
+    pytest: Annotated[
+        bool,
+        typer.Option(
+            "--pytest", help="Also run the project's tests (`dagship test`); a failure blocks."
+        ),
+    ] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Check with the Airflow installed next to dagship instead of the "
+            "deployment's environment (built with uv from the Dockerfile or dagship.yaml).",
+        ),
+    ] = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -73,7 +100,8 @@ def deploy_command(
 
     Without --dags or --project, deploys what differs from the current deploy (DAGs, project
     or both). Nothing changed: no deploy is made and the exit code is 0 (with --wait, it waits
-    for the current deploy).
+    for the current deploy). Before uploading, the DAGs are parsed (see --parse); a failed
+    check blocks the deploy: nothing is uploaded and the exit code is 1.
     """
     if dags and project:
         raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
@@ -81,8 +109,24 @@ def deploy_command(
 
     started = waiting.now()
     mode: Mode = "dags" if dags else "project" if project else "auto"
+    plan = CheckPlan(parse=parse, pytest=pytest, local=local)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        result = deploy(api, path, deployment, mode, expect_seq, description, on_progress=bar)
+        try:
+            result = deploy(
+                api,
+                path,
+                deployment,
+                mode,
+                expect_seq,
+                description,
+                on_progress=bar,
+                check=lambda kind: run_checks(
+                    path, kind, plan, on_progress=None if json else progress, on_test_output=echo
+                ),
+            )
+        except DeployBlocked as exc:
+            render_blocked(exc, deployment, json)
+            raise
         if not json:
             render(result)
         if not wait:
@@ -104,6 +148,36 @@ def deploy_command(
     code = waiting.report(waited, timeout)
     if code:
         raise typer.Exit(code)
+
+
+def progress(message: str) -> None:
+    err.print(message, markup=False)
+
+
+def echo(line: str) -> None:
+    # The tests' output goes to stderr, so that stdout stays the deploy's (or its --json).
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def render_blocked(blocked: DeployBlocked, deployment: str, json: bool) -> None:
+    """What a blocked deploy prints before its error: the parse report, as `dagship parse`."""
+    report = blocked.report
+    if json:
+        print_json(
+            {
+                "blocked": True,
+                "deployment": deployment,
+                "kind": blocked.kind,
+                "checks": blocked.checks,
+                "error": str(blocked),
+                "parse": report.to_dict() if report is not None else None,
+            }
+        )
+    elif report is not None:
+        from dagship.cli.parse import render_report
+
+        render_report(report)
 
 
 def render(result: DeployResult) -> None:
@@ -130,3 +204,4 @@ def render(result: DeployResult) -> None:
         f"  uploaded    {plural(result.uploaded_files, 'file')}, "
         f"{human_bytes(result.uploaded_bytes)}"
     )
+    out.print(f"  checks      {checks_summary(deploy)}")

@@ -146,6 +146,12 @@ def diff(
             out.print(f"  [{color}]{sign} {escape(path)}[/{color}]")
 
 
+def checks_summary(deploy: dict[str, Any]) -> str:
+    """``parse passed, pytest not-run``: what the client checked before the deploy."""
+    checks = deploy.get("checks") or {}
+    return ", ".join(f"{name} {checks.get(name, 'not-run')}" for name in ("parse", "pytest"))
+
+
 def render_deploy(deploy: dict[str, Any]) -> None:
     rows = [
         ("Deploy", f"#{deploy['seq']} {deploy['id']}"),
@@ -172,6 +178,7 @@ def render_deploy(deploy: dict[str, Any]) -> None:
         ("Git author", deploy.get("git_author") or "-"),
         ("Git message", (deploy.get("git_message") or "-").splitlines()[0]),
         ("Description", deploy.get("description") or "-"),
+        ("Checks", checks_summary(deploy)),
     ]
     if deploy.get("source_deploy_id"):
         rows.append(("Copied from", deploy["source_deploy_id"]))

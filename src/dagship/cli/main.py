@@ -7,7 +7,18 @@ import sys
 import typer
 
 from dagship import __version__
-from dagship.cli import deploy, deployment, deploys, init, quickstart, rollback, server, token
+from dagship.cli import (
+    deploy,
+    deployment,
+    deploys,
+    init,
+    parse,
+    quickstart,
+    rollback,
+    server,
+    test,
+    token,
+)
 from dagship.client.errors import ClientError
 from dagship.project.errors import ProjectError
 
@@ -25,6 +36,8 @@ app.command("server")(server.server)
 app.command("init")(init.init_command)
 app.command("quickstart")(quickstart.quickstart_command)
 app.command("deploy")(deploy.deploy_command)
+app.command("parse")(parse.parse_command)
+app.command("test", **test.COMMAND)(test.test_command)
 app.command("rollback")(rollback.rollback)
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(deploys.app, name="deploys")

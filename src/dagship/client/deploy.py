@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +17,10 @@ from dagship.project.scan import ScannedProject, ScannedTree, scan_project
 Mode = Literal["auto", "dags", "project"]
 Kind = Literal["dags", "project", "full"]
 _TRUE = {"1", "true", "yes", "on"}
+
+# Called with the kind of deploy once it is known and before anything is uploaded; returns
+# the checks to record on the deploy (e.g. {"parse": "passed"}) or raises to block it.
+CheckDeploy = Callable[[Kind], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,13 @@ def deploy(
     origin: str | None = None,
     on_progress: UploadProgress | None = None,
     env: Mapping[str, str] | None = None,
+    check: CheckDeploy | None = None,
 ) -> DeployResult:
-    """Deploy the project folder at ``path`` to ``deployment``, uploading only new content."""
+    """Deploy the project folder at ``path`` to ``deployment``, uploading only new content.
+
+    ``check`` runs once dagship knows what the deploy changes and before any upload: an
+    exception from it blocks the deploy with nothing uploaded and no deploy made.
+    """
     env = os.environ if env is None else env
     scanned = scan_project(path)
     info = client.get_deployment(deployment)
@@ -125,11 +134,19 @@ def deploy(
     if kind is None:
         assert current is not None
         return DeployResult(deploy=current, unchanged=True)
+    checks = None
+    if check is not None:
+        # Ask first whether the server would take this deploy, so a refused one (role,
+        # binding) fails at once rather than after a check that may take a while.
+        client.missing_blobs([], deployment, kind)
+        checks = dict(check(kind))
     trees = _trees(scanned, kind)
     stats = upload_missing(client, trees, on_progress, deployment=deployment, kind=kind)
     request = deploy_request(
         scanned, kind, expect_seq, description, origin or _origin(env), stats.files, stats.bytes
     )
+    if checks is not None:
+        request["checks"] = checks
     request.update(_git_fields(scanned.root, env))
     created = client.create_deploy(deployment, request)
     return DeployResult(created, False, stats.files, stats.bytes)

@@ -161,7 +161,9 @@ def quickstart(
             if with_airflow:
                 airflow = _start_airflow(client, server, home, airflow_port, step)
             step(f"Deploying {project_dir} to {LOCAL_DEPLOYMENT}")
-            result = deploy(client, project_dir, LOCAL_DEPLOYMENT, on_progress=on_progress)
+            result = deploy(
+                client, project_dir, LOCAL_DEPLOYMENT, on_progress=on_progress, check=_no_parse
+            )
             if airflow is not None and int(result.deploy.get("dags_files") or 0):
                 step("Waiting for Airflow to parse the deployed DAGs")
                 _wait_parsed(client, airflow, result)
@@ -173,6 +175,13 @@ def quickstart(
     return QuickstartResult(
         server, project_dir, scaffolded, created, result, settings.token, airflow, skipped
     )
+
+
+def _no_parse(kind: str) -> dict[str, str]:
+    # The quickstart does not parse before deploying (docs/validate.md): its local Airflow
+    # parses the deploy right after and the quickstart reports that parse's import errors,
+    # and it must work where no Airflow environment can be built. The deploy says so.
+    return {"parse": "skipped", "pytest": "not-run"}
 
 
 def stop_airflow(airflow: LocalAirflow) -> None:

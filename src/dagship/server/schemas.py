@@ -17,6 +17,9 @@ UtcTime = Annotated[
 ]
 Role = Literal["viewer", "dag-author", "operator", "admin"]
 Kind = Literal["dags", "project", "full"]
+# passed: the check ran and passed; skipped: the user chose not to run it (--no-parse);
+# not-run: the check did not apply (a DAG-only deploy without --parse, pytest not asked for).
+CheckState = Literal["passed", "skipped", "not-run"]
 
 MANIFEST_FILE_SCHEMA = {
     "type": "object",
@@ -50,6 +53,15 @@ class InfoOut(BaseModel):
     max_blob_size: int
 
 
+class Checks(BaseModel):
+    """What the deploying client checked before deploying (docs/validate.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parse: CheckState = "not-run"
+    pytest: CheckState = "not-run"
+
+
 class DeployOut(BaseModel):
     id: str
     seq: int
@@ -70,6 +82,7 @@ class DeployOut(BaseModel):
     git_message: str | None
     description: str | None
     source_deploy_id: str | None
+    checks: Checks
 
     @classmethod
     def of(cls, deploy: models.Deploy) -> DeployOut:
@@ -93,6 +106,7 @@ class DeployOut(BaseModel):
             git_message=deploy.git_message,
             description=deploy.description,
             source_deploy_id=deploy.source_deploy_id,
+            checks=Checks.model_validate(deploy.checks or {}),
         )
 
 
@@ -228,6 +242,7 @@ class DeployRequest(BaseModel):
     git_branch: str | None = None
     git_author: str | None = None
     git_message: str | None = None
+    checks: Checks = Field(default_factory=Checks)
 
 
 class TreeDiffOut(BaseModel):

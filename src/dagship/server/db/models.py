@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -126,6 +127,9 @@ class Deploy(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Not a foreign key: the source may belong to another deployment that is later deleted.
     source_deploy_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # What the client checked before deploying, e.g. {"parse": "passed", "pytest": "not-run"};
+    # None for deploys that ran no checks (rollbacks, older clients).
+    checks: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     deployment: Mapped[Deployment] = relationship(lazy="joined")

@@ -75,6 +75,7 @@ def commit_deploy(session: Session, token: AuthToken, name: str, request: Deploy
         git_author=request.git_author,
         git_message=request.git_message,
         description=request.description,
+        checks=request.checks.model_dump(),
     )
 
 

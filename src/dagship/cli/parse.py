@@ -1,0 +1,123 @@
+"""``dagship parse``: import every DAG file as Airflow does, in the deployment's environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from dagship.cli.common import JsonOption, err, out, plural, print_json
+
+if TYPE_CHECKING:
+    from dagship.validate.parse import ParseReport
+
+SLOWEST = 5
+
+
+def parse_command(
+    path: Annotated[
+        Path, typer.Argument(help="The project folder (the one holding dags/). Default: here.")
+    ] = Path("."),
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Use this interpreter's Airflow instead of building the deployment's "
+            "environment (Airflow version from dagship.yaml or the Dockerfile, requirements.txt).",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Parallel workers. Default: one per core.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds one file may take to import. Default: Airflow's "
+            "[core] dagbag_import_timeout (30).",
+            show_default=False,
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Import every file again, ignoring cached results.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Import every DAG file of the project with Airflow's own DagBag, in parallel, and report
+    the DAGs found and every error (file, line, traceback). Exit code 1 on any error."""
+    from dagship.validate.environment import ensure_environment
+    from dagship.validate.parse import parse_project
+
+    def progress(message: str) -> None:
+        if not json:
+            err.print(message)
+
+    environment = ensure_environment(path, local=local, on_progress=progress)
+    report = parse_project(path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache)
+    if json:
+        print_json(report.to_dict())
+    else:
+        render_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def render_report(report: ParseReport) -> None:
+    """The human output of a parse: a table per file, the slowest files, then each error."""
+    if report.files:
+        table = Table(title=None, show_edge=False, pad_edge=False)
+        table.add_column("File")
+        table.add_column("DAGs")
+        table.add_column("Tasks", justify="right")
+        table.add_column("Time", justify="right")
+        table.add_column("Result")
+        for result in report.files:
+            if result.errors:
+                status = f"[red]{plural(len(result.errors), 'error')}[/red]"
+            else:
+                status = "[green]ok[/green]"
+            if result.cached:
+                status += " (cached)"
+            table.add_row(
+                result.path,
+                ", ".join(dag.dag_id for dag in result.dags) or "-",
+                str(result.tasks),
+                f"{result.seconds:.2f}s",
+                status,
+            )
+        out.print(table)
+    if len(report.files) > SLOWEST:
+        out.print("\nSlowest files:")
+        for result in report.slowest(SLOWEST):
+            out.print(f"  {result.seconds:6.2f}s  {result.path}")
+    for path in report.skipped:
+        out.print(f"Skipped {path} (listed in a parse exceptions file)")
+    for path, error in report.errors:
+        where = f"{path}:{error.line}" if error.line else path
+        out.print(f"\n[red bold]Error[/red bold] in [bold]{where}[/bold] ({error.kind}): ", end="")
+        out.print(error.message, markup=False)
+        if error.traceback and error.traceback != error.message:
+            out.print(_indent(error.traceback), markup=False)
+    cached = sum(1 for result in report.files if result.cached)
+    summary = (
+        f"\nParsed {plural(len(report.files), 'file')}"
+        + (f" ({cached} unchanged, from the cache)" if cached else "")
+        + f" in {report.seconds:.1f}s with Airflow {report.airflow_version}: "
+        + f"{plural(report.dag_count, 'DAG')}, {plural(len(report.errors), 'error')}."
+    )
+    if not report.files:
+        summary = f"\nNo DAG files to parse in {report.project}/dags."
+    out.print(summary, style=None if report.ok else "red")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())

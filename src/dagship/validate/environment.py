@@ -1,0 +1,282 @@
+"""The deployment's environment: the Airflow version and requirements the project runs with.
+
+The Airflow version comes from ``dagship.yaml`` (``airflow_version``), else from the
+Dockerfile's ``FROM`` line: an official ``apache/airflow:X`` image or an Astro Runtime image.
+dagship builds a virtual environment with uv holding that Airflow, the project's
+``requirements.txt`` and pytest, under ``$DAGSHIP_CACHE_DIR/envs/`` (default
+``~/.cache/dagship``), keyed by a hash of what it was built from: an unchanged project reuses
+it, a changed ``requirements.txt`` gets a new one. The build runs under a file lock and writes
+its completion marker last, so a half-built environment is never used. ``local=True`` uses the
+current interpreter instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagship.project.config import load_config
+from dagship.validate.errors import ValidateError
+
+# Bump when the way environments are built changes, so that old ones are not reused.
+ENV_FORMAT = "1"
+MARKER = ".dagship-environment.json"
+ASK_FOR_VERSION = "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml"
+# Astro Runtime 3 tags are <Airflow major.minor>-<Runtime release>, e.g. 3.1-12: the Airflow
+# line is in the tag. These are the lines published so far; dagship installs the newest patch
+# release of the line unless dagship.yaml pins airflow_version.
+RUNTIME_AIRFLOW_LINES = {"3.0": "3.0", "3.1": "3.1", "3.2": "3.2", "3.3": "3.3"}
+RUNTIME_REPOSITORIES = ("quay.io/astronomer/astro-runtime", "astrocrpublic.azurecr.io/runtime")
+OFFICIAL_REPOSITORIES = ("apache/airflow", "docker.io/apache/airflow")
+_OFFICIAL_TAG = re.compile(
+    r"^(?:slim-)?(?P<airflow>\d+\.\d+\.\d+)(?:-python(?P<python>\d+\.\d+))?$"
+)
+_RUNTIME3_TAG = re.compile(
+    r"^(?P<line>\d+\.\d+)-(?P<release>\d+)(?:-python-(?P<python>\d+\.\d+))?(?:-base|-slim)?$"
+)
+_RUNTIME2_TAG = re.compile(r"^(?P<major>\d{1,2})\.\d+\.\d+")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An interpreter with Airflow, the project's requirements and pytest."""
+
+    python: Path
+    airflow_version: str
+    # The virtual environment; None when the current interpreter is used (--local).
+    location: Path | None
+    # Hash of what the environment was built from (part of the parse cache key).
+    key: str
+    # True when an existing environment was reused rather than built.
+    reused: bool
+
+
+@dataclass(frozen=True)
+class AirflowImage:
+    """What a Dockerfile's base image says: an Airflow version (or line) and maybe Python."""
+
+    airflow: str
+    python: str | None = None
+
+
+def cache_dir() -> Path:
+    """``$DAGSHIP_CACHE_DIR``, else ``~/.cache/dagship``."""
+    configured = os.environ.get("DAGSHIP_CACHE_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dagship"
+
+
+def project_airflow_version(project: Path) -> str:
+    """The Airflow version the project deploys to: dagship.yaml, else the Dockerfile."""
+    return _project_image(project).airflow
+
+
+def image_airflow(image: str) -> AirflowImage:
+    """The Airflow version of a base image reference; ValidateError for an unknown image."""
+    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    name = name.split("@")[0].lower()
+    tag = tag.split("@")[0]
+    if name in OFFICIAL_REPOSITORIES:
+        match = _OFFICIAL_TAG.match(tag)
+        if match and match["airflow"].startswith("3."):
+            return AirflowImage(match["airflow"], match["python"])
+        if match:
+            raise ValidateError(
+                f"{image} runs Airflow {match['airflow']}; dagship validates Airflow 3 projects: "
+                f"upgrade the image or {ASK_FOR_VERSION}"
+            )
+    if name in RUNTIME_REPOSITORIES:
+        match = _RUNTIME3_TAG.match(tag)
+        if match and match["line"] in RUNTIME_AIRFLOW_LINES:
+            return AirflowImage(RUNTIME_AIRFLOW_LINES[match["line"]], match["python"])
+        if _RUNTIME2_TAG.match(tag):
+            raise ValidateError(
+                f"{image} is an Astro Runtime image for Airflow 2; dagship validates Airflow 3 "
+                f"projects: use an Astro Runtime 3 image (e.g. {RUNTIME_REPOSITORIES[1]}:3.1-12) "
+                f"or {ASK_FOR_VERSION}"
+            )
+    raise ValidateError(
+        f"cannot tell which Airflow version the image {image} runs: {ASK_FOR_VERSION}"
+    )
+
+
+def _project_image(project: Path) -> AirflowImage:
+    config = load_config(project)
+    dockerfile = project / "Dockerfile"
+    image = _base_image(dockerfile) if dockerfile.is_file() else None
+    if config.airflow_version:
+        python = None
+        with contextlib.suppress(ValidateError):
+            python = image_airflow(image).python if image else None
+        return AirflowImage(config.airflow_version, python)
+    if image is None:
+        raise ValidateError(
+            f"{project} has no Dockerfile with a FROM line and no airflow_version in "
+            f"dagship.yaml, so the Airflow version is unknown: {ASK_FOR_VERSION}"
+        )
+    return image_airflow(image)
+
+
+def _base_image(dockerfile: Path) -> str | None:
+    """The image of the last ``FROM`` line (the final stage of a multi-stage build)."""
+    image = None
+    for line in dockerfile.read_text(encoding="utf-8", errors="replace").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].upper() == "FROM":
+            rest = [w for w in words[1:] if not w.startswith("--")]
+            image = rest[0] if rest else None
+    return image
+
+
+def ensure_environment(
+    project: Path, *, local: bool = False, on_progress: Callable[[str], None] | None = None
+) -> Environment:
+    """The project's environment: reused when it exists, else built with uv (or --local)."""
+    if local:
+        return _local_environment()
+    image = _project_image(project)
+    requirements = _read_requirements(project)
+    python = image.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    key = _hash(
+        {"format": ENV_FORMAT, "airflow": image.airflow, "python": python, "req": requirements}
+    )
+    location = cache_dir() / "envs" / key[:20]
+    existing = _finished(location)
+    if existing is not None:
+        return Environment(_python_of(location), existing, location, key, reused=True)
+    location.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(location.with_name(location.name + ".lock")):
+        existing = _finished(location)  # another dagship may have built it meanwhile
+        if existing is not None:
+            return Environment(_python_of(location), existing, location, key, reused=True)
+        if on_progress:
+            on_progress(
+                f"Building the environment (Airflow {image.airflow}, Python {python}"
+                f"{', requirements.txt' if requirements else ''}) in {location}"
+            )
+        version = _build(project, location, image.airflow, python, requirements is not None)
+        return Environment(_python_of(location), version, location, key, reused=False)
+
+
+def _local_environment() -> Environment:
+    if importlib.util.find_spec("airflow") is None:
+        raise ValidateError(
+            f"--local needs Apache Airflow in this interpreter ({sys.executable}): install it "
+            "with `pip install 'dagship[airflow]'`, or drop --local to let dagship build the "
+            "deployment's environment"
+        )
+    version = importlib.metadata.version("apache-airflow")
+    installed = sorted(
+        f"{dist.metadata['Name']}=={dist.version}" for dist in importlib.metadata.distributions()
+    )
+    key = _hash({"format": ENV_FORMAT, "python": sys.executable, "installed": installed})
+    return Environment(Path(sys.executable), version, None, key, reused=True)
+
+
+def _read_requirements(project: Path) -> str | None:
+    path = project / "requirements.txt"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidateError(f"cannot read {path}: {exc}") from exc
+
+
+def _hash(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _python_of(location: Path) -> Path:
+    return location / "bin" / "python"
+
+
+def _finished(location: Path) -> str | None:
+    """The Airflow version of a completely built environment, None if absent or half-built."""
+    try:
+        marker = json.loads((location / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = marker.get("airflow_version") if isinstance(marker, dict) else None
+    return version if isinstance(version, str) and _python_of(location).exists() else None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _uv() -> str:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise ValidateError(
+            "uv is needed to build the deployment's environment: install it with "
+            "`pip install uv` (or use --local to parse with this interpreter's Airflow)"
+        )
+    return uv
+
+
+def _build(project: Path, location: Path, airflow: str, python: str, has_requirements: bool) -> str:
+    uv = _uv()
+    if location.exists():
+        shutil.rmtree(location)  # a build that stopped half-way
+    spec = (
+        f"apache-airflow=={airflow}" if airflow.count(".") >= 2 else f"apache-airflow=={airflow}.*"
+    )
+    venv = [uv, "venv", "--quiet", "--no-python-downloads", str(location)]
+    done = _run([*venv, "--python", python], project)
+    if done.returncode != 0:
+        # The image's Python is not on this machine: the current interpreter is the next best.
+        done = _run([*venv, "--python", sys.executable], project)
+        if done.returncode != 0:
+            raise ValidateError(f"could not create a virtual environment with uv:\n{done.stderr}")
+    install = [uv, "pip", "install", "--quiet", "--compile-bytecode"]
+    install += ["--python", str(_python_of(location)), spec, "pytest"]
+    if has_requirements:
+        install += ["-r", "requirements.txt"]
+    done = _run(install, project)
+    if done.returncode != 0:
+        shutil.rmtree(location, ignore_errors=True)
+        explanation = (done.stderr or done.stdout).strip()
+        if "No solution found" in explanation or "unsatisfiable" in explanation:
+            raise ValidateError(
+                f"dependency conflict: apache-airflow {airflow} and requirements.txt cannot be "
+                f"installed together.\n{explanation}\nChange requirements.txt (or "
+                "airflow_version in dagship.yaml) and run again."
+            )
+        raise ValidateError(
+            f"could not install apache-airflow {airflow} and requirements.txt:\n{explanation}"
+        )
+    version = _run(
+        [
+            str(_python_of(location)),
+            "-c",
+            "import importlib.metadata as m; print(m.version('apache-airflow'))",
+        ],
+        project,
+    ).stdout.strip()
+    marker = location / MARKER
+    temporary = marker.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"airflow_version": version}), encoding="utf-8")
+    os.replace(temporary, marker)  # written last: the environment is complete
+    return version
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)

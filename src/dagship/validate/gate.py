@@ -1,0 +1,157 @@
+"""The checks ``dagship deploy`` runs before it uploads anything: parse, and the tests if asked.
+
+By default the DAGs are parsed (``dagship parse``) before every deploy that changes the project
+(``full`` and ``project`` deploys): those are the ones that can change what the DAGs import. A
+DAG-only deploy is parsed only with ``--parse``, so the quick path stays quick. ``--no-parse``
+skips the check, and the deploy records that it was skipped. A failed check blocks the deploy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagship.validate.errors import ValidateError
+
+if TYPE_CHECKING:
+    from dagship.validate.environment import Environment
+    from dagship.validate.parse import ParseReport
+    from dagship.validate.pytest_runner import OutputLine
+
+PASSED, SKIPPED, NOT_RUN = "passed", "skipped", "not-run"
+NO_TESTS_COLLECTED = 5  # pytest's exit code
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What the user asked to check. ``parse`` None: parse unless the deploy is DAG-only."""
+
+    parse: bool | None = None
+    pytest: bool = False
+    local: bool = False
+
+    def parses(self, kind: str) -> bool:
+        return self.parse if self.parse is not None else kind != "dags"
+
+
+class DeployBlocked(ValidateError):
+    """A check failed or could not run, so the deploy was not made (nothing was uploaded).
+
+    ``report`` is the parse report when the parse check failed, for the same output as
+    ``dagship parse``; ``checks`` is where each check stood.
+    """
+
+    def __init__(
+        self, message: str, kind: str, checks: dict[str, str], report: ParseReport | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.checks = checks
+        self.report = report
+
+
+def run_checks(
+    project: Path,
+    kind: str,
+    plan: CheckPlan,
+    *,
+    on_progress: Progress | None = None,
+    on_test_output: OutputLine | None = None,
+) -> dict[str, str]:
+    """Run the checks ``plan`` asks for before a deploy of ``kind``; return them for the deploy
+    record (``{"parse": "passed", "pytest": "not-run"}``), or raise DeployBlocked."""
+    checks = {"parse": SKIPPED if plan.parse is False else NOT_RUN, "pytest": NOT_RUN}
+    parse = plan.parses(kind)
+    if not (parse or plan.pytest):
+        return checks
+    progress = on_progress or (lambda message: None)
+    environment = _environment(project, kind, plan, checks, progress)
+    if parse:
+        from dagship.validate.parse import parse_project
+
+        progress("Parsing the DAGs before deploying…")
+        try:
+            report = parse_project(project, environment)
+        except ValidateError as exc:
+            raise DeployBlocked(
+                f"deploy blocked: the parse check could not run: {exc}\nTo deploy anyway, "
+                f"pass --no-parse (the deploy records that it was skipped)",
+                kind,
+                checks,
+            ) from exc
+        if not report.ok:
+            raise DeployBlocked(
+                f"deploy blocked: {_errors(report)} (see the report); fix them and deploy "
+                "again, or pass --no-parse to deploy without the check (the deploy records "
+                "that it was skipped)",
+                kind,
+                {**checks, "parse": "failed"},
+                report,
+            )
+        checks["parse"] = PASSED
+        progress(
+            f"Parse check passed: {_count(len(report.files), 'DAG file')}, "
+            f"{_count(report.dag_count, 'DAG')}, no errors"
+        )
+    if plan.pytest:
+        from dagship.validate.pytest_runner import run_tests
+
+        progress("Running the project's tests before deploying…")
+        try:
+            code = run_tests(project, environment, on_output=on_test_output)
+        except ValidateError as exc:
+            raise DeployBlocked(
+                f"deploy blocked: the tests could not run: {exc}\nTo deploy without them, "
+                "leave out --pytest",
+                kind,
+                {**checks, "pytest": "failed"},
+            ) from exc
+        if code != 0:
+            raise DeployBlocked(
+                f"deploy blocked: {_pytest_failure(code)}; fix them and deploy again (run "
+                "them with `dagship test`), or deploy without --pytest",
+                kind,
+                {**checks, "pytest": "failed"},
+            )
+        checks["pytest"] = PASSED
+    return checks
+
+
+def _environment(
+    project: Path, kind: str, plan: CheckPlan, checks: dict[str, str], progress: Progress
+) -> Environment:
+    from dagship.validate.environment import ensure_environment
+
+    try:
+        return ensure_environment(project, local=plan.local, on_progress=progress)
+    except ValidateError as exc:
+        ways = [] if plan.local else ["pass --local to check with the Airflow next to dagship"]
+        if plan.parses(kind):
+            ways.append("pass --no-parse to deploy without parsing (the deploy records it)")
+        if plan.pytest:
+            ways.append("leave out --pytest")
+        raise DeployBlocked(
+            f"deploy blocked: the checks could not run: {exc}\nTo deploy anyway, "
+            + "; or ".join(ways),
+            kind,
+            checks,
+        ) from exc
+
+
+def _errors(report: ParseReport) -> str:
+    files = {path for path, _ in report.errors}
+    return f"{_count(len(files), 'DAG file')} failed to parse"
+
+
+def _pytest_failure(code: int) -> str:
+    if code == NO_TESTS_COLLECTED:
+        return "pytest collected no tests (exit code 5, output above)"
+    return f"the project's tests failed (pytest exit code {code}, output above)"
+
+
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -1,0 +1,400 @@
+"""``parse_project``: import every DAG file of a project the way Airflow's DAG processor does.
+
+The files are the ones Airflow would parse (``dags/.airflowignore``, the safe-mode heuristic),
+less those listed in ``.astro/dag_integrity_exceptions.txt`` or
+``.dagship/parse_exceptions.txt``. Each is imported by Airflow's own DagBag in a pool of
+workers running the deployment's environment, with placeholders for Variables, Connections and
+environment variables read at parse time; results of unchanged files come from the parse cache.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagship.validate import parse_pool
+from dagship.validate.environment import Environment, cache_dir
+from dagship.validate.errors import ValidateError
+from dagship.validate.parse_cache import (
+    ParseCache,
+    airflow_settings,
+    entry_key,
+    file_digest,
+    shared_code_digest,
+    worker_digest,
+)
+from dagship.validate.parse_pool import WORKER_SCRIPT, Forkserver, WorkerError, run_pool
+from dagship.validate.tracebacks import cut
+
+DEFAULT_TIMEOUT = 30.0  # Airflow's [core] dagbag_import_timeout default
+EXCEPTION_FILES = (".astro/dag_integrity_exceptions.txt", ".dagship/parse_exceptions.txt")
+_DB_MARKERS = (
+    "Direct database access via the ORM is not allowed",
+    "Database access is disabled from Dags",
+    "Access to the Airflow Metadatabase from dags is not allowed",
+    "airflow-db-not-allowed",
+    "db-access-blocked",
+)
+
+
+@dataclass
+class DagInfo:
+    dag_id: str
+    tasks: int
+
+
+@dataclass
+class ParseError:
+    # syntax | import | timeout | metadata-database | cycle | duplicate-dag-id | crash | error
+    kind: str
+    message: str
+    traceback: str
+    line: int | None = None
+
+
+@dataclass
+class FileResult:
+    path: str  # relative to the project, e.g. dags/etl.py
+    dags: list[DagInfo] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+    seconds: float = 0.0  # import time (as measured when it was parsed, for cached files)
+    cached: bool = False
+    placeholders: list[str] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> int:
+        return sum(dag.tasks for dag in self.dags)
+
+
+@dataclass
+class ParseReport:
+    project: str
+    airflow_version: str
+    python: str
+    environment_reused: bool
+    files: list[FileResult]
+    skipped: list[str]  # listed in an exceptions file
+    workers: int
+    # True when the workers came from a forkserver left running by an earlier parse.
+    forkserver_reused: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[tuple[str, ParseError]]:
+        return [(result.path, error) for result in self.files for error in result.errors]
+
+    @property
+    def dag_count(self) -> int:
+        return sum(len(result.dags) for result in self.files)
+
+    def slowest(self, count: int = 5) -> list[FileResult]:
+        return sorted(self.files, key=lambda r: r.seconds, reverse=True)[:count]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["dag_count"] = self.dag_count
+        data["cached_files"] = sum(1 for r in self.files if r.cached)
+        data["error_count"] = len(self.errors)
+        return data
+
+
+def parse_project(
+    project: Path,
+    environment: Environment,
+    *,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    use_cache: bool = True,
+) -> ParseReport:
+    """Parse every DAG file of ``project`` in ``environment``; errors are in the report."""
+    started = time.perf_counter()
+    project = project.resolve()
+    dags = project / "dags"
+    if not dags.is_dir():
+        raise ValidateError(
+            f"{project} has no dags/ folder: run `dagship parse` on an Airflow project"
+        )
+    timeout = timeout if timeout is not None else _default_timeout()
+    if timeout <= 0:
+        raise ValidateError("--timeout must be a positive number of seconds")
+    listed, modules = _list_dag_files(environment, dags)
+    skip_patterns = _exception_patterns(project)
+    files: list[Path] = []
+    skipped: list[Path] = []
+    for path in listed:
+        relative = path.relative_to(project).as_posix()
+        (skipped if _matches(relative, skip_patterns) else files).append(path)
+
+    cache = ParseCache(cache_dir() / "parse")
+    shared = shared_code_digest(project, listed)
+    context = [environment.key, shared, worker_digest(), json.dumps(airflow_settings())]
+    results: dict[Path, FileResult] = {}
+    keys: dict[Path, str] = {}
+    for path in files:
+        keys[path] = entry_key(str(path.relative_to(project)), file_digest(path), *context)
+        entry = cache.get(keys[path]) if use_cache else None
+        if entry is not None:
+            results[path] = _from_dict(entry, cached=True)
+    todo = [path for path in files if path not in results]
+    forkserver_reused = False
+    workers = min(jobs or os.cpu_count() or 1, len(todo))
+    if todo:
+        # A forkserver serves one project in one environment with the same shared code.
+        identity = entry_key(str(project), *context)
+        answers, forkserver_reused = _run_workers(
+            project, dags, environment, todo, workers, timeout, identity, modules
+        )
+        for path in todo:
+            result = _file_result(project, answers[str(path)], timeout)
+            results[path] = result
+            if not any(e.kind in ("timeout", "crash") for e in result.errors):
+                cache.put(keys[path], asdict(result))
+    ordered = [results[path] for path in files]
+    _report_duplicates(ordered)
+    return ParseReport(
+        project=str(project),
+        airflow_version=environment.airflow_version,
+        python=str(environment.python),
+        environment_reused=environment.reused,
+        files=ordered,
+        skipped=[path.relative_to(project).as_posix() for path in skipped],
+        workers=workers,
+        forkserver_reused=forkserver_reused,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _default_timeout() -> float:
+    configured = os.environ.get("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT")
+    try:
+        return float(configured) if configured else DEFAULT_TIMEOUT
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
+def _list_dag_files(environment: Environment, dags: Path) -> tuple[list[Path], list[str]]:
+    done = subprocess.run(
+        [str(environment.python), str(WORKER_SCRIPT), "list", str(dags)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ValidateError(
+            f"cannot list the DAG files of {dags} with {environment.python}:\n"
+            f"{done.stderr.strip()[-2000:]}"
+        )
+    listing = json.loads(done.stdout)
+    return [Path(p) for p in listing["files"]], list(listing["modules"])
+
+
+def _exception_patterns(project: Path) -> list[str]:
+    patterns = []
+    for name in EXCEPTION_FILES:
+        path = project / name
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            entry = line.split("#", 1)[0].strip()
+            if entry:
+                patterns.append(entry.removeprefix("./"))
+    return patterns
+
+
+def _matches(relative: str, patterns: list[str]) -> bool:
+    # Entries are paths from the project root (dags/x.py, as Astro's file has them) or globs;
+    # a path relative to dags/ is accepted too.
+    in_dags = relative.removeprefix("dags/")
+    return any(
+        fnmatch.fnmatchcase(relative, p) or fnmatch.fnmatchcase(in_dags, p) for p in patterns
+    )
+
+
+def _worker_env(project: Path, dags: Path, home: Path, timeout: float) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
+    # The project is importable as Airflow sees it: dags/ and plugins/ on sys.path, and the
+    # project root for `from include.x import y`.
+    paths = [str(project), str(dags), str(project / "plugins")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(paths),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": f"{timeout:g}",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "True",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACK_DEPTH": "100",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+        }
+    )
+    return env
+
+
+def forkserver_idle() -> float:
+    """Seconds the forkserver waits for the next parse: ``$DAGSHIP_PARSE_SERVER_IDLE``, else
+    120 (0 in CI, where nothing parses the same project twice)."""
+    configured = os.environ.get("DAGSHIP_PARSE_SERVER_IDLE")
+    try:
+        return max(0.0, float(configured)) if configured else (0.0 if os.environ.get("CI") else 120)
+    except ValueError:
+        return 120.0
+
+
+def forkserver_base() -> Path:
+    """Where forkservers keep their sockets: under the temporary folder, not the cache, because
+    Unix socket paths are limited to about 100 bytes."""
+    return Path(tempfile.gettempdir()) / f"dagship-parse-{os.getuid()}"
+
+
+def stop_forkservers(project: Path) -> int:
+    """Stop the forkservers left running for ``project``; the number stopped."""
+    return parse_pool.stop_forkservers(forkserver_base(), project.resolve())
+
+
+def _forkserver_home(identity: str) -> Path:
+    base = forkserver_base()
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base / identity[:16]
+
+
+def _run_workers(
+    project: Path,
+    dags: Path,
+    environment: Environment,
+    todo: list[Path],
+    workers: int,
+    timeout: float,
+    identity: str,
+    modules: list[str],
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """The workers' answer for each file, and whether a running forkserver was reused."""
+    idle = forkserver_idle()
+    home = _forkserver_home(identity) if idle > 0 else Path(tempfile.mkdtemp(prefix="dagship-"))
+    env = _worker_env(project, dags, home / "airflow-home", timeout)
+    answers: dict[str, dict[str, Any]] = {}
+
+    def collect(path: str, answer: dict[str, Any]) -> None:
+        answers[path] = answer
+
+    forkserver = None
+    try:
+        forkserver = Forkserver(environment.python, project, dags, env, home, idle, modules)
+        run_pool(
+            [str(p) for p in todo],
+            workers=workers,
+            timeout=timeout,
+            forkserver=forkserver,
+            on_result=collect,
+        )
+    except WorkerError as exc:
+        raise ValidateError(
+            f"the parse worker could not start with {environment.python} "
+            f"(Airflow {environment.airflow_version}):\n{str(exc).strip()[-3000:]}"
+        ) from exc
+    finally:
+        if forkserver is not None:
+            forkserver.close()
+        if idle <= 0:
+            shutil.rmtree(home, ignore_errors=True)
+    return answers, bool(forkserver and forkserver.reused)
+
+
+def _file_result(project: Path, answer: dict[str, Any], timeout: float) -> FileResult:
+    relative = Path(answer["path"]).relative_to(project).as_posix()
+    failure = answer.get("failure")
+    if failure == "hung":
+        message = (
+            f"{relative} was still importing after {timeout:g}s ([core] dagbag_import_timeout) "
+            "and did not stop; it was ended. Move slow work out of the DAG file's top level "
+            "(into tasks), or raise --timeout."
+        )
+        return FileResult(
+            relative, errors=[ParseError("timeout", message, message)], seconds=timeout
+        )
+    if failure == "died":
+        message = (
+            f"the Python process importing {relative} ended abruptly: the file (or a library "
+            "it uses) crashed or exited."
+        )
+        return FileResult(relative, errors=[ParseError("crash", message, message)])
+    return FileResult(
+        path=relative,
+        dags=[DagInfo(d["dag_id"], int(d["tasks"])) for d in answer.get("dags", [])],
+        errors=[_error(project, relative, text, timeout) for text in answer.get("errors", [])],
+        seconds=float(answer.get("seconds", 0.0)),
+        placeholders=list(answer.get("placeholders", [])),
+    )
+
+
+def _error(project: Path, relative: str, text: str, timeout: float) -> ParseError:
+    user = cut(text, project)
+    line = user.line if user.file == relative else None
+    where = f"{relative}:{user.line}" if user.file and user.line else relative
+    message = user.message
+    if any(marker in text for marker in _DB_MARKERS):
+        kind = "metadata-database"
+        message = (
+            f"{where} queries the Airflow metadata database at parse time, which Airflow 3 "
+            "does not allow in DAG files: move the query into a task (or read a Variable, "
+            "Connection or the REST API instead)"
+        )
+    elif "AirflowTaskTimeout" in text or "DagBag import timeout" in text:
+        kind = "timeout"
+        message = (
+            f"{where} took longer than {timeout:g}s to import ([core] dagbag_import_timeout): "
+            "move slow work out of the DAG file's top level (into tasks), or raise --timeout"
+        )
+    elif "AirflowDagCycleException" in text:
+        kind = "cycle"
+    elif "SyntaxError" in user.message or "IndentationError" in user.message:
+        kind = "syntax"
+    elif "ImportError" in user.message or "ModuleNotFoundError" in user.message:
+        kind = "import"
+        message = f"{user.message} (add the package to requirements.txt, or fix the import)"
+    else:
+        kind = "error"
+    return ParseError(kind, message, user.text, line)
+
+
+def _report_duplicates(results: list[FileResult]) -> None:
+    """A dag_id defined in two files: Airflow keeps one and drops the other."""
+    first: dict[str, str] = {}
+    for result in results:
+        for dag in result.dags:
+            if dag.dag_id in first and first[dag.dag_id] != result.path:
+                message = (
+                    f"dag_id '{dag.dag_id}' in {result.path} is already defined in "
+                    f"{first[dag.dag_id]}; Airflow would ignore one of them: give each DAG "
+                    "a unique dag_id"
+                )
+                result.errors.append(ParseError("duplicate-dag-id", message, message))
+            else:
+                first.setdefault(dag.dag_id, result.path)
+
+
+def _from_dict(data: dict[str, Any], *, cached: bool) -> FileResult:
+    return FileResult(
+        path=data["path"],
+        dags=[DagInfo(**d) for d in data.get("dags", [])],
+        errors=[ParseError(**e) for e in data.get("errors", [])],
+        seconds=float(data.get("seconds", 0.0)),
+        cached=cached,
+        placeholders=list(data.get("placeholders", [])),
+    )

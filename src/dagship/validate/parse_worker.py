@@ -1,0 +1,255 @@
+"""The parse worker: imports DAG files with Airflow's own DagBag, one request at a time.
+
+``dagship parse`` starts this script with the deployment environment's interpreter, so it needs
+only the standard library and Airflow; dagship itself is not installed there. Two modes:
+
+``parse_worker.py list DAGS_FOLDER``
+    Print the DAG files Airflow's DAG processor would parse (and the modules they import), as
+    JSON: the folder walked with Airflow's own ``.airflowignore`` rules
+    (``[core] dag_ignore_file_syntax``) and its safe-mode heuristic. It does not import
+    Airflow, so it takes a fraction of a second.
+
+``parse_worker.py serve PROJECT DAGS_FOLDER SOCKET IDLE PRELOAD``
+    Import Airflow once, and the libraries listed in the JSON file PRELOAD, listen on the Unix
+    socket SOCKET and fork a worker for each connection: a copy of this process, so Airflow is
+    imported once, not once per worker, and every worker starts clean (this process never
+    imports a DAG file, only libraries). It exits after IDLE seconds without
+    a connection (0: never; ``dagship parse`` then stops it). A worker takes the caller's
+    environment variables from the first line, then reads one JSON request per line
+    (``{"path": ...}``) and answers one JSON line per file: the DAGs found (id, task count),
+    the errors Airflow recorded (with tracebacks), the placeholders used and the time taken.
+    Airflow's own per-file timeout (``[core] dagbag_import_timeout``) applies. Database access
+    is blocked as in Airflow's DAG processor. Anything the DAG files print goes to stderr, never
+    into the answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+import zipfile
+from pathlib import Path
+from typing import Any, TextIO
+
+BUNDLE_NAME = "dagship-parse"
+# Top-level ``import a.b`` / ``from a.b import c`` statements (not relative imports).
+_IMPORT = re.compile(r"^(?:from|import)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+
+
+def main(argv: list[str]) -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    # This folder holds dagship modules whose names (errors, parse, ...) must not shadow the
+    # project's own modules.
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    if len(argv) == 2 and argv[0] == "list":
+        sys.stdout.write(json.dumps(list_dag_files(argv[1])) + "\n")
+        return 0
+    if len(argv) == 6 and argv[0] == "serve":
+        return serve(argv[1], argv[2], argv[3], float(argv[4]), argv[5], here)
+    sys.stderr.write("usage: parse_worker.py list DAGS | serve PROJECT DAGS SOCKET IDLE PRELOAD\n")
+    return 2
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
+    """The DAG files, and the modules they import at top level (for the forkserver to preload)."""
+    syntax = os.environ.get("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX", "glob") or "glob"
+    safe_mode = os.environ.get("AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE", "true").lower() != "false"
+    files = []
+    modules: set[str] = set()
+    for path in _find_path_from_directory()(dags_folder, ".airflowignore", syntax):
+        try:
+            candidate = Path(path).is_file() and (path.endswith(".py") or zipfile.is_zipfile(path))
+            if candidate and (not safe_mode or _might_contain_dag(path)):
+                files.append(path)
+                if path.endswith(".py"):
+                    modules.update(_IMPORT.findall(Path(path).read_text(errors="replace")))
+        except OSError:
+            continue
+    return {"files": sorted(files), "modules": sorted(modules)}
+
+
+def _find_path_from_directory() -> Any:
+    """Airflow's own directory walk with ``.airflowignore``, without importing Airflow."""
+    spec = importlib.util.find_spec("airflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("Apache Airflow is not installed in this environment")
+    for base in spec.submodule_search_locations:
+        source = os.path.join(base, "_shared", "module_loading", "file_discovery.py")
+        if os.path.isfile(source):
+            module_spec = importlib.util.spec_from_file_location("_dagship_file_discovery", source)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            return module.find_path_from_directory
+    from airflow.utils.file import find_path_from_directory  # Airflow before 3.2
+
+    return find_path_from_directory
+
+
+def _might_contain_dag(path: str) -> bool:
+    """Airflow's default safe-mode heuristic (``might_contain_dag_via_default_heuristic``)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        content = handle.read().lower()
+    return b"airflow" in content and (b"dag" in content or b"asset" in content)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def serve(
+    project: str, dags_folder: str, control_path: str, idle: float, preload: str, here: str
+) -> int:
+    """Import Airflow once, then fork a worker for each connection to ``control_path``."""
+    # Status goes to the original stdout; fd 1 becomes stderr so that prints and subprocesses
+    # started by DAG files cannot corrupt the answers.
+    status = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        bag_class, placeholders = _prepare(project, here)
+        _preload(project, preload)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(control_path)
+        listener.listen()
+    except BaseException:
+        _send(status, {"fatal": traceback.format_exc()})
+        return 1
+    import airflow
+
+    _send(status, {"ready": True, "airflow_version": airflow.__version__, "pid": os.getpid()})
+    status.close()
+    signal.signal(signal.SIGCHLD, _reap)
+    try:
+        while True:
+            ready, _, _ = select.select([listener], [], [], idle if idle > 0 else None)
+            if not ready:
+                return 0  # idle for too long
+            connection, _ = listener.accept()
+            if os.fork() == 0:
+                # The worker: a copy of this process with Airflow already imported.
+                listener.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                code = 0
+                try:
+                    _work(connection, dags_folder, bag_class, placeholders)
+                except BaseException:
+                    traceback.print_exc()
+                    code = 1
+                finally:
+                    os._exit(code)
+            connection.close()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(control_path)
+
+
+def _preload(project: str, preload: str) -> None:
+    """Import the libraries the DAG files import (pandas, providers...) once, here, so that
+    workers start with them. The project's own modules are never imported here."""
+    root = os.path.abspath(project) + os.sep
+    with open(preload, encoding="utf-8") as handle:
+        modules = json.load(handle)
+    for name in modules:
+        try:
+            spec = importlib.util.find_spec(name.split(".")[0])
+        except (ImportError, ValueError):
+            continue
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        origin = spec.origin if spec and spec.origin else (locations[0] if locations else "")
+        if spec is None or origin.startswith(root) or "__future__" in name:
+            continue
+        with contextlib.suppress(BaseException):
+            importlib.import_module(name)
+
+
+def _reap(signum: int, frame: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _work(connection: socket.socket, dags_folder: str, bag_class: Any, placeholders: Any) -> None:
+    """Answer one request per line on a connection from ``dagship parse``, until it closes.
+
+    The first line carries the caller's environment variables (this process may have been
+    started by an earlier ``dagship parse``) and is answered with the worker's pid."""
+    reader = connection.makefile("r", encoding="utf-8")
+    writer = connection.makefile("w", encoding="utf-8")
+    first = reader.readline()
+    if not first:
+        return  # a liveness check
+    os.environ.clear()
+    os.environ.update(json.loads(first)["env"])
+    _send(writer, {"ready": True, "pid": os.getpid()})
+    for line in reader:
+        request = json.loads(line)
+        _send(writer, parse_file(request["path"], dags_folder, bag_class, placeholders))
+
+
+def _send(stream: TextIO, message: dict[str, Any]) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+def _prepare(project: str, here: str) -> tuple[Any, Any]:
+    import logging
+
+    from airflow.dag_processing import dagbag
+
+    logging.getLogger("airflow").setLevel(logging.ERROR)
+    # Exactly what Airflow's DAG processor does before it imports a DAG file.
+    from airflow.sdk.execution_time.supervisor import block_orm_access
+
+    block_orm_access()
+    spec = importlib.util.spec_from_file_location(
+        "_dagship_placeholders", os.path.join(here, "placeholders.py")
+    )
+    assert spec is not None and spec.loader is not None
+    placeholders = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(placeholders)
+    placeholders.install(project)
+    return getattr(dagbag, "BundleDagBag", dagbag.DagBag), placeholders
+
+
+def parse_file(path: str, dags_folder: str, bag_class: Any, placeholders: Any) -> dict[str, Any]:
+    placeholders.used.clear()
+    start = time.perf_counter()
+    bag = bag_class(
+        dag_folder=path,
+        bundle_path=Path(dags_folder),
+        bundle_name=BUNDLE_NAME,
+        collect_dags=False,
+    )
+    try:
+        found = bag.process_file(path, only_if_updated=False, safe_mode=True)
+    except Exception:
+        found = []
+        bag.import_errors[path] = traceback.format_exc()
+    seconds = time.perf_counter() - start
+    return {
+        "path": path,
+        "dags": [{"dag_id": dag.dag_id, "tasks": len(dag.tasks)} for dag in found],
+        "errors": [str(text) for text in bag.import_errors.values()],
+        "warnings": [str(w) for warnings in bag.captured_warnings.values() for w in warnings],
+        "placeholders": sorted(set(placeholders.used)),
+        "seconds": seconds,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,181 @@
+"""``dagship test``: the project's tests, run with pytest in the deployment's environment.
+
+The tests see the project as Airflow sees it in an Astro image: the project root is the working
+directory and is on ``sys.path`` (so ``import include.helpers`` works), as are the dags folder and
+``plugins/``. Airflow runs from a throwaway ``AIRFLOW_HOME`` (its own SQLite file, no example
+DAGs, ``[core] dags_folder`` pointing at the project's ``dags/``), so a test that builds a
+``DagBag()`` reads the project's DAGs. The user's ``AIRFLOW__*`` settings apply, as they do for
+``dagship parse``, except where they would point at another Airflow: its home, its config file
+and its metadata database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagship.project.scan import DAGS_FOLDER
+from dagship.validate.errors import ValidateError
+
+if TYPE_CHECKING:
+    from dagship.validate.environment import Environment
+
+TESTS_FOLDER = "tests"
+PLUGINS_FOLDER = "plugins"
+# Settings that would make the tests use the user's own Airflow: its files and its database.
+_OTHER_AIRFLOW = ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "AIRFLOW__DATABASE__")
+
+# Called with each line pytest prints (with its newline).
+OutputLine = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """What ``dagship test`` did: pytest's exit code, in which environment."""
+
+    __test__ = False  # not a pytest test class
+
+    code: int
+    environment: Environment
+    pytest_args: list[str]
+
+
+def run_project_tests(
+    project: Path,
+    pytest_args: Sequence[str] = (),
+    *,
+    local: bool = False,
+    on_progress: Callable[[str], None] | None = None,
+    on_output: OutputLine | None = None,
+    color: bool = False,
+) -> TestRun:
+    """``dagship test``: find the tests, get the deployment's environment, run pytest."""
+    from dagship.validate.environment import ensure_environment
+
+    project = Path(project).resolve()
+    args = pytest_arguments(project, pytest_args)  # a project without tests fails before a build
+    environment = ensure_environment(project, local=local, on_progress=on_progress)
+    code = _run(project, environment, args, on_output, color)
+    return TestRun(code, environment, list(pytest_args))
+
+
+def run_tests(
+    project: Path,
+    environment: Environment,
+    pytest_args: Sequence[str] = (),
+    *,
+    on_output: OutputLine | None = None,
+    color: bool = False,
+) -> int:
+    """Run pytest on the project's ``tests/`` (or what ``pytest_args`` name); pytest's exit code.
+
+    pytest's output goes to this process's stdout and stderr, or line by line to
+    ``on_output`` when given (then ``color`` keeps pytest's colours in the piped output).
+    """
+    project = Path(project).resolve()
+    return _run(project, environment, pytest_arguments(project, pytest_args), on_output, color)
+
+
+def pytest_arguments(project: Path, pytest_args: Sequence[str]) -> list[str]:
+    """pytest's arguments: ``pytest_args``, after ``tests`` unless they name tests themselves."""
+    args = list(pytest_args)
+    if _names_tests(project, args):
+        return args
+    if not (project / TESTS_FOLDER).is_dir():
+        raise ValidateError(
+            f"{project} has no {TESTS_FOLDER}/ folder to test: add your tests there "
+            f"(`dagship init` writes tests/dags/test_dag_example.py), or name the tests "
+            f"to run after `--`, e.g. `dagship test -- path/to/test_file.py`"
+        )
+    return [TESTS_FOLDER, *args]
+
+
+def _run(
+    project: Path,
+    environment: Environment,
+    args: list[str],
+    on_output: OutputLine | None,
+    color: bool,
+) -> int:
+    if on_output is not None and color and not any(a.startswith("--color") for a in args):
+        args = [*args, "--color=yes"]
+    _check_pytest(environment)
+    with tempfile.TemporaryDirectory(prefix="dagship-test-") as airflow_home:
+        command = [str(environment.python), "-m", "pytest", *args]
+        env = pytest_env(project, Path(airflow_home))
+        if on_output is None:
+            return subprocess.call(command, cwd=project, env=env, stdin=subprocess.DEVNULL)
+        with subprocess.Popen(
+            command,
+            cwd=project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                on_output(line)
+        return proc.returncode
+
+
+def pytest_env(
+    project: Path, airflow_home: Path, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment pytest runs in: ``base`` (default: ours) without what points at another
+    Airflow, plus the paths and settings of a throwaway Airflow for ``project``."""
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items() if not k.startswith(_OTHER_AIRFLOW)}
+    paths = [project, project / DAGS_FOLDER, project / PLUGINS_FOLDER]
+    inherited = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *inherited])
+    env.update(
+        {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(project / DAGS_FOLDER),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / PLUGINS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(airflow_home / "dag_bundles"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        }
+    )
+    return env
+
+
+def _names_tests(project: Path, args: Sequence[str]) -> bool:
+    """Whether ``args`` name a test file or folder (``path``, ``path::test``) themselves."""
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        path = Path(arg.split("::", 1)[0])
+        if (path if path.is_absolute() else project / path).exists():
+            return True
+    return False
+
+
+def _check_pytest(environment: Environment) -> None:
+    # `python -m pytest` without pytest exits 1, like failing tests: tell the two apart here.
+    found = subprocess.run(
+        [str(environment.python), "-c", "import pytest"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        where = (
+            "this Python environment (`pip install pytest`)"
+            if environment.location is None
+            else "the project's requirements.txt"
+        )
+        raise ValidateError(
+            f"pytest is not installed in {environment.python}: add it to {where} "
+            "and run `dagship test` again"
+        )

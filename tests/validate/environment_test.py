@@ -1,0 +1,155 @@
+"""The deployment's environment: Airflow version from dagship.yaml or the Dockerfile, and real
+uv environments that are reused while nothing changed and rebuilt when requirements.txt does."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagship.validate.environment import (
+    AirflowImage,
+    ensure_environment,
+    image_airflow,
+    project_airflow_version,
+)
+from dagship.validate.errors import ValidateError
+from tests.validate.conftest import ParseCli, by_path, write_files
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("apache/airflow:3.3.2", AirflowImage("3.3.2")),
+        ("apache/airflow:3.3.2-python3.12", AirflowImage("3.3.2", "3.12")),
+        ("docker.io/apache/airflow:slim-3.1.0-python3.11", AirflowImage("3.1.0", "3.11")),
+        ("quay.io/astronomer/astro-runtime:3.0-2", AirflowImage("3.0")),
+        ("astrocrpublic.azurecr.io/runtime:3.1-12", AirflowImage("3.1")),
+        ("astrocrpublic.azurecr.io/runtime:3.1-12-python-3.12-base", AirflowImage("3.1", "3.12")),
+    ],
+)
+def test_known_images_map_to_their_airflow(image: str, expected: AirflowImage) -> None:
+    assert image_airflow(image) == expected
+
+
+@pytest.mark.parametrize(
+    ("image", "needles"),
+    [
+        ("ubuntu:24.04", ["cannot tell which Airflow version", "airflow_version", "dagship.yaml"]),
+        ("apache/airflow:latest", ["cannot tell which Airflow version", "airflow_version"]),
+        ("apache/airflow:2.10.5", ["Airflow 2.10.5", "Airflow 3", "airflow_version"]),
+        ("quay.io/astronomer/astro-runtime:12.1.0", ["Airflow 2", "Runtime 3", "airflow_version"]),
+        ("astrocrpublic.azurecr.io/runtime:9.9-1", ["cannot tell which Airflow version"]),
+    ],
+)
+def test_unknown_or_airflow2_images_ask_for_airflow_version(image: str, needles: list[str]) -> None:
+    with pytest.raises(ValidateError) as caught:
+        image_airflow(image)
+    for needle in needles:
+        assert needle in str(caught.value)
+
+
+def test_dagship_yaml_wins_over_the_dockerfile(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "Dockerfile": "FROM python:3.12 AS build\nFROM apache/airflow:3.2.0-python3.12\n",
+        },
+    )
+    assert project_airflow_version(tmp_path) == "3.2.0"  # the final stage's image
+    write_files(tmp_path, {"dagship.yaml": "airflow_version: 3.3.2\n"})
+    assert project_airflow_version(tmp_path) == "3.3.2"
+
+
+def test_no_dockerfile_and_no_version_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidateError) as caught:
+        project_airflow_version(tmp_path)
+    assert "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml" in str(
+        caught.value
+    )
+
+
+COWSAY_DAG = """
+    import cowsay
+    from airflow.sdk import DAG
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    with DAG("moo", schedule=None):
+        EmptyOperator(task_id=cowsay.get_output_string("cow", "hi").isascii() and "say" or "x")
+"""
+
+
+def test_environment_is_built_reused_and_rebuilt_when_requirements_change(
+    tmp_path: Path, shared_cache: Path, parse_cli: ParseCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_files(
+        tmp_path / "project",
+        {
+            "dagship.yaml": "airflow_version: 3.3.2\n",
+            "requirements.txt": "# the project's Python packages\n",
+            "dags/moo.py": COWSAY_DAG,
+        },
+    )
+    # Built with uv: Airflow 3.3.2 without the package the DAG needs.
+    first = parse_cli(project, "--json", cache_dir=shared_cache)
+    assert first.code == 1, first.err
+    report = first.json()
+    assert report["environment_reused"] is False
+    assert report["airflow_version"] == "3.3.2"
+    assert "/envs/" in report["python"] and str(shared_cache) in report["python"]
+    error = by_path(report)["dags/moo.py"]["errors"][0]
+    assert error["kind"] == "import" and "No module named 'cowsay'" in error["message"]
+
+    # Reused: nothing changed, and finding it adds well under 2 s.
+    monkeypatch.setenv("DAGSHIP_CACHE_DIR", str(shared_cache))
+    started = time.perf_counter()
+    environment = ensure_environment(project)
+    assert time.perf_counter() - started < 2.0
+    assert environment.reused is True
+    assert str(environment.python) == report["python"]
+
+    # requirements.txt changed: a new environment, with the package.
+    (project / "requirements.txt").write_text("cowsay\n")
+    rebuilt = parse_cli(project, "--json", cache_dir=shared_cache).ok().json()
+    assert rebuilt["environment_reused"] is False
+    assert rebuilt["python"] != report["python"]
+    assert by_path(rebuilt)["dags/moo.py"]["dags"] == [{"dag_id": "moo", "tasks": 1}]
+    again = parse_cli(project, "--json", cache_dir=shared_cache).ok().json()
+    assert again["environment_reused"] is True and again["cached_files"] == 1
+
+
+def test_a_half_built_environment_is_never_used(
+    tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSHIP_CACHE_DIR", str(shared_cache))
+    # The same inputs as the environment above: reused from the session's cache when it ran.
+    project = write_files(
+        tmp_path / "project",
+        {"dagship.yaml": "airflow_version: 3.3.2\n", "requirements.txt": "cowsay\n"},
+    )
+    built = ensure_environment(project)
+    assert built.location is not None
+    (built.location / ".dagship-environment.json").unlink()  # as if the build had stopped
+    rebuilt = ensure_environment(project)
+    assert rebuilt.reused is False and rebuilt.location == built.location
+    assert rebuilt.airflow_version == "3.3.2"
+    assert ensure_environment(project).reused is True
+
+
+def test_dependency_conflict_is_reported_with_uvs_explanation(
+    tmp_path: Path, shared_cache: Path, parse_cli: ParseCli
+) -> None:
+    project = write_files(
+        tmp_path / "project",
+        {
+            "dagship.yaml": "airflow_version: 3.3.2\n",
+            "requirements.txt": "apache-airflow==2.10.5\n",
+            "dags/a.py": "from airflow.sdk import DAG\n",
+        },
+    )
+    result = parse_cli(project, cache_dir=shared_cache)
+    result.failed("dependency conflict", "apache-airflow==2.10.5", "requirements.txt")
+    envs: Any = list((shared_cache / "envs").glob("*/bin/python"))
+    assert all(p.parent.parent.joinpath(".dagship-environment.json").exists() for p in envs)
