@@ -7,7 +7,18 @@ import sys
 import typer
 
 from dagship import __version__
-from dagship.cli import deploy, deployment, deploys, init, quickstart, rollback, server, token
+from dagship.cli import (
+    deploy,
+    deployment,
+    deploys,
+    init,
+    preview,
+    promote,
+    quickstart,
+    rollback,
+    server,
+    token,
+)
 from dagship.client.errors import ClientError
 from dagship.project.errors import ProjectError
 
@@ -26,8 +37,10 @@ app.command("init")(init.init_command)
 app.command("quickstart")(quickstart.quickstart_command)
 app.command("deploy")(deploy.deploy_command)
 app.command("rollback")(rollback.rollback)
+app.command("promote")(promote.promote_command)
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(deploys.app, name="deploys")
+app.add_typer(preview.app, name="preview")
 app.add_typer(token.app, name="token")
 
 
