@@ -205,9 +205,7 @@ def test_diff_across_deployments_by_name_seq_and_id(api: Api) -> None:
     old = deploy(api, prod, "v")
     r = api.post(f"/deployments/{dev}/promote", json={"source": prod})
     assert r.status_code == 201, r.text
-    r = api.deploy_files(
-        dev, {"etl.py": b"# changed", "new.py": b"# new " + dev.encode()}, "dags"
-    )
+    r = api.deploy_files(dev, {"etl.py": b"# changed", "new.py": b"# new " + dev.encode()}, "dags")
     assert r.status_code == 201, r.text
     new = r.json()
 
