@@ -11,7 +11,8 @@ from dagship.server.db.engine import Database
 from dagship.server.services.previews import delete_idle
 from dagship.server.settings import Settings
 
-log = logging.getLogger("dagship.server")
+# Uvicorn's logger: the one `dagship server` prints at INFO, so operators see each deletion.
+log = logging.getLogger("uvicorn.error")
 
 
 async def sweep_previews(settings: Settings, database: Database) -> None:
