@@ -8,6 +8,7 @@ import typer
 
 from dagship import __version__
 from dagship.cli import (
+    ci,
     deploy,
     deployment,
     deploys,
@@ -42,6 +43,7 @@ app.add_typer(deployment.app, name="deployment")
 app.add_typer(deploys.app, name="deploys")
 app.add_typer(preview.app, name="preview")
 app.add_typer(token.app, name="token")
+app.add_typer(ci.app, name="ci")
 
 
 def _version(value: bool) -> None:
