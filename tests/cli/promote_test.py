@@ -111,6 +111,12 @@ def test_promote_wait_without_airflow_fails_plainly(cli: Cli, api: Api, project:
     result.failed("no Airflow URL")
     # The promotion itself happened; only the wait could not.
     assert api.deploy_count(prod) == 2
+    # Already promoted: --wait follows the current deploy, with deploy --wait's JSON shape.
+    body = cli("promote", "--from", dev, "--to", prod, "--wait", "--json")
+    assert body.code == 1
+    answer = body.json()
+    assert (answer["unchanged"], answer["seq"], answer["wait"]["state"]) == (True, 2, "no_airflow")
+    assert answer["dags"] == [] and answer["import_errors"] == []
 
 
 def test_deploys_diff_across_deployments(cli: Cli, api: Api, project: Path) -> None:

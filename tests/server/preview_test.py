@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -202,3 +203,17 @@ def test_a_bad_idle_timeout_stops_the_server_with_a_clear_message(
         srv.start()
     assert "DAGSHIP_PREVIEW_IDLE_TIMEOUT: 'soon' is not a duration" in str(failed.value)
     assert "7d" in str(failed.value)
+
+
+def test_concurrent_creates_of_one_preview_make_one(api: Api) -> None:
+    dev, _ = source(api)
+    br = branch()
+
+    def attempt(_: int) -> tuple[int, bool]:
+        r = create(api.with_token(api.token), dev, br)
+        return r.status_code, bool(r.json().get("created"))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(attempt, range(6)))
+    assert sorted(results) == [(200, False)] * 5 + [(201, True)], results
+    assert api.deploy_count(preview_name(br)) == 1

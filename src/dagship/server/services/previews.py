@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dagship.project.previews import PreviewNameError, preview_name
@@ -83,13 +84,22 @@ def create_preview(
         _check_same_preview(existing, source_name, branch)
         return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
 
-    deployment = create_deployment(
-        session,
-        name,
-        description=f"Preview of {source_name} for branch {branch}",
-        dag_deploys=source.dag_deploys,
-        airflow_url=airflow_url,
-    )
+    try:
+        # In a savepoint: CI may create the same preview from two pushes at once, and on
+        # PostgreSQL the other one can commit after the check above, so this one finds the
+        # name taken (Conflict) or fails on the unique name (IntegrityError).
+        with session.begin_nested():
+            deployment = create_deployment(
+                session,
+                name,
+                description=f"Preview of {source_name} for branch {branch}",
+                dag_deploys=source.dag_deploys,
+                airflow_url=airflow_url,
+            )
+    except (IntegrityError, Conflict):
+        existing = get_deployment(session, name)
+        _check_same_preview(existing, source_name, branch)
+        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
     deployment.preview_source = source_name
     deployment.preview_branch = branch
     copied = current_deploy(session, source)
