@@ -31,6 +31,8 @@ from tests.helpers import Cli, clean_env, git, make_project, unique, write
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMAND = re.compile(r"(?:^|;\s*|&&\s*|\bthen\s+)dagship\s+(?P<cmd>[a-z]+)(?:\s+(?P<sub>[a-z]+))?")
 PR_NUMBER = "5"
+# The first `--wait` includes starting Airflow and its first parse of the project.
+pytestmark = pytest.mark.timeout(1200)
 
 
 # --------------------------------------------------------------------------- CI variables
@@ -173,6 +175,12 @@ def test_extraction_finds_every_dagship_command() -> None:
 # --------------------------------------------------------------------------- running
 
 
+def reason(done: subprocess.CompletedProcess[str]) -> str:
+    """The last line of stderr that says something (Click frames usage errors in a box)."""
+    lines = [ln.strip(" │╭╮╰╯─") for ln in done.stderr.splitlines()]
+    return next((ln for ln in reversed(lines) if ln), "")
+
+
 @dataclass
 class Bench:
     """A checkout of the project, a dagship shim on PATH and the server's coordinates."""
@@ -221,10 +229,7 @@ class Bench:
         calls = self.calls()[before:]
         assert len(calls) == 1, f"{where}: `{line}` ran dagship {len(calls)} times\n{done.stderr}"
         if done.returncode != 0:
-            self.failures.append(
-                f"{where}: `{line}` exited {done.returncode}: "
-                f"{(done.stderr.strip().splitlines() or [''])[-1]}"
-            )
+            self.failures.append(f"{where}: `{line}` exited {done.returncode}: {reason(done)}")
         return done
 
 
@@ -293,7 +298,7 @@ def test_pipeline_commands_run_against_a_real_server(bench: Bench, provider: str
         if not deleted:
             bench.cli("preview", "delete", "--name", branch).ok()
     failed = bench.failures[failures_before:]
-    unexpected = [f for f in failed if not re.search(r"`dagship (parse|test) \.`", f)]
+    unexpected = [f for f in failed if not re.search(r"\bdagship (parse|test) \.", f)]
     assert not unexpected, "\n".join(unexpected)
     assert not failed, "only `dagship parse`/`dagship test` failed:\n" + "\n".join(failed)
 
@@ -336,8 +341,7 @@ def run_action(
         results.append(done)
         if done.returncode != 0:
             bench.failures.append(
-                f"action step {step['name']!r} exited {done.returncode}: "
-                f"{(done.stderr.strip().splitlines() or [''])[-1]}"
+                f"action step {step['name']!r} exited {done.returncode}: {reason(done)}"
             )
             if "dagship parse" not in step["run"] and "dagship test" not in step["run"]:
                 break
