@@ -245,6 +245,9 @@ def bench(
     airflow_setup.cli("deploy", project, "-d", dev).ok()
     write(project, "dagship.yaml", f"deployments:\n  main: {airflow_setup.deployment}\n")
     write(project, "tests/test_dags.py", "def test_nothing() -> None:\n    assert True\n")
+    # The Airflow installed here: `dagship parse` / `dagship test` build their environment
+    # from the Dockerfile's version.
+    write(project, "Dockerfile", "FROM apache/airflow:3.3.2\n")
     git(project, "init", "-q", "-b", "main")
     git(project, "add", ".")
     git(project, "commit", "-qm", "The project")
