@@ -123,6 +123,7 @@ def test_refusals_change_nothing(cli: Cli, api: Api, project: Path) -> None:
     # Mapped to a deployment that does not exist.
     mapped_project(project, {"main": unique("missing")})
     cli("deploy", project, "--branch", "main").failed("does not exist")
+    cli("deploy", project, "--branch", " ").failed("--branch needs a branch name")
     write(project, "dagship.yaml", "deployments:\n  main: [1, 2]\n")
     cli("deploy", project, "--branch", "main").failed("deployments.main must name a deployment")
     cli("deploy", project, "-d", name, "--full", "--dags").usage_error("cannot be used together")

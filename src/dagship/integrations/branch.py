@@ -59,6 +59,8 @@ def branch_target(
     build = detect(env)
     if requested != AUTO:
         branch, source = requested.strip(), "argument"
+        if not branch:
+            raise BranchError("--branch needs a branch name, or `auto` for the one CI builds")
     elif build.in_ci and build.event == "tag":
         return BranchTarget(
             None,
