@@ -152,8 +152,8 @@ def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> 
         )
 
 
-def list_previews(session: Session, viewer: AuthToken) -> list[Preview]:
-    """Previews the token may see, sorted by name, each with its current deploy."""
+def list_previews(session: Session, viewer: AuthToken | None = None) -> list[Preview]:
+    """Previews the token may see (without one: all), sorted by name, with current deploys."""
     query = (
         select(Deployment, Deploy)
         .outerjoin(
@@ -163,7 +163,7 @@ def list_previews(session: Session, viewer: AuthToken) -> list[Preview]:
         .where(Deployment.preview_branch.is_not(None))
         .order_by(Deployment.name)
     )
-    if viewer.deployment_id is not None:
+    if viewer is not None and viewer.deployment_id is not None:
         query = query.where(Deployment.id == viewer.deployment_id)
     return [Preview(row[0], row[1]) for row in session.execute(query)]
 
@@ -188,7 +188,7 @@ def delete_idle(session: Session, idle_seconds: float) -> list[Preview]:
     """Delete every preview whose last activity is older than `idle_seconds` ago."""
     cutoff = utcnow() - timedelta(seconds=idle_seconds)
     deleted = []
-    for preview in list_previews(session, _EVERYONE):
+    for preview in list_previews(session):
         if preview.last_activity >= cutoff:
             continue
         # Re-read under the row lock: a deploy may have landed since the listing.
@@ -207,7 +207,3 @@ def delete_idle(session: Session, idle_seconds: float) -> list[Preview]:
 def cleanup(session: Session, token: AuthToken, idle_seconds: float) -> list[Preview]:
     check_may_manage(token)
     return delete_idle(session, idle_seconds)
-
-
-# Listing for the periodic sweep, which acts for the server itself, not for a token.
-_EVERYONE = AuthToken(id="", role="admin", deployment_id=None, deployment=None)
