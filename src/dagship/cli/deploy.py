@@ -29,6 +29,7 @@ from dagship.validate.gate import CheckPlan, DeployBlocked, run_checks
 
 if TYPE_CHECKING:
     from dagship.client.deploy import DeployResult, Mode
+    from dagship.integrations.branch import BranchTarget
 
 KIND_NAMES = {"dags": "DAGs", "project": "project", "full": "DAGs and project"}
 
@@ -39,14 +40,28 @@ def deploy_command(
         typer.Argument(help="The project folder (the one holding dags/). Default: here."),
     ] = Path("."),
     deployment: Annotated[
-        str,
+        str | None,
         typer.Option("--deployment", "-d", help="Deployment to deploy to.", show_default=False),
-    ] = ...,  # type: ignore[assignment]
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--branch",
+            help="Deploy to the deployment dagship.yaml maps this branch to (`deployments:`); "
+            "`auto`: the branch CI is building (or git's). A branch mapped to none deploys "
+            "nothing and exits 0. Instead of --deployment.",
+            show_default=False,
+        ),
+    ] = None,
     dags: Annotated[
         bool, typer.Option("--dags", help="Deploy only the DAG bundle (the dags/ folder).")
     ] = False,
     project: Annotated[
         bool, typer.Option("--project", help="Deploy only the project (everything but dags/).")
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Deploy both trees, even when only one of them changed."),
     ] = False,
     expect_seq: Annotated[
         int | None,
@@ -103,12 +118,29 @@ def deploy_command(
     for the current deploy). Before uploading, the DAGs are parsed (see --parse); a failed
     check blocks the deploy: nothing is uploaded and the exit code is 1.
     """
-    if dags and project:
-        raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
+    if dags + project + full > 1:
+        raise fail("--dags, --project and --full cannot be used together: pass one, or none", 2)
+    if (deployment is None) == (branch is None):
+        raise fail(
+            "pass either --deployment NAME, or --branch auto (or --branch NAME) to pick the "
+            "deployment from dagship.yaml's `deployments:` map; not both",
+            2,
+        )
     from dagship.client.deploy import deploy
 
     started = waiting.now()
-    mode: Mode = "dags" if dags else "project" if project else "auto"
+    target = None
+    if branch is not None:
+        from dagship.integrations.branch import branch_target
+
+        target = branch_target(path, branch)
+        deployment = target.deployment
+        if deployment is None:
+            render_unmapped(target, json)
+            return
+    assert deployment is not None
+    mode: Mode = "dags" if dags else "project" if project else "full" if full else "auto"
+    branch_fields = target.to_dict() if target else {}
     plan = CheckPlan(parse=parse, pytest=pytest, local=local)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
         try:
@@ -128,10 +160,12 @@ def deploy_command(
             render_blocked(exc, deployment, json)
             raise
         if not json:
+            if target:
+                out.print(f"Branch {target.branch} ({target.source}) deploys to {deployment}.")
             render(result)
         if not wait:
             if json:
-                print_json(result.to_dict())
+                print_json({**result.to_dict(), **branch_fields})
             return
         if not json:
             err.print(f"Uploaded: deploy #{result.seq} ({result.id}).")
@@ -140,6 +174,7 @@ def deploy_command(
         print_json(
             {
                 **result.to_dict(),
+                **branch_fields,
                 "wait": waited.to_dict(),
                 "dags": waited.to_dict()["dags"],
                 "import_errors": waited.to_dict()["import_errors"],
@@ -178,6 +213,14 @@ def render_blocked(blocked: DeployBlocked, deployment: str, json: bool) -> None:
         from dagship.cli.parse import render_report
 
         render_report(report)
+
+
+def render_unmapped(target: BranchTarget, json: bool) -> None:
+    """A build whose branch maps to no deployment: one line (or JSON), nothing deployed."""
+    if json:
+        print_json({**target.to_dict(), "deployed": False})
+    else:
+        out.print(f"{target.reason[0].upper()}{target.reason[1:]}." if target.reason else "")
 
 
 def render(result: DeployResult) -> None:

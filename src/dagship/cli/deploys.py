@@ -57,7 +57,7 @@ def list_(
             f"#{item['seq']}",
             item["id"],
             item["kind"],
-            item["origin"],
+            escape(origin(item)),
             short(item["dags_version"], 8),
             short(item["project_version"], 8),
             escape(git_summary(item)),
@@ -114,22 +114,38 @@ def wait(
         raise typer.Exit(code)
 
 
+_REF_HELP = "NAME (its current deploy), NAME:SEQ or a deploy id (dpl_…)."
+
+
 @app.command()
 def diff(
-    from_id: Annotated[str, typer.Argument(metavar="A", help="The older deploy id.")],
-    to_id: Annotated[str, typer.Argument(metavar="B", help="The newer deploy id.")],
+    from_ref: Annotated[str, typer.Argument(metavar="A", help="From: " + _REF_HELP)],
+    to_ref: Annotated[str, typer.Argument(metavar="B", help="To: " + _REF_HELP)],
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Files added (+), removed (-) and changed (~) from deploy A to deploy B."""
+    """Files added (+), removed (-) and changed (~) from deploy A to deploy B.
+
+    A and B may be in different deployments: `dagship deploys diff prod dev` shows what
+    `dagship promote --from dev --to prod` would change.
+    """
     with client(url, token) as api:
-        result = api.diff_deploys(from_id, to_id)
+        result = api.diff_refs(from_ref, to_ref)
     if json:
         print_json(result)
         return
     before, after = result["from"], result["to"]
-    out.print(f"From deploy #{before['seq']} ({before['id']}) to #{after['seq']} ({after['id']}):")
+    out.print(f"From {_label(before)} to {_label(after)}:")
+    render_diff(result)
+
+
+def _label(deploy: dict[str, Any]) -> str:
+    return f"{deploy['deployment']} deploy #{deploy['seq']} ({deploy['id']})"
+
+
+def render_diff(result: dict[str, Any]) -> None:
+    """Each tree's added, removed and changed files; "no changes" for an identical tree."""
     for key, label in _TREES:
         tree = result[key]
         changes = [("+", "green", p) for p in tree["added"]]
@@ -157,7 +173,7 @@ def render_deploy(deploy: dict[str, Any]) -> None:
         ("Deploy", f"#{deploy['seq']} {deploy['id']}"),
         ("Deployment", deploy["deployment"]),
         ("Kind", deploy["kind"]),
-        ("Origin", deploy["origin"]),
+        ("Origin", origin(deploy)),
         ("Created", when(deploy.get("created_at"))),
         (
             "DAG version",
@@ -180,9 +196,24 @@ def render_deploy(deploy: dict[str, Any]) -> None:
         ("Description", deploy.get("description") or "-"),
         ("Checks", checks_summary(deploy)),
     ]
-    if deploy.get("source_deploy_id"):
+    if deploy.get("source_deployment"):
+        rows.append(
+            (
+                "Promoted from",
+                f"{deploy['source_deployment']} deploy #{deploy['source_seq']} "
+                f"({deploy['source_deploy_id']})",
+            )
+        )
+    elif deploy.get("source_deploy_id"):
         rows.append(("Copied from", deploy["source_deploy_id"]))
     table = Table.grid(padding=(0, 2))
     for label, value in rows:
         table.add_row(f"[bold]{label}[/bold]", escape(str(value)))
     out.print(table)
+
+
+def origin(deploy: dict[str, Any]) -> str:
+    """The origin, with the source of a promotion: ``promote from dev#5``."""
+    if deploy.get("source_deployment"):
+        return f"{deploy['origin']} from {deploy['source_deployment']}#{deploy['source_seq']}"
+    return str(deploy["origin"])

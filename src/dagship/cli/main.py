@@ -8,11 +8,14 @@ import typer
 
 from dagship import __version__
 from dagship.cli import (
+    ci,
     deploy,
     deployment,
     deploys,
     init,
     parse,
+    preview,
+    promote,
     quickstart,
     rollback,
     server,
@@ -39,9 +42,12 @@ app.command("deploy")(deploy.deploy_command)
 app.command("parse")(parse.parse_command)
 app.command("test", **test.COMMAND)(test.test_command)
 app.command("rollback")(rollback.rollback)
+app.command("promote")(promote.promote_command)
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(deploys.app, name="deploys")
+app.add_typer(preview.app, name="preview")
 app.add_typer(token.app, name="token")
+app.add_typer(ci.app, name="ci")
 
 
 def _version(value: bool) -> None:

@@ -221,6 +221,42 @@ class ApiClient:
     def diff_deploys(self, from_id: str, to_id: str) -> JSON:
         return self._json("GET", f"/api/v1/deploys/{from_id}/diff/{to_id}")
 
+    def diff_refs(self, old: str, new: str) -> JSON:
+        """Diff of two deploy references: ``dev``, ``dev:5`` or a deploy id."""
+        return self._json("GET", "/api/v1/diff", params={"from": old, "to": new})
+
+    def promote(
+        self,
+        target: str,
+        source: str,
+        seq: int | None = None,
+        expect_seq: int | None = None,
+        description: str | None = None,
+        dry_run: bool = False,
+    ) -> JSON:
+        """``{"unchanged", "dry_run", "kind", "source": Deploy, "deploy": Deploy | None}``."""
+        body = _given(
+            source=source, seq=seq, expect_seq=expect_seq, description=description, dry_run=dry_run
+        )
+        return self._json("POST", f"/api/v1/deployments/{target}/promote", json=body)
+
+    # -- previews -------------------------------------------------------------------------
+    def list_previews(self) -> list[JSON]:
+        return self._json("GET", "/api/v1/previews")
+
+    def create_preview(self, source: str, branch: str, airflow_url: str | None = None) -> JSON:
+        """``{"created": bool, "preview": Preview, "deploy": Deploy | None}``."""
+        body = _given(source=source, branch=branch, airflow_url=airflow_url)
+        return self._json("POST", "/api/v1/previews", json=body)
+
+    def delete_preview(self, name: str) -> JSON:
+        return self._json("DELETE", f"/api/v1/previews/{name}")
+
+    def cleanup_previews(self, idle_seconds: float | None = None) -> JSON:
+        """``{"idle_seconds", "deleted": [Preview]}``."""
+        body = _given(idle_seconds=idle_seconds)
+        return self._json("POST", "/api/v1/previews/cleanup", json=body)
+
     def rollback(
         self,
         deployment: str,

@@ -11,10 +11,11 @@ from typing import Any, Literal
 from dagship.client.api import JSON, ApiClient
 from dagship.client.errors import DeployError
 from dagship.client.upload import UploadProgress, upload_missing
+from dagship.integrations.ci import detect
 from dagship.project.git import git_info
 from dagship.project.scan import ScannedProject, ScannedTree, scan_project
 
-Mode = Literal["auto", "dags", "project"]
+Mode = Literal["auto", "dags", "project", "full"]
 Kind = Literal["dags", "project", "full"]
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -63,6 +64,7 @@ class DeployResult:
             "uploaded_files": self.uploaded_files,
             "uploaded_bytes": self.uploaded_bytes,
             "unchanged": self.unchanged,
+            "deployed": not self.unchanged,
         }
 
 
@@ -76,10 +78,13 @@ def choose_kind(
     """The kind of deploy to make, or None when the deployment already has these versions.
 
     ``auto`` deploys what differs from the current deploy; ``dags``/``project`` deploy that
-    tree only. With DAG deploys disabled every deploy is ``full``.
+    tree only; ``full`` deploys both trees when either differs. With DAG deploys disabled every
+    deploy is ``full``.
     """
     dags_differ = current is None or current["dags_version"] != dags_version
     project_differs = current is None or current["project_version"] != project_version
+    if mode == "full":
+        return "full" if dags_differ or project_differs else None
     if mode == "dags":
         return "dags" if dags_differ else None
     if mode == "project":
@@ -183,14 +188,17 @@ def _trees(scanned: ScannedProject, kind: Kind) -> list[ScannedTree]:
 
 
 def _origin(env: Mapping[str, str]) -> str:
-    return "ci" if env.get("CI", "").strip().lower() in _TRUE else "cli"
+    in_ci = env.get("CI", "").strip().lower() in _TRUE or detect(env).in_ci
+    return "ci" if in_ci else "cli"
 
 
 def _git_fields(root: Path, env: Mapping[str, str]) -> JSON:
     git = git_info(root, env)
+    # CI systems check out a detached HEAD: their variables name the branch built.
+    build = detect(env)
     return {
-        "git_sha": git.sha,
-        "git_branch": git.branch,
+        "git_sha": git.sha or build.sha,
+        "git_branch": git.branch or build.branch,
         "git_author": git.author,
         "git_message": git.message,
     }

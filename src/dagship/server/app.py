@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -14,6 +15,7 @@ from dagship.server.db.migrate import upgrade
 from dagship.server.events import DeployEvents
 from dagship.server.schemas import ErrorOut
 from dagship.server.services.airflow import AirflowFollower
+from dagship.server.services.sweep import sweep_previews
 from dagship.server.settings import Settings
 from dagship.server.store import open_store
 
@@ -35,7 +37,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(sweep_previews(settings, database))
         yield
+        sweeper.cancel()
+        with suppress(asyncio.CancelledError):
+            await sweeper
         follower.close()
         database.dispose()
 

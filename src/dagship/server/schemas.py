@@ -83,6 +83,8 @@ class DeployOut(BaseModel):
     description: str | None
     source_deploy_id: str | None
     checks: Checks
+    source_deployment: str | None
+    source_seq: int | None
 
     @classmethod
     def of(cls, deploy: models.Deploy) -> DeployOut:
@@ -107,6 +109,8 @@ class DeployOut(BaseModel):
             description=deploy.description,
             source_deploy_id=deploy.source_deploy_id,
             checks=Checks.model_validate(deploy.checks or {}),
+            source_deployment=deploy.source_deployment,
+            source_seq=deploy.source_seq,
         )
 
 
@@ -143,6 +147,8 @@ class DeploymentOut(BaseModel):
     airflow_url: str | None
     airflow_bundle: str
     created_at: UtcTime
+    preview_source: str | None
+    preview_branch: str | None
     current: DeployOut | None
 
     @classmethod
@@ -154,6 +160,8 @@ class DeploymentOut(BaseModel):
             airflow_url=deployment.airflow_url,
             airflow_bundle=deployment.bundle_name,
             created_at=deployment.created_at,
+            preview_source=deployment.preview_source,
+            preview_branch=deployment.preview_branch,
             current=DeployOut.of(current) if current else None,
         )
 
@@ -271,6 +279,81 @@ class RollbackRequest(BaseModel):
 class RollbackOut(BaseModel):
     unchanged: bool
     deploy: DeployOut
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The deployment whose deploy is promoted.")
+    seq: int | None = Field(default=None, ge=1, description="The source's deploy; default current.")
+    expect_seq: int | None = Field(default=None, ge=0)
+    description: str | None = None
+    dry_run: bool = False
+
+
+class PromoteOut(BaseModel):
+    unchanged: bool
+    dry_run: bool
+    # What the promotion changes (and so which role it needs); None when unchanged.
+    kind: Kind | None
+    source: DeployOut
+    # The new deploy; the target's current deploy when unchanged or dry_run (None if it has none).
+    deploy: DeployOut | None
+
+
+class PreviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    branch: str = Field(min_length=1, max_length=1000)
+    airflow_url: AirflowUrl | None = None
+
+
+class PreviewOut(BaseModel):
+    name: str
+    source: str
+    branch: str
+    airflow_url: str | None
+    created_at: UtcTime
+    last_activity_at: UtcTime
+    current: DeployOut | None
+
+    @classmethod
+    def of(cls, deployment: models.Deployment, current: models.Deploy | None) -> PreviewOut:
+        return cls(
+            name=deployment.name,
+            source=deployment.preview_source or "",
+            branch=deployment.preview_branch or "",
+            airflow_url=deployment.airflow_url,
+            created_at=deployment.created_at,
+            last_activity_at=max(deployment.created_at, current.created_at)
+            if current
+            else deployment.created_at,
+            current=DeployOut.of(current) if current else None,
+        )
+
+
+class PreviewCreated(BaseModel):
+    created: bool
+    preview: PreviewOut
+    deploy: DeployOut | None
+
+
+class PreviewDeleted(BaseModel):
+    deleted: bool
+    name: str
+    branch: str | None
+
+
+class CleanupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    idle_seconds: float | None = Field(default=None, gt=0)
+
+
+class CleanupOut(BaseModel):
+    idle_seconds: float
+    deleted: list[PreviewOut]
 
 
 class DagsCurrentOut(BaseModel):

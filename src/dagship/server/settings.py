@@ -15,9 +15,14 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from dagship.project.previews import parse_duration
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BLOB_SIZE = 256 * 1024 * 1024
+DEFAULT_PREVIEW_IDLE_TIMEOUT = 7 * 24 * 3600.0
+DEFAULT_PREVIEW_SWEEP_INTERVAL = 600.0
+_OFF = {"0", "off", "never", "none"}
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_STORAGE_SCHEMES = ("file",)
 
@@ -46,6 +51,10 @@ class Settings:
     port: int = DEFAULT_PORT
     # Credentials for the REST API of deployments' Airflows; never stored or returned.
     airflow: AirflowAuth = AirflowAuth()
+    # Preview deployments with no deploy for this long are deleted (None: never), checked
+    # every preview_sweep_interval seconds.
+    preview_idle_timeout: float | None = DEFAULT_PREVIEW_IDLE_TIMEOUT
+    preview_sweep_interval: float = DEFAULT_PREVIEW_SWEEP_INTERVAL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +74,12 @@ class Settings:
                 password=env.get("DAGSHIP_AIRFLOW_PASSWORD") or None,
                 token=env.get("DAGSHIP_AIRFLOW_TOKEN") or None,
             ),
+            preview_idle_timeout=_idle_timeout(env.get("DAGSHIP_PREVIEW_IDLE_TIMEOUT")),
+            preview_sweep_interval=_duration(
+                env.get("DAGSHIP_PREVIEW_SWEEP_INTERVAL"),
+                "DAGSHIP_PREVIEW_SWEEP_INTERVAL",
+                DEFAULT_PREVIEW_SWEEP_INTERVAL,
+            ),
         )
         settings.check()
         return settings
@@ -79,6 +94,8 @@ class Settings:
             host=host or self.host,
             port=self.port if port is None else _port(str(port), "--port"),
             airflow=self.airflow,
+            preview_idle_timeout=self.preview_idle_timeout,
+            preview_sweep_interval=self.preview_sweep_interval,
         )
 
     def check(self) -> None:
@@ -149,3 +166,18 @@ def _port(raw: str | None, name: str) -> int:
     if not 0 <= port <= 65535:
         raise SettingsError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def _idle_timeout(raw: str | None) -> float | None:
+    if raw and raw.strip().lower() in _OFF:
+        return None
+    return _duration(raw, "DAGSHIP_PREVIEW_IDLE_TIMEOUT", DEFAULT_PREVIEW_IDLE_TIMEOUT)
+
+
+def _duration(raw: str | None, name: str, default: float) -> float:
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None

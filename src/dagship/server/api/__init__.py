@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dagship.server.api import blobs, deployments, deploys, manifests, tokens
+from dagship.server.api import blobs, deployments, deploys, manifests, previews, promote, tokens
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (deployments, tokens, blobs, manifests, deploys):
+for module in (deployments, tokens, blobs, manifests, deploys, promote, previews):
     api_router.include_router(module.router)

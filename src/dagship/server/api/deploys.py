@@ -7,9 +7,11 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from dagship.server.db.engine import Database
+from dagship.server.db.models import Deploy
 from dagship.server.deps import (
     AirflowDep,
     CurrentToken,
@@ -32,7 +34,7 @@ from dagship.server.schemas import (
     RollbackRequest,
     TreeDiffOut,
 )
-from dagship.server.services import airflow, deployments, deploys, manifests, rollback
+from dagship.server.services import airflow, deployments, deploys, manifests, refs, rollback
 from dagship.server.services.access import AuthToken
 
 router = APIRouter(tags=["deploys"])
@@ -78,6 +80,23 @@ def deploy_in_airflow(
 @router.get("/deploys/{a}/diff/{b}")
 def diff_deploys(a: str, b: str, session: SessionDep, token: Viewer) -> DiffOut:
     old, new = deploys.get_deploy(session, a, token), deploys.get_deploy(session, b, token)
+    return _diff(session, old, new)
+
+
+@router.get("/diff")
+def diff_refs(
+    session: SessionDep,
+    token: Viewer,
+    old: Annotated[str, Query(alias="from", description="dev, dev:5 or a deploy id")],
+    new: Annotated[str, Query(alias="to", description="dev, dev:5 or a deploy id")],
+) -> DiffOut:
+    """What changes from deploy `from` to deploy `to`, across deployments or within one."""
+    before = refs.resolve_ref(session, old, token)
+    after = refs.resolve_ref(session, new, token)
+    return _diff(session, before, after)
+
+
+def _diff(session: Session, old: Deploy, new: Deploy) -> DiffOut:
     dags, project = deploys.diff_deploys(session, old, new)
     return DiffOut(
         **{"from": DeployOut.of(old)},

@@ -45,6 +45,10 @@ class Deployment(Base):
     airflow_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     # The DAG bundle's name in that Airflow; None means the default, dagship-<name>.
     airflow_bundle: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    # Set for preview deployments: the deployment it was created from, and the branch it
+    # previews (the name is derived from the branch; see dagship.project.previews).
+    preview_source: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    preview_branch: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     @property
     def bundle_name(self) -> str:
@@ -130,6 +134,9 @@ class Deploy(Base):
     # What the client checked before deploying, e.g. {"parse": "passed", "pytest": "not-run"};
     # None for deploys that ran no checks (rollbacks, older clients).
     checks: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # A promotion's source by name and seq, kept readable after the source is deleted.
+    source_deployment: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    source_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     deployment: Mapped[Deployment] = relationship(lazy="joined")

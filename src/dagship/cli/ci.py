@@ -1,0 +1,124 @@
+"""``dagship ci``: pipelines for CI systems, what dagship sees of a CI build, action outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dagship.cli.common import JsonOption, fail, out, print_json
+
+app = typer.Typer(
+    help="Set up CI: write a pipeline file, show what dagship reads from a CI build.",
+    no_args_is_help=True,
+)
+
+PROVIDERS = "github, gitlab, jenkins, bitbucket, azure, circleci, codebuild, cloudbuild, drone"
+
+
+@app.command()
+def init(
+    provider: Annotated[str, typer.Argument(help=f"The CI system: {PROVIDERS}.")],
+    path: Annotated[
+        Path, typer.Option("--path", help="The repository's root folder. Default: here.")
+    ] = Path("."),
+    preview_from: Annotated[
+        str,
+        typer.Option("--preview-from", help="The deployment pull-request previews copy."),
+    ] = "dev",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the pipeline file if it exists.")
+    ] = False,
+    show: Annotated[
+        bool, typer.Option("--print", help="Print the pipeline on stdout; write nothing.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Write a ready pipeline for PROVIDER: pull requests are parsed, tested and previewed;
+    pushes run `dagship deploy --branch auto --wait` (dagship.yaml maps branches to
+    deployments). Secrets DAGSHIP_URL and DAGSHIP_API_TOKEN come from the system's store.
+    """
+    from dagship.integrations.pipelines import render, write_pipeline
+
+    if show:
+        sys.stdout.write(render(provider, preview_from))
+        return
+    written = write_pipeline(provider, path, preview_from, force)
+    if json:
+        print_json(written.to_dict())
+        return
+    verb = "Replaced" if written.replaced else "Wrote"
+    out.print(f"{verb} {written.path}: the dagship pipeline for {written.pipeline.name}.")
+    out.print(
+        "Next: store DAGSHIP_URL and DAGSHIP_API_TOKEN as secrets (see the comments at the "
+        "top of the file), map branches to deployments in dagship.yaml (`deployments:`), "
+        "and commit the file."
+    )
+
+
+@app.command()
+def detect(
+    path: Annotated[
+        Path, typer.Argument(help="The project folder (holding dagship.yaml). Default: here.")
+    ] = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Show what dagship reads from this CI build: system, event, branch, pull request,
+    commit, and the deployment `dagship deploy --branch auto` would deploy to."""
+    from dagship.integrations.branch import BranchError, branch_target
+    from dagship.integrations.ci import detect as detect_build
+
+    build = detect_build()
+    try:
+        target = branch_target(path, "auto")
+        deployment, reason = target.deployment, target.reason
+        branch = target.branch
+    except BranchError as exc:
+        deployment, reason, branch = None, str(exc), build.branch
+    if json:
+        print_json(
+            {**build.to_dict(), "branch": branch, "deployment": deployment, "reason": reason}
+        )
+        return
+    out.print(f"CI system     {build.name}")
+    out.print(f"event         {build.event}" + (f" #{build.pr_number}" if build.pr_number else ""))
+    out.print(f"branch        {branch or '-'}")
+    out.print(f"commit        {build.sha or '-'}")
+    out.print(f"deploys to    {deployment or '-'}" + (f"  ({reason})" if reason else ""))
+
+
+@app.command()
+def outputs(
+    result: Annotated[
+        Path, typer.Argument(help="A file holding the output of `dagship deploy --json`.")
+    ],
+    github_output: Annotated[
+        str | None,
+        typer.Option(
+            "--github-output",
+            help="The step outputs file to append to. Default: $GITHUB_OUTPUT.",
+            show_default=False,
+        ),
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Set GitHub Actions step outputs (deployed, deployment, deploy-id, seq, dags-version,
+    project-version) from a deploy's JSON, and print them."""
+    from dagship.integrations.outputs import deploy_outputs, read_deploy_json, write_github_outputs
+
+    values = deploy_outputs(read_deploy_json(result))
+    target = github_output or os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        raise fail(
+            "no outputs file: GITHUB_OUTPUT is not set (not in GitHub Actions); "
+            "pass --github-output FILE"
+        )
+    write_github_outputs(values, target)
+    if json:
+        print_json(values)
+        return
+    for key, value in values.items():
+        out.print(f"{key:16}{value or '-'}")

@@ -1,0 +1,57 @@
+"""Preview deployments of branches: create, deploy to, delete."""
+
+from __future__ import annotations
+
+import os
+
+from dagship.client.api import JSON, ApiClient
+from dagship.client.deploy import DeployResult, Mode, deploy
+from dagship.client.errors import ApiError, ClientError
+from dagship.client.upload import UploadProgress
+from dagship.project.previews import PreviewNameError, preview_name
+
+
+def name_of(branch: str) -> str:
+    """The deployment name of ``branch``'s preview; ClientError for an unusable branch."""
+    try:
+        return preview_name(branch)
+    except PreviewNameError as exc:
+        raise ClientError(str(exc)) from None
+
+
+def deploy_preview(
+    client: ApiClient,
+    branch: str,
+    path: str | os.PathLike[str],
+    mode: Mode = "auto",
+    description: str | None = None,
+    on_progress: UploadProgress | None = None,
+) -> DeployResult:
+    """Deploy the project at ``path`` to the preview of ``branch``, which must exist."""
+    name = name_of(branch)
+    try:
+        info = client.get_deployment(name)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise ClientError(
+            f"there is no preview for branch {branch!r} (deployment {name}); create it with "
+            f"`dagship preview create --from DEPLOYMENT --name '{branch}'`"
+        ) from None
+    if info.get("preview_branch") is None:
+        raise ClientError(
+            f"deployment {name} is not a preview, so `dagship preview deploy` leaves it alone; "
+            f"deploy to it with `dagship deploy -d {name}` if you mean to"
+        )
+    return deploy(client, path, name, mode, description=description, on_progress=on_progress)
+
+
+def delete_preview(client: ApiClient, branch: str) -> JSON:
+    """``{"deleted", "name", "branch"}``: deleted False when there was no such preview."""
+    name = name_of(branch)
+    try:
+        return client.delete_preview(name)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return {"deleted": False, "name": name, "branch": branch}

@@ -1,0 +1,1 @@
+"""dagship and the systems around it: CI systems (branch detection, pipeline templates)."""

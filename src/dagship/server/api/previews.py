@@ -1,0 +1,72 @@
+"""Preview routes: list, create, delete, and clean up idle previews."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
+from dagship.server.errors import Invalid
+from dagship.server.schemas import (
+    CleanupOut,
+    CleanupRequest,
+    DeployOut,
+    PreviewCreate,
+    PreviewCreated,
+    PreviewDeleted,
+    PreviewOut,
+)
+from dagship.server.services import previews
+
+router = APIRouter(prefix="/previews", tags=["previews"])
+
+
+@router.get("")
+def list_previews(session: SessionDep, token: Viewer) -> list[PreviewOut]:
+    return [_out(p) for p in previews.list_previews(session, token)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": PreviewCreated, "description": "The preview already exists"}},
+)
+def create_preview(
+    body: PreviewCreate, response: Response, session: WriteSessionDep, token: CurrentToken
+) -> PreviewCreated:
+    result = previews.create_preview(session, token, body.source, body.branch, body.airflow_url)
+    out = PreviewCreated(
+        created=result.created,
+        preview=_out(result.preview),
+        deploy=DeployOut.of(result.deploy) if result.deploy else None,
+    )
+    session.commit()
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.delete("/{name}")
+def delete_preview(name: str, session: WriteSessionDep, token: CurrentToken) -> PreviewDeleted:
+    preview = previews.delete_preview(session, token, name)
+    out = PreviewDeleted(deleted=True, name=name, branch=preview.deployment.preview_branch)
+    session.commit()
+    return out
+
+
+@router.post("/cleanup")
+def cleanup(
+    body: CleanupRequest, session: WriteSessionDep, token: CurrentToken, settings: SettingsDep
+) -> CleanupOut:
+    idle = body.idle_seconds or settings.preview_idle_timeout
+    if idle is None:
+        raise Invalid(
+            "this server never cleans up previews (DAGSHIP_PREVIEW_IDLE_TIMEOUT is off); "
+            "say how long a preview may be idle, e.g. `dagship preview cleanup --idle 7d`"
+        )
+    deleted = [_out(p) for p in previews.cleanup(session, token, idle)]
+    session.commit()
+    return CleanupOut(idle_seconds=idle, deleted=deleted)
+
+
+def _out(preview: previews.Preview) -> PreviewOut:
+    return PreviewOut.of(preview.deployment, preview.current)

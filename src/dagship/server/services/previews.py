@@ -1,0 +1,209 @@
+"""Preview deployments: short-lived deployments made from another one for a branch.
+
+A preview is a Deployment with ``preview_source`` and ``preview_branch`` set. It is named from
+the branch (dagship.project.previews), starts out with its source's current versions (a
+``promote`` deploy: no upload), and is deleted once it has been idle for the configured time:
+"activity" is its creation and every deploy to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dagship.project.previews import PreviewNameError, preview_name
+from dagship.server.db.models import Deploy, Deployment, utcnow
+from dagship.server.errors import Conflict, Invalid, NotFound
+from dagship.server.services import access
+from dagship.server.services.access import AuthToken
+from dagship.server.services.deployments import (
+    create_deployment,
+    current_deploy,
+    delete_deployment,
+    get_deployment,
+)
+from dagship.server.services.deploys import append_deploy
+
+MANAGE = "managing previews"
+
+
+@dataclass(frozen=True)
+class Preview:
+    deployment: Deployment
+    current: Deploy | None
+
+    @property
+    def last_activity(self) -> datetime:
+        if self.current is None:
+            return self.deployment.created_at
+        return max(self.deployment.created_at, self.current.created_at)
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    preview: Preview
+    created: bool
+    # The first deploy, with the source's versions; None if the source had none or it existed.
+    deploy: Deploy | None
+
+
+def check_may_manage(token: AuthToken) -> None:
+    access.check_role(token, "operator", MANAGE)
+    access.check_unbound(token, MANAGE)
+
+
+def name_for(branch: str) -> str:
+    try:
+        return preview_name(branch)
+    except PreviewNameError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def create_preview(
+    session: Session,
+    token: AuthToken,
+    source_name: str,
+    branch: str,
+    airflow_url: str | None = None,
+) -> CreateResult:
+    """Create the preview of `branch` from `source_name`, or report the one that exists."""
+    check_may_manage(token)
+    name = name_for(branch)
+    source = get_deployment(session, source_name)
+    if source.preview_branch is not None:
+        raise Invalid(
+            f"deployment {source_name} is itself a preview (of {source.preview_source}); "
+            f"create previews from a regular deployment, e.g. --from {source.preview_source}"
+        )
+    existing = session.scalar(select(Deployment).where(Deployment.name == name))
+    if existing is not None:
+        _check_same_preview(existing, source_name, branch)
+        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
+
+    try:
+        # In a savepoint: CI may create the same preview from two pushes at once, and on
+        # PostgreSQL the other one can commit after the check above, so this one finds the
+        # name taken (Conflict) or fails on the unique name (IntegrityError).
+        with session.begin_nested():
+            deployment = create_deployment(
+                session,
+                name,
+                description=f"Preview of {source_name} for branch {branch}",
+                dag_deploys=source.dag_deploys,
+                airflow_url=airflow_url,
+            )
+    except (IntegrityError, Conflict):
+        existing = get_deployment(session, name)
+        _check_same_preview(existing, source_name, branch)
+        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
+    deployment.preview_source = source_name
+    deployment.preview_branch = branch
+    copied = current_deploy(session, source)
+    first = None
+    if copied is not None:
+        first = append_deploy(
+            session,
+            deployment,
+            kind="full",
+            origin="promote",
+            dags_version=copied.dags_version,
+            project_version=copied.project_version,
+            token_id=token.id,
+            uploaded_files=0,
+            uploaded_bytes=0,
+            git_sha=copied.git_sha,
+            git_branch=copied.git_branch,
+            git_author=copied.git_author,
+            git_message=copied.git_message,
+            description=f"preview of {source_name} for branch {branch}",
+            source_deploy_id=copied.id,
+            source_deployment=source_name,
+            source_seq=copied.seq,
+        )
+    session.flush()
+    return CreateResult(Preview(deployment, first), True, first)
+
+
+def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> None:
+    name = existing.name
+    if existing.preview_branch is None:
+        raise Conflict(
+            f"deployment {name} already exists and is not a preview; rename the branch, or "
+            f"remove that deployment with `dagship deployment delete {name}`",
+            code="exists",
+        )
+    if existing.preview_branch != branch:
+        raise Conflict(
+            f"preview {name} already exists for branch {existing.preview_branch!r}, whose name "
+            f"gives the same preview name as {branch!r}; delete it with `dagship preview delete "
+            f"--name '{existing.preview_branch}'` or rename the branch",
+            code="exists",
+        )
+    if existing.preview_source != source_name:
+        raise Conflict(
+            f"preview {name} of branch {branch!r} already exists, made from "
+            f"{existing.preview_source}, not {source_name}; delete it with `dagship preview "
+            f"delete --name '{branch}'` and create it again",
+            code="exists",
+        )
+
+
+def list_previews(session: Session, viewer: AuthToken | None = None) -> list[Preview]:
+    """Previews the token may see (without one: all), sorted by name, with current deploys."""
+    query = (
+        select(Deployment, Deploy)
+        .outerjoin(
+            Deploy,
+            and_(Deploy.deployment_id == Deployment.id, Deploy.seq == Deployment.current_seq),
+        )
+        .where(Deployment.preview_branch.is_not(None))
+        .order_by(Deployment.name)
+    )
+    if viewer is not None and viewer.deployment_id is not None:
+        query = query.where(Deployment.id == viewer.deployment_id)
+    return [Preview(row[0], row[1]) for row in session.execute(query)]
+
+
+def delete_preview(session: Session, token: AuthToken, name: str) -> Preview:
+    """Delete preview `name` (its deploys, and revoke its tokens); NotFound if there is none."""
+    check_may_manage(token)
+    deployment = session.scalar(select(Deployment).where(Deployment.name == name))
+    if deployment is None:
+        raise NotFound(f"there is no preview {name}; list them with `dagship preview list`")
+    if deployment.preview_branch is None:
+        raise Conflict(
+            f"deployment {name} is not a preview, so `dagship preview delete` leaves it alone; "
+            f"delete it with `dagship deployment delete {name}` if you mean to"
+        )
+    preview = Preview(deployment, current_deploy(session, deployment))
+    delete_deployment(session, name)
+    return preview
+
+
+def delete_idle(session: Session, idle_seconds: float) -> list[Preview]:
+    """Delete every preview whose last activity is older than `idle_seconds` ago."""
+    cutoff = utcnow() - timedelta(seconds=idle_seconds)
+    deleted = []
+    for preview in list_previews(session):
+        if preview.last_activity >= cutoff:
+            continue
+        # Re-read under the row lock: a deploy may have landed since the listing.
+        try:
+            deployment = get_deployment(session, preview.deployment.name, lock=True)
+        except NotFound:
+            continue
+        fresh = Preview(deployment, current_deploy(session, deployment))
+        if fresh.last_activity >= cutoff:
+            continue
+        delete_deployment(session, deployment.name)
+        deleted.append(fresh)
+    return deleted
+
+
+def cleanup(session: Session, token: AuthToken, idle_seconds: float) -> list[Preview]:
+    check_may_manage(token)
+    return delete_idle(session, idle_seconds)
