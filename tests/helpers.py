@@ -223,10 +223,20 @@ class Server:
         return len(self.stored_blob_files())
 
 
+# What CI systems set (dagship.integrations.ci reads these): tests run as if outside CI,
+# whichever CI system runs them.
+CI_MARKERS = ("CI", "TF_BUILD", "CIRCLECI", "DRONE", "JENKINS_URL", "BRANCH_NAME", "GIT_BRANCH")
+CI_PREFIXES = ("GITHUB_", "GITLAB_", "CI_", "BITBUCKET_", "BUILD_", "SYSTEM_", "CIRCLE_")
+CI_PREFIXES += ("CODEBUILD_", "DRONE_", "PROJECT_ID", "BUILD_ID", "_PR_NUMBER", "_HEAD_BRANCH")
+
+
 def clean_env() -> dict[str, str]:
     # Hermetic: no dagship settings and no CI markers (CI sets origin and branch names).
-    ci_vars = ("CI", "GITHUB_ACTIONS", "GITHUB_REF_NAME", "GITHUB_HEAD_REF", "CI_COMMIT_REF_NAME")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSHIP_") and k not in ci_vars}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DAGSHIP_", *CI_PREFIXES)) and k not in CI_MARKERS
+    }
     env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
     return env
 
