@@ -23,7 +23,7 @@ def test_promote_wait_reaches_the_targets_airflow(
     project = tmp_path / "project"
     write(project, "requirements.txt", "")
     write(project, "dags/promoted.py", dag_source("promoted", "# tested on dev\n"))
-    deployed = setup.cli("deploy", project, "-d", dev, "--json").ok().json()
+    deployed = setup.cli("deploy", project, "--no-parse", "-d", dev, "--json").ok().json()
     blobs = setup.server.blob_count()
 
     result = setup.cli("promote", "--from", dev, "--to", prod, "--wait", "--timeout", "120")
@@ -34,7 +34,7 @@ def test_promote_wait_reaches_the_targets_airflow(
 
     # A version that does not import: the promotion happens, the wait reports the error.
     write(project, "dags/promoted.py", dag_source("promoted", "import no_such_module_xyz\n"))
-    broken = setup.cli("deploy", project, "-d", dev, "--json").ok().json()
+    broken = setup.cli("deploy", project, "--no-parse", "-d", dev, "--json").ok().json()
     result = setup.cli(
         "promote", "--from", dev, "--to", prod, "--wait", "--timeout", "120", "--json"
     )

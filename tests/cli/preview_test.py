@@ -17,7 +17,7 @@ def test_preview_lifecycle_for_a_branch_with_slashes_and_spaces(
 ) -> None:
     dev = unique("dev")
     api.create_deployment(dev, airflow_url="http://airflow-dev.example:8080")
-    deployed = cli("deploy", project, "-d", dev, "--json").ok().json()
+    deployed = cli("deploy", project, "--no-parse", "-d", dev, "--json").ok().json()
     assert cli("preview", "name", BRANCH).ok().out.strip() == NAME
     assert cli("preview", "name", BRANCH, "--json").ok().json() == {"name": NAME, "branch": BRANCH}
 
@@ -41,10 +41,12 @@ def test_preview_lifecycle_for_a_branch_with_slashes_and_spaces(
 
     # Deploying the branch's change uploads only that file.
     write(project, "dags/dag_1.py", "# changed on the branch\n")
-    deployed = cli("preview", "deploy", "--name", BRANCH, project, "--json").ok().json()
+    deployed = (
+        cli("preview", "deploy", "--name", BRANCH, project, "--no-parse", "--json").ok().json()
+    )
     assert (deployed["deployment"], deployed["seq"], deployed["kind"]) == (NAME, 2, "dags")
     assert (deployed["uploaded_files"], deployed["unchanged"]) == (1, False)
-    unchanged = cli("preview", "deploy", "--name", BRANCH, project)
+    unchanged = cli("preview", "deploy", "--name", BRANCH, project, "--no-parse")
     assert "unchanged" in unchanged.ok().out and "nothing to deploy" in unchanged.out
     assert api.get(f"/deployments/{dev}").json()["current"]["seq"] == 1
 
@@ -61,7 +63,7 @@ def test_preview_lifecycle_for_a_branch_with_slashes_and_spaces(
     assert f"There is no preview {NAME} for branch {BRANCH}; nothing to delete." in out
     gone = cli("preview", "delete", "--name", BRANCH, "--json").ok().json()
     assert gone == {"deleted": False, "name": NAME, "branch": BRANCH}
-    cli("preview", "deploy", "--name", BRANCH, project).failed(
+    cli("preview", "deploy", "--name", BRANCH, project, "--no-parse").failed(
         f"there is no preview for branch '{BRANCH}'", "dagship preview create --from"
     )
 
@@ -69,7 +71,7 @@ def test_preview_lifecycle_for_a_branch_with_slashes_and_spaces(
 def test_preview_with_its_own_airflow(cli: Cli, api: Api, project: Path) -> None:
     dev = unique("dev")
     api.create_deployment(dev)
-    cli("deploy", project, "-d", dev).ok()
+    cli("deploy", project, "--no-parse", "-d", dev).ok()
     branch = f"pr/{unique('b')}"
     body = (
         cli(
@@ -90,7 +92,9 @@ def test_preview_with_its_own_airflow(cli: Cli, api: Api, project: Path) -> None
     assert body["deploy"]["origin"] == "promote" and body["deploy"]["source_deployment"] == dev
     # --wait follows the preview's Airflow like `dagship deploy --wait` (unreachable here).
     write(project, "dags/dag_2.py", "# branch change\n")
-    result = cli("preview", "deploy", "--name", branch, project, "--wait", "--timeout", "1")
+    result = cli(
+        "preview", "deploy", "--name", branch, project, "--no-parse", "--wait", "--timeout", "1"
+    )
     result.failed("timed out")
     assert api.deploy_count(body["preview"]["name"]) == 2
     cli("preview", "delete", "--name", branch).ok()
@@ -102,7 +106,7 @@ def test_preview_refusals(cli: Cli, api: Api, project: Path) -> None:
     plain = unique("x")
     api.create_deployment(f"preview-{plain}")
     cli("preview", "create", "--from", dev, "--name", plain).failed("not a preview")
-    cli("preview", "deploy", "--name", plain, project).failed("is not a preview")
+    cli("preview", "deploy", "--name", plain, project, "--no-parse").failed("is not a preview")
     cli("preview", "delete", "--name", plain).failed("is not a preview", "deployment delete")
     assert api.get(f"/deployments/preview-{plain}").status_code == 200
     cli("preview", "create", "--from", dev, "--name", "***").failed("letters or digits")
@@ -121,7 +125,7 @@ def test_cleanup_removes_only_idle_previews(make_server: ServerFactory, tmp_path
     project = make_project(tmp_path / "p")
     dev = unique("dev")
     srv.api().create_deployment(dev)
-    cli("deploy", project, "-d", dev).ok()
+    cli("deploy", project, "--no-parse", "-d", dev).ok()
     cli("preview", "create", "--from", dev, "--name", "feature/old").ok()
     time.sleep(1.5)
     cli("preview", "create", "--from", dev, "--name", "feature/new").ok()

@@ -13,10 +13,10 @@ def dev_and_prod(cli: Cli, api: Api, project: Path) -> tuple[str, str, dict]:
     dev, prod = unique("dev"), unique("prod")
     api.create_deployment(dev)
     api.create_deployment(prod)
-    cli("deploy", project, "-d", prod).ok()
+    cli("deploy", project, "--no-parse", "-d", prod).ok()
     write(project, "dags/dag_0.py", f"# changed on {dev}\n")
     write(project, "requirements.txt", f"pandas  # {dev}\n")
-    deployed = cli("deploy", project, "-d", dev, "--json").ok().json()
+    deployed = cli("deploy", project, "--no-parse", "-d", dev, "--json").ok().json()
     return dev, prod, deployed
 
 
@@ -63,7 +63,7 @@ def test_promote_uploads_nothing_and_prod_runs_devs_versions(
 def test_promote_human_output_and_seq(cli: Cli, api: Api, project: Path) -> None:
     dev, prod, first = dev_and_prod(cli, api, project)
     write(project, "dags/dag_1.py", "# second dev deploy\n")
-    cli("deploy", project, "-d", dev).ok()
+    cli("deploy", project, "--no-parse", "-d", dev).ok()
     out = cli("promote", "--from", dev, "--to", prod, "--seq", "1").ok().out
     assert f"Promoted {dev} deploy #1 ({first['id']}) to {prod}: deploy #2" in out
     assert "nothing uploaded" in out

@@ -197,3 +197,21 @@ def test_unchanged_deploys_run_no_check(cli: Cli, api: Api, project: Path) -> No
     deploy(cli, project, name, "--no-parse").ok()
     again = deploy(cli, project, name, "--json").ok().json()
     assert again["unchanged"] is True and again["seq"] == 1
+
+
+def test_preview_deploys_are_checked_like_deploys(
+    cli: Cli, api: Api, server: Server, project: Path
+) -> None:
+    source = unique("gate")
+    api.create_deployment(source)
+    branch = "feature/gate check"
+    cli("preview", "create", "--from", source, "--name", branch).ok()
+    write(project, "dags/broken.py", BROKEN_DAG)
+    blobs = server.blob_count()
+    blocked = cli("preview", "deploy", "--name", branch, project, "--local").failed(
+        "deploy blocked", "1 DAG file failed to parse"
+    )
+    assert "broken.py" in blocked.out
+    assert server.blob_count() == blobs, "a blocked preview deploy uploads nothing"
+    done = cli("preview", "deploy", "--name", branch, project, "--no-parse", "--json").ok().json()
+    assert done["checks"] == {"parse": "skipped", "pytest": "not-run"}

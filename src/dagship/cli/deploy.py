@@ -28,10 +28,36 @@ from dagship.cli.waiting import TimeoutOption
 from dagship.validate.gate import CheckPlan, DeployBlocked, run_checks
 
 if TYPE_CHECKING:
-    from dagship.client.deploy import DeployResult, Mode
+    from dagship.client.deploy import CheckDeploy, DeployResult, Mode
     from dagship.integrations.branch import BranchTarget
 
 KIND_NAMES = {"dags": "DAGs", "project": "project", "full": "DAGs and project"}
+
+# The checks before a deploy, shared with `dagship preview deploy`.
+ParseOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--parse/--no-parse",
+        help="Parse the DAGs (`dagship parse`) before deploying; a parse error blocks the "
+        "deploy. Default: before deploys that change the project, not DAG-only ones. "
+        "--no-parse deploys unchecked and records that the check was skipped.",
+        show_default=False,
+    ),
+]
+PytestOption = Annotated[
+    bool,
+    typer.Option(
+        "--pytest", help="Also run the project's tests (`dagship test`); a failure blocks."
+    ),
+]
+LocalOption = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        help="Check with the Airflow installed next to dagship instead of the "
+        "deployment's environment (built with uv from the Dockerfile or dagship.yaml).",
+    ),
+]
 
 
 def deploy_command(
@@ -74,30 +100,9 @@ def deploy_command(
     description: Annotated[
         str | None, typer.Option("--description", help="Why: recorded with the deploy.")
     ] = None,
-    parse: Annotated[
-        bool | None,
-        typer.Option(
-            "--parse/--no-parse",
-            help="Parse the DAGs (`dagship parse`) before deploying; a parse error blocks the "
-            "deploy. Default: before deploys that change the project, not DAG-only ones. "
-            "--no-parse deploys unchecked and records that the check was skipped.",
-            show_default=False,
-        ),
-    ] = None,
-    pytest: Annotated[
-        bool,
-        typer.Option(
-            "--pytest", help="Also run the project's tests (`dagship test`); a failure blocks."
-        ),
-    ] = False,
-    local: Annotated[
-        bool,
-        typer.Option(
-            "--local",
-            help="Check with the Airflow installed next to dagship instead of the "
-            "deployment's environment (built with uv from the Dockerfile or dagship.yaml).",
-        ),
-    ] = False,
+    parse: ParseOption = None,
+    pytest: PytestOption = False,
+    local: LocalOption = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -152,9 +157,7 @@ def deploy_command(
                 expect_seq,
                 description,
                 on_progress=bar,
-                check=lambda kind: run_checks(
-                    path, kind, plan, on_progress=None if json else progress, on_test_output=echo
-                ),
+                check=checker(path, plan, json),
             )
         except DeployBlocked as exc:
             render_blocked(exc, deployment, json)
@@ -183,6 +186,13 @@ def deploy_command(
     code = waiting.report(waited, timeout)
     if code:
         raise typer.Exit(code)
+
+
+def checker(path: Path, plan: CheckPlan, json: bool) -> CheckDeploy:
+    """The checks to run once the deploy's kind is known (client.deploy's ``check``)."""
+    return lambda kind: run_checks(
+        path, kind, plan, on_progress=None if json else progress, on_test_output=echo
+    )
 
 
 def progress(message: str) -> None:

@@ -22,9 +22,11 @@ from dagship.cli.common import (
     short,
     when,
 )
+from dagship.cli.deploy import LocalOption, ParseOption, PytestOption, checker, render_blocked
 from dagship.cli.deploy import render as render_deploy
 from dagship.cli.progress import UploadBar
 from dagship.cli.waiting import TimeoutOption
+from dagship.validate.gate import CheckPlan, DeployBlocked
 
 if TYPE_CHECKING:
     from dagship.client.deploy import Mode
@@ -122,6 +124,9 @@ def deploy(
     description: Annotated[
         str | None, typer.Option("--description", help="Why: recorded with the deploy.")
     ] = None,
+    parse: ParseOption = None,
+    pytest: PytestOption = False,
+    local: LocalOption = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -138,12 +143,19 @@ def deploy(
     """Deploy a project to a branch's preview, exactly like `dagship deploy` to it."""
     if dags and project:
         raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
-    from dagship.client.preview import deploy_preview
+    from dagship.client.preview import deploy_preview, name_of
 
     started = waiting.now()
     mode: Mode = "dags" if dags else "project" if project else "auto"
+    plan = CheckPlan(parse=parse, pytest=pytest, local=local)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        result = deploy_preview(api, branch, path, mode, description, on_progress=bar)
+        try:
+            result = deploy_preview(
+                api, branch, path, mode, description, bar, checker(path, plan, json)
+            )
+        except DeployBlocked as exc:
+            render_blocked(exc, name_of(branch), json)
+            raise
         if not json:
             render_deploy(result)
         if not wait:

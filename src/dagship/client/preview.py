@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from dagship.client.api import JSON, ApiClient
-from dagship.client.deploy import DeployResult, Mode, deploy
+from dagship.client.deploy import CheckDeploy, DeployResult, Mode, deploy
 from dagship.client.errors import ApiError, ClientError
 from dagship.client.upload import UploadProgress
 from dagship.project.previews import PreviewNameError, preview_name
@@ -26,8 +26,10 @@ def deploy_preview(
     mode: Mode = "auto",
     description: str | None = None,
     on_progress: UploadProgress | None = None,
+    check: CheckDeploy | None = None,
 ) -> DeployResult:
-    """Deploy the project at ``path`` to the preview of ``branch``, which must exist."""
+    """Deploy the project at ``path`` to the preview of ``branch``, which must exist; ``check``
+    as for ``deploy``."""
     name = name_of(branch)
     try:
         info = client.get_deployment(name)
@@ -43,7 +45,9 @@ def deploy_preview(
             f"deployment {name} is not a preview, so `dagship preview deploy` leaves it alone; "
             f"deploy to it with `dagship deploy -d {name}` if you mean to"
         )
-    return deploy(client, path, name, mode, description=description, on_progress=on_progress)
+    return deploy(
+        client, path, name, mode, description=description, on_progress=on_progress, check=check
+    )
 
 
 def delete_preview(client: ApiClient, branch: str) -> JSON:
