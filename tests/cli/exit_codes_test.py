@@ -27,9 +27,9 @@ def test_upload_refused_by_the_server_fails_and_deploys_nothing(
     for args in ((), ("--json",), ("--branch", "main")):
         if args[:1] == ("--branch",):
             write(project, "dagship.yaml", f"deployments:\n  main: {name}\n")
-            result = cli("deploy", project, *args)
+            result = cli("deploy", project, "--no-parse", *args)
         else:
-            result = cli("deploy", project, "-d", name, *args)
+            result = cli("deploy", project, "-d", name, "--no-parse", *args)
         result.failed("include/big.bin")
         assert last_line(result).startswith("Error:")
         assert '"seq"' not in result.out, "no deploy reported"

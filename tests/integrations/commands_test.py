@@ -242,7 +242,7 @@ def bench(
     project = make_project(root / "project")
     dev = unique("dev")
     airflow_setup.api.create_deployment(dev)
-    airflow_setup.cli("deploy", project, "-d", dev).ok()
+    airflow_setup.cli("deploy", project, "-d", dev, "--no-parse").ok()
     write(project, "dagship.yaml", f"deployments:\n  main: {airflow_setup.deployment}\n")
     write(project, "tests/test_dags.py", "def test_nothing() -> None:\n    assert True\n")
     # The Airflow installed here: `dagship parse` / `dagship test` build their environment

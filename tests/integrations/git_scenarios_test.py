@@ -72,7 +72,9 @@ class Repo:
             "GITHUB_REF_NAME": branch,
             "GITHUB_SHA": git(job, "rev-parse", "HEAD"),
         }
-        result = self.cli("deploy", job, "--branch", "auto", "--json", env=env).ok().json()
+        result = (
+            self.cli("deploy", job, "--no-parse", "--branch", "auto", "--json", env=env).ok().json()
+        )
         return dict(result)
 
 
@@ -168,7 +170,7 @@ def test_first_push_of_a_new_branch(repo: Repo) -> None:
     dev = repo.dev
     # dev runs what main runs; the new branch changes one DAG. A git-based tool has no
     # "before" commit for a new branch; the content says: DAGs only.
-    repo.cli("deploy", repo.work, "--deployment", dev).ok()
+    repo.cli("deploy", repo.work, "--no-parse", "--deployment", dev).ok()
     git(repo.work, "checkout", "-q", "-b", "feature/new")
     repo.commit("Change a DAG", dag_change("new branch"))
     repo.push("feature/new")
