@@ -263,14 +263,20 @@ def _build(project: Path, location: Path, airflow: str, python: str, has_require
         raise ValidateError(
             f"could not install apache-airflow {airflow} and requirements.txt:\n{explanation}"
         )
-    version = _run(
-        [
-            str(_python_of(location)),
-            "-c",
-            "import importlib.metadata as m; print(m.version('apache-airflow'))",
-        ],
-        project,
-    ).stdout.strip()
+    # Installed is not importable: without Airflow's constraints file (published outside the
+    # package registry), an older Airflow may get a newer dependency it cannot import.
+    check = "import airflow, importlib.metadata as m; print(m.version('apache-airflow'))"
+    done = _run([str(_python_of(location)), "-c", check], project)
+    if done.returncode != 0:
+        shutil.rmtree(location, ignore_errors=True)
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ValidateError(
+            f"apache-airflow {airflow} was installed but does not import: {last}\n"
+            "A dependency resolved to a release newer than this Airflow supports: pin it in "
+            "requirements.txt to the version Airflow's constraints file names (for Airflow "
+            "3.1.0: `structlog==25.4.0`), or use a newer airflow_version."
+        )
+    version = done.stdout.strip().splitlines()[-1]
     marker = location / MARKER
     temporary = marker.with_suffix(".tmp")
     temporary.write_text(json.dumps({"airflow_version": version}), encoding="utf-8")
