@@ -173,19 +173,7 @@ def deploy_command(
         if not json:
             err.print(f"Uploaded: deploy #{result.seq} ({result.id}).")
         waited = waiting.follow(api, result.id, timeout, json, started)
-    if json:
-        print_json(
-            {
-                **result.to_dict(),
-                **branch_fields,
-                "wait": waited.to_dict(),
-                "dags": waited.to_dict()["dags"],
-                "import_errors": waited.to_dict()["import_errors"],
-            }
-        )
-    code = waiting.report(waited, timeout)
-    if code:
-        raise typer.Exit(code)
+    waiting.finish({**result.to_dict(), **branch_fields}, waited, timeout, json)
 
 
 def checker(path: Path, plan: CheckPlan, json: bool) -> CheckDeploy:

@@ -80,20 +80,7 @@ def promote_command(
         if not json:
             err.print(f"Promoted: deploy #{deploy['seq']} ({deploy['id']}).")
         waited = waiting.follow(api, deploy["id"], timeout, json, started)
-    if json:
-        wait_result = waited.to_dict()
-        # The same shape as `dagship deploy --wait --json`.
-        print_json(
-            {
-                **result.to_dict(),
-                "wait": wait_result,
-                "dags": wait_result["dags"],
-                "import_errors": wait_result["import_errors"],
-            }
-        )
-    code = waiting.report(waited, timeout)
-    if code:
-        raise typer.Exit(code)
+    waiting.finish(result.to_dict(), waited, timeout, json)
 
 
 def render(result: PromoteResult, source: str, target: str) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dagship.cli.common import err, plural, short
+from dagship.cli.common import err, plural, print_json, short
 
 if TYPE_CHECKING:
     from dagship.client.api import ApiClient
@@ -96,3 +96,22 @@ def report(result: WaitResult, timeout: float) -> int:
 
 def now() -> float:
     return time.monotonic()
+
+
+def finish(result: dict[str, Any], waited: WaitResult, timeout: float, json: bool) -> None:
+    """End a command that waited: its JSON (the result plus ``wait``, ``dags`` and
+    ``import_errors``, one shape for deploy, promote and preview deploy), then the report on
+    stderr; a failed wait exits with its code."""
+    if json:
+        wait_result = waited.to_dict()
+        print_json(
+            {
+                **result,
+                "wait": wait_result,
+                "dags": wait_result["dags"],
+                "import_errors": wait_result["import_errors"],
+            }
+        )
+    code = report(waited, timeout)
+    if code:
+        raise typer.Exit(code)
