@@ -347,10 +347,19 @@ def test_a_forkserver_left_running_serves_the_next_parse(
         assert [f["path"] for f in second["files"] if not f["cached"]] == ["dags/b.py"]
         # The worker sees this command's environment, not the one the forkserver started with.
         assert log.read_text().split() == ["unset", "unset", "second"]
+        # A running forkserver lists the files as they are now.
+        (project / "dags" / ".airflowignore").write_text("b.py\n")
+        third = parse_cli(project, "--local", "--json", idle=60).ok().json()
+        assert third["forkserver_reused"] is True
+        assert [f["path"] for f in third["files"]] == ["dags/a.py"]
     finally:
         assert stop_forkservers(project) == 1
-    third = parse_cli(project, "--local", "--json", "--no-cache").ok().json()
-    assert third["forkserver_reused"] is False
+    fourth = parse_cli(project, "--local", "--json", "--no-cache").ok().json()
+    assert fourth["forkserver_reused"] is False
+    # Started only to list files that were all cached, a forkserver is not left running.
+    fifth = parse_cli(project, "--local", "--json", idle=60).ok().json()
+    assert fifth["workers"] == 0 and fifth["cached_files"] == 1
+    assert stop_forkservers(project) == 0
 
 
 def test_a_project_without_dags_folder_is_a_clear_error(

@@ -9,13 +9,14 @@ environment variables read at parse time; results of unchanged files come from t
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ from dagship.validate.parse_cache import (
     entry_key,
     file_digest,
     shared_code_digest,
+    startup_code_digest,
     worker_digest,
 )
-from dagship.validate.parse_pool import WORKER_SCRIPT, Forkserver, WorkerError, run_pool
+from dagship.validate.parse_pool import Forkserver, WorkerError, run_pool
 from dagship.validate.tracebacks import cut
 
 DEFAULT_TIMEOUT = 30.0  # Airflow's [core] dagbag_import_timeout default
@@ -130,38 +132,32 @@ def parse_project(
     timeout = timeout if timeout is not None else _default_timeout()
     if timeout <= 0:
         raise ValidateError("--timeout must be a positive number of seconds")
-    listed, modules = _list_dag_files(environment, dags)
-    skip_patterns = _exception_patterns(project)
-    files: list[Path] = []
-    skipped: list[Path] = []
-    for path in listed:
-        relative = path.relative_to(project).as_posix()
-        (skipped if _matches(relative, skip_patterns) else files).append(path)
-
-    cache = ParseCache(cache_dir() / "parse")
-    shared = shared_code_digest(project, listed)
-    context = [environment.key, shared, worker_digest(), json.dumps(airflow_settings())]
-    results: dict[Path, FileResult] = {}
-    keys: dict[Path, str] = {}
-    for path in files:
-        keys[path] = entry_key(str(path.relative_to(project)), file_digest(path), *context)
-        entry = cache.get(keys[path]) if use_cache else None
-        if entry is not None:
-            results[path] = _from_dict(entry, cached=True)
-    todo = [path for path in files if path not in results]
-    forkserver_reused = False
-    workers = min(jobs or os.cpu_count() or 1, len(todo))
-    if todo:
-        # A forkserver serves one project in one environment with the same shared code.
-        identity = entry_key(str(project), *context)
-        answers, forkserver_reused = _run_workers(
-            project, dags, environment, todo, workers, timeout, identity, modules
-        )
-        for path in todo:
-            result = _file_result(project, answers[str(path)], timeout)
-            results[path] = result
-            if not any(e.kind in ("timeout", "crash") for e in result.errors):
-                cache.put(keys[path], asdict(result))
+    settings = json.dumps(airflow_settings())
+    with _forkserver(project, environment, timeout, settings) as forkserver:
+        # A forkserver being started lists the files while it imports Airflow.
+        listed = [Path(p) for p in forkserver.list_files()["files"]]
+        skip_patterns = _exception_patterns(project)
+        files = [p for p in listed if not _matches(_relative(p, project), skip_patterns)]
+        context = [environment.key, shared_code_digest(project, listed), worker_digest(), settings]
+        keys = {
+            path: entry_key(_relative(path, project), file_digest(path), *context) for path in files
+        }
+        cache = ParseCache(cache_dir() / "parse", project)
+        results: dict[Path, FileResult] = {}
+        if use_cache:
+            for path, key in keys.items():
+                entry = cache.get(key)
+                if entry is not None:
+                    results[path] = _from_dict(entry, cached=True)
+        todo = [path for path in files if path not in results]
+        workers = min(jobs or os.cpu_count() or 1, len(todo))
+        if todo:
+            answers = _run_workers(forkserver, todo, workers, timeout)
+            for path in todo:
+                result = results[path] = _file_result(project, answers[str(path)], timeout)
+                if not any(e.kind in ("timeout", "crash") for e in result.errors):
+                    cache.put(keys[path], asdict(result))
+        cache.save(list(keys.values()))
     ordered = [results[path] for path in files]
     _report_duplicates(ordered)
     return ParseReport(
@@ -170,11 +166,44 @@ def parse_project(
         python=str(environment.python),
         environment_reused=environment.reused,
         files=ordered,
-        skipped=[path.relative_to(project).as_posix() for path in skipped],
+        skipped=[_relative(p, project) for p in listed if p not in keys],
         workers=workers,
-        forkserver_reused=forkserver_reused,
+        forkserver_reused=forkserver.reused,
         seconds=time.perf_counter() - started,
     )
+
+
+def _relative(path: Path, project: Path) -> str:
+    return path.relative_to(project).as_posix()
+
+
+@contextlib.contextmanager
+def _forkserver(
+    project: Path, environment: Environment, timeout: float, settings: str
+) -> Iterator[Forkserver]:
+    """The forkserver for this project in this environment: found running, or started."""
+    # Everything the forkserver's own state depends on; a running one is reused.
+    identity = entry_key(
+        str(project), environment.key, worker_digest(), settings, startup_code_digest(project)
+    )
+    idle = forkserver_idle()
+    home = _forkserver_home(identity) if idle > 0 else Path(tempfile.mkdtemp(prefix="dagship-"))
+    dags = project / "dags"
+    env = _worker_env(project, dags, home / "airflow-home", timeout)
+    forkserver = None
+    try:
+        forkserver = Forkserver(environment.python, project, dags, env, home, idle)
+        yield forkserver
+    except WorkerError as exc:
+        raise ValidateError(
+            f"the parse worker could not start with {environment.python} "
+            f"(Airflow {environment.airflow_version}):\n{str(exc).strip()[-3000:]}"
+        ) from exc
+    finally:
+        if forkserver is not None:
+            forkserver.close()
+        if idle <= 0:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _default_timeout() -> float:
@@ -183,22 +212,6 @@ def _default_timeout() -> float:
         return float(configured) if configured else DEFAULT_TIMEOUT
     except ValueError:
         return DEFAULT_TIMEOUT
-
-
-def _list_dag_files(environment: Environment, dags: Path) -> tuple[list[Path], list[str]]:
-    done = subprocess.run(
-        [str(environment.python), str(WORKER_SCRIPT), "list", str(dags)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ValidateError(
-            f"cannot list the DAG files of {dags} with {environment.python}:\n"
-            f"{done.stderr.strip()[-2000:]}"
-        )
-    listing = json.loads(done.stdout)
-    return [Path(p) for p in listing["files"]], list(listing["modules"])
 
 
 def _exception_patterns(project: Path) -> list[str]:
@@ -275,45 +288,22 @@ def _forkserver_home(identity: str) -> Path:
 
 
 def _run_workers(
-    project: Path,
-    dags: Path,
-    environment: Environment,
-    todo: list[Path],
-    workers: int,
-    timeout: float,
-    identity: str,
-    modules: list[str],
-) -> tuple[dict[str, dict[str, Any]], bool]:
-    """The workers' answer for each file, and whether a running forkserver was reused."""
-    idle = forkserver_idle()
-    home = _forkserver_home(identity) if idle > 0 else Path(tempfile.mkdtemp(prefix="dagship-"))
-    env = _worker_env(project, dags, home / "airflow-home", timeout)
+    forkserver: Forkserver, todo: list[Path], workers: int, timeout: float
+) -> dict[str, dict[str, Any]]:
+    """The workers' answer for each file."""
     answers: dict[str, dict[str, Any]] = {}
 
     def collect(path: str, answer: dict[str, Any]) -> None:
         answers[path] = answer
 
-    forkserver = None
-    try:
-        forkserver = Forkserver(environment.python, project, dags, env, home, idle, modules)
-        run_pool(
-            [str(p) for p in todo],
-            workers=workers,
-            timeout=timeout,
-            forkserver=forkserver,
-            on_result=collect,
-        )
-    except WorkerError as exc:
-        raise ValidateError(
-            f"the parse worker could not start with {environment.python} "
-            f"(Airflow {environment.airflow_version}):\n{str(exc).strip()[-3000:]}"
-        ) from exc
-    finally:
-        if forkserver is not None:
-            forkserver.close()
-        if idle <= 0:
-            shutil.rmtree(home, ignore_errors=True)
-    return answers, bool(forkserver and forkserver.reused)
+    run_pool(
+        [str(p) for p in todo],
+        workers=workers,
+        timeout=timeout,
+        forkserver=forkserver,
+        on_result=collect,
+    )
+    return answers
 
 
 def _file_result(project: Path, answer: dict[str, Any], timeout: float) -> FileResult:

@@ -4,8 +4,12 @@ An entry is keyed by the file's content, the environment (Airflow and requiremen
 the project's shared Python code (every file of dags/, include/ and plugins/ that is not a DAG
 file, and the project's top-level ``.py`` files), the Airflow settings given as ``AIRFLOW__*``
 environment variables and the parse worker itself. A change to a helper module therefore parses
-every file again, which is the safe choice. Entries are JSON files written atomically under
-``$DAGSHIP_CACHE_DIR/parse/``.
+every file again, which is the safe choice.
+
+A project's entries are one JSON file under ``$DAGSHIP_CACHE_DIR/parse/``, read once and
+written atomically once per parse: the entries of that parse's files come last, older ones are
+kept up to ``MAX_ENTRIES`` (the least recently used go first). Two parses of one project at the
+same time may each drop the other's new entries; those files are then simply parsed again.
 """
 
 from __future__ import annotations
@@ -24,28 +28,39 @@ _SKIPPED_PARTS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
 _WORKER_FILES = ("parse_worker.py", "placeholders.py")
 
 
-class ParseCache:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+MAX_ENTRIES = 10_000
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+
+class ParseCache:
+    """The cached results of one project's DAG files."""
+
+    def __init__(self, root: Path, project: Path) -> None:
+        self.path = root / f"{entry_key(str(project))[:32]}.json"
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entries = {}
+        self.entries: dict[str, dict[str, Any]] = entries if isinstance(entries, dict) else {}
 
     def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        entry = self.entries.get(key)
+        return entry if isinstance(entry, dict) else None
 
     def put(self, key: str, result: dict[str, Any]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        self.entries[key] = result
+
+    def save(self, used: list[str]) -> None:
+        """Write the entries, those of ``used`` as the most recent."""
+        recent = {key: self.entries[key] for key in used if key in self.entries}
+        older = [(k, v) for k, v in self.entries.items() if k not in recent]
+        kept = dict(older[max(0, len(older) + len(recent) - MAX_ENTRIES) :])
+        kept.update(recent)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(result, stream)
-            os.replace(temporary, path)
+                json.dump(kept, stream)
+            os.replace(temporary, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
@@ -58,22 +73,33 @@ def file_digest(path: Path) -> str:
 
 def shared_code_digest(project: Path, dag_files: Iterable[Path]) -> str:
     """A digest of the files DAG files may import or read that are not DAG files themselves."""
-    skip = {path.resolve() for path in dag_files}
-    digest = hashlib.sha256()
     candidates = sorted(project.glob("*.py"))
     for folder in SHARED_FOLDERS:
-        base = project / folder
-        if base.is_dir():
-            candidates.extend(sorted(p for p in base.rglob("*") if p.is_file()))
-    for path in candidates:
+        candidates.extend(sorted(p for p in (project / folder).rglob("*") if p.is_file()))
+    return _digest(project, candidates, skip={str(path) for path in dag_files})
+
+
+def startup_code_digest(project: Path) -> str:
+    """A digest of the project code a forkserver may have run before forking workers: Airflow
+    imports ``airflow_local_settings`` (from the project root, dags/ or plugins/) when it
+    starts, and the plugins."""
+    candidates = sorted(project.glob("*.py"))
+    candidates.append(project / "dags" / "airflow_local_settings.py")
+    candidates.extend(sorted(p for p in (project / "plugins").rglob("*") if p.is_file()))
+    return _digest(project, candidates, skip=set())
+
+
+def _digest(project: Path, paths: list[Path], skip: set[str]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
         relative = path.relative_to(project)
-        if path.resolve() in skip or _SKIPPED_PARTS.intersection(relative.parts):
+        if str(path) in skip or _SKIPPED_PARTS.intersection(relative.parts):
             continue
         if path.suffix == ".pyc":
             continue
-        digest.update(relative.as_posix().encode() + b"\0")
         with contextlib.suppress(OSError):
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            content = hashlib.sha256(path.read_bytes()).digest()
+            digest.update(relative.as_posix().encode() + b"\0" + content)
     return digest.hexdigest()
 
 

@@ -1,8 +1,8 @@
 """A pool of long-lived parse workers forked from one process that imported Airflow.
 
 ``parse_worker.py serve`` (the forkserver) runs with the environment's interpreter in its own
-process group, imports Airflow once and forks a worker for each connection to its Unix socket;
-each worker parses files one at a time over that connection. One thread per worker hands it
+process group, lists the DAG files, imports Airflow once and forks a worker for each connection
+to its Unix socket; each worker parses files one at a time over that connection. One thread per worker hands it
 the next file and waits for the answer. Airflow's own per-file timeout stops a slow import
 inside the worker; a worker that does not answer shortly after that (a hang Airflow's alarm
 cannot interrupt) or that dies is killed, the file is reported, and a freshly forked worker
@@ -36,25 +36,38 @@ class WorkerError(RuntimeError):
     """The workers could not start: Airflow missing or broken in the environment."""
 
 
-def _receive(stream: IO[bytes], timeout: float) -> dict[str, Any] | None:
-    """The next JSON line, or None on timeout or end of stream."""
-    ready, _, _ = select.select([stream], [], [], max(0.0, timeout))
-    if not ready:
-        return None
-    line = stream.readline()
-    if not line:
-        return None
-    message: dict[str, Any] = json.loads(line)
-    return message
+class Lines:
+    """JSON lines read from a pipe or socket, each waited for with a timeout."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None on timeout or end of stream."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        message: dict[str, Any] = json.loads(line)
+        return message
 
 
 class Forkserver:
-    """The process that imported Airflow and forks workers: started, or found still running.
+    """The process that lists the DAG files, imports Airflow and forks workers: started, or
+    found still running.
 
-    ``home`` holds its control socket, pid file and log. With ``idle`` > 0 it is left running
-    after the parse and exits by itself after ``idle`` seconds without work, so the next parse
-    of the same project in the same environment skips importing Airflow; with 0 ``close``
-    stops it.
+    Starting it does not wait: ``list_files`` answers as soon as the files are listed, while
+    Airflow is still being imported, and ``fork`` waits for it to be ready. ``home`` holds its
+    control socket, pid file and log. With ``idle`` > 0 it is left running after a parse and
+    exits by itself after ``idle`` seconds without work, so the next parse of the same project
+    in the same environment skips importing Airflow; with 0 ``close`` stops it.
     """
 
     def __init__(
@@ -65,7 +78,6 @@ class Forkserver:
         env: Mapping[str, str],
         home: Path,
         idle: float = 0,
-        preload: list[str] | None = None,
     ):
         self.python, self.project, self.dags = python, project, dags
         self.env = dict(env)
@@ -74,8 +86,13 @@ class Forkserver:
         self.log = home / "forkserver.log"
         self.control = home / "control.sock"
         self.pid_file = home / "forkserver.pid"
-        self.preload = preload or []
         self.lock = threading.Lock()
+        # Set while the forkserver this process started is not ready yet.
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.status: Lines | None = None
+        self.start_lock: IO[str] | None = None
+        self.spare: Worker | None = None  # the worker that answered list_files
+        self.forked = False
         self.reused = self._alive()
         if not self.reused:
             self._start()
@@ -90,37 +107,60 @@ class Forkserver:
 
     def _start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        with (self.home / "start.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one start at a time for this project
-            if self._alive():
-                return
-            with contextlib.suppress(FileNotFoundError):
-                self.control.unlink()  # left by a forkserver that was killed
-            command = [str(self.python), str(WORKER_SCRIPT), "serve", str(self.project)]
-            preload = self.home / "preload.json"
-            preload.write_text(json.dumps(self.preload), encoding="utf-8")
-            command += [str(self.dags), str(self.control), f"{self.idle:g}", str(preload)]
-            with self.log.open("ab") as stderr:
-                proc = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    cwd=self.project,
-                    env=self.env,
-                    start_new_session=True,
-                )
-            assert proc.stdout is not None
-            message = _receive(proc.stdout, STARTUP_TIMEOUT)
-            proc.stdout.close()
-            if message is None or not message.get("ready"):
-                _kill_group(proc.pid)
-                proc.wait()
-                detail = message.get("fatal") if message else None
-                raise WorkerError(detail or self._log_tail())
-            self.pid_file.write_text(str(proc.pid))
-            # Waited for by close() in this process, or adopted by init when left running.
-            self.proc = proc
+        # One start at a time for this project: held until the forkserver is ready.
+        self.start_lock = (self.home / "start.lock").open("a")
+        fcntl.flock(self.start_lock, fcntl.LOCK_EX)
+        if self._alive():  # started by another parse while this one waited
+            self._release()
+            self.reused = True
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.control.unlink()  # left by a forkserver that was killed
+        command = [str(self.python), str(WORKER_SCRIPT), "serve", str(self.project)]
+        command += [str(self.dags), str(self.control), f"{self.idle:g}"]
+        with self.log.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=self.project,
+                env=self.env,
+                start_new_session=True,
+            )
+        assert self.proc.stdout is not None
+        self.status = Lines(self.proc.stdout.fileno())
+        self.pid_file.write_text(str(self.proc.pid))
+
+    def _release(self) -> None:
+        if self.start_lock is not None:
+            self.start_lock.close()  # and with it the lock
+            self.start_lock = None
+
+    def _status(self, expected: str) -> dict[str, Any]:
+        """The next message of the starting forkserver; a WorkerError if it is not ``expected``."""
+        assert self.status is not None and self.proc is not None
+        message = self.status.next(STARTUP_TIMEOUT)
+        if message is None or expected not in message:
+            _kill_group(self.proc.pid)
+            self.proc.wait()
+            self._started()
+            detail = message.get("fatal") if message else None
+            raise WorkerError(detail or self._log_tail())
+        return message
+
+    def _ready(self) -> None:
+        """Wait until the forkserver this process is starting accepts connections."""
+        if self.status is not None:
+            self._status("ready")
+            self._started()
+
+    def _started(self) -> None:
+        """Done with starting: nothing more is read from the forkserver, others may use it."""
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.status = None
+        self._release()
 
     def _log_tail(self) -> str:
         try:
@@ -128,20 +168,41 @@ class Forkserver:
         except OSError:
             return "no output"
 
+    def list_files(self) -> dict[str, list[str]]:
+        """The DAG files (``files``) and the modules they import (``modules``), as listed in
+        the deployment's environment."""
+        if self.status is not None:
+            listing: dict[str, list[str]] = self._status("listing")["listing"]
+            return listing
+        worker = self.fork()
+        answer = worker.request({"list": True}, STARTUP_TIMEOUT)
+        if answer is None:
+            worker.kill()
+            raise WorkerError(self._log_tail())
+        self.spare = worker
+        return {"files": list(answer["files"]), "modules": list(answer["modules"])}
+
     def fork(self) -> Worker:
         """A new worker, connected and ready."""
         with self.lock:
+            self.forked = True
+            if self.spare is not None:
+                worker, self.spare = self.spare, None
+                return worker
+            self._ready()
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 connection.connect(str(self.control))
             except OSError:
                 connection.close()
                 self._start()  # it went away (idle exit, killed): start it again
+                if self.status is not None:
+                    self._status("listing")
+                self._ready()
                 connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 connection.connect(str(self.control))
         worker = Worker(connection)
-        connection.sendall(json.dumps({"env": self.env}).encode() + b"\n")
-        hello = _receive(worker.reader, STARTUP_TIMEOUT)
+        hello = worker.request({"env": self.env}, STARTUP_TIMEOUT)
         if hello is None or not hello.get("ready"):
             worker.kill()
             raise WorkerError(self._log_tail())
@@ -149,18 +210,22 @@ class Forkserver:
         return worker
 
     def close(self) -> None:
-        """Stop the forkserver unless it is meant to stay for the next parse."""
-        if self.idle > 0:
+        """Stop the forkserver unless it is meant to stay for the next parse. One this
+        process started but never used (nothing needed parsing) is stopped too: it may not
+        be ready yet, and nothing waits for it."""
+        if self.spare is not None:
+            self.spare.stop()
+        if self.idle > 0 and (self.forked or self.proc is None):
             return
         try:
             pid = int(self.pid_file.read_text())
         except (OSError, ValueError):
             return
         _kill_group(pid)
-        proc = getattr(self, "proc", None)
-        if proc is not None:
+        if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+                self.proc.wait(timeout=10)
+            self._started()
 
 
 def stop_forkservers(base: Path, project: Path) -> int:
@@ -187,17 +252,22 @@ def _kill_group(pid: int) -> None:
 class Worker:
     def __init__(self, connection: socket.socket) -> None:
         self.connection = connection
-        self.reader: IO[bytes] = connection.makefile("rb")
+        self.reader = Lines(connection.fileno())
         self.pid = 0
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one request; its answer, or None if none came within ``timeout``."""
+        try:
+            self.connection.sendall(json.dumps(message).encode() + b"\n")
+            return self.reader.next(timeout)
+        except OSError:
+            return None
 
     def parse(self, path: str, timeout: float) -> dict[str, Any]:
         """The worker's answer for one file, or ``{"failure": "hung" | "died"}`` (the worker
         is then killed and must be replaced)."""
-        answer = None
         started = time.monotonic()
-        with contextlib.suppress(OSError):
-            self.connection.sendall(json.dumps({"path": path}).encode() + b"\n")
-            answer = _receive(self.reader, timeout + GRACE_SECONDS)
+        answer = self.request({"path": path}, timeout + GRACE_SECONDS)
         if answer is not None:
             return answer
         hung = time.monotonic() - started >= timeout + GRACE_SECONDS
@@ -212,7 +282,6 @@ class Worker:
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
-            self.reader.close()
             self.connection.close()
 
 

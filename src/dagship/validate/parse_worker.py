@@ -1,22 +1,22 @@
 """The parse worker: imports DAG files with Airflow's own DagBag, one request at a time.
 
 ``dagship parse`` starts this script with the deployment environment's interpreter, so it needs
-only the standard library and Airflow; dagship itself is not installed there. Two modes:
+only the standard library and Airflow; dagship itself is not installed there.
 
-``parse_worker.py list DAGS_FOLDER``
-    Print the DAG files Airflow's DAG processor would parse (and the modules they import), as
-    JSON: the folder walked with Airflow's own ``.airflowignore`` rules
-    (``[core] dag_ignore_file_syntax``) and its safe-mode heuristic. It does not import
-    Airflow, so it takes a fraction of a second.
+``parse_worker.py serve PROJECT DAGS_FOLDER SOCKET IDLE``
+    First list the DAG files Airflow's DAG processor would parse: the folder walked with
+    Airflow's own ``.airflowignore`` rules (``[core] dag_ignore_file_syntax``) and its safe-mode
+    heuristic, without importing Airflow. The listing is the first JSON line on stdout, so the
+    caller can hash and look the files up in its cache while this process goes on to import
+    Airflow, and the libraries the DAG files import at top level (pandas, providers...). It
+    then listens on the Unix socket SOCKET, says so in a second line, and forks a worker for
+    each connection: a copy of this process, so Airflow is imported once, not once per worker,
+    and every worker starts clean (this process never imports a DAG file, only libraries). It
+    exits after IDLE seconds without a connection (0: never; ``dagship parse`` then stops it).
 
-``parse_worker.py serve PROJECT DAGS_FOLDER SOCKET IDLE PRELOAD``
-    Import Airflow once, and the libraries listed in the JSON file PRELOAD, listen on the Unix
-    socket SOCKET and fork a worker for each connection: a copy of this process, so Airflow is
-    imported once, not once per worker, and every worker starts clean (this process never
-    imports a DAG file, only libraries). It exits after IDLE seconds without
-    a connection (0: never; ``dagship parse`` then stops it). A worker takes the caller's
-    environment variables from the first line, then reads one JSON request per line
-    (``{"path": ...}``) and answers one JSON line per file: the DAGs found (id, task count),
+    A worker takes the caller's environment variables from the first line, then reads one JSON
+    request per line and answers each with one JSON line: ``{"list": true}`` is answered with
+    the listing as above, ``{"path": ...}`` with the DAGs found in that file (id, task count),
     the errors Airflow recorded (with tracebacks), the placeholders used and the time taken.
     Airflow's own per-file timeout (``[core] dagbag_import_timeout``) applies. Database access
     is blocked as in Airflow's DAG processor. Anything the DAG files print goes to stderr, never
@@ -26,7 +26,9 @@ only the standard library and Airflow; dagship itself is not installed there. Tw
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
+import io
 import json
 import os
 import re
@@ -50,12 +52,9 @@ def main(argv: list[str]) -> int:
     # This folder holds dagship modules whose names (errors, parse, ...) must not shadow the
     # project's own modules.
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    if len(argv) == 2 and argv[0] == "list":
-        sys.stdout.write(json.dumps(list_dag_files(argv[1])) + "\n")
-        return 0
-    if len(argv) == 6 and argv[0] == "serve":
-        return serve(argv[1], argv[2], argv[3], float(argv[4]), argv[5], here)
-    sys.stderr.write("usage: parse_worker.py list DAGS | serve PROJECT DAGS SOCKET IDLE PRELOAD\n")
+    if len(argv) == 5 and argv[0] == "serve":
+        return serve(argv[1], argv[2], argv[3], float(argv[4]), here)
+    sys.stderr.write("usage: parse_worker.py serve PROJECT DAGS SOCKET IDLE\n")
     return 2
 
 
@@ -70,13 +69,18 @@ def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
     modules: set[str] = set()
     for path in _find_path_from_directory()(dags_folder, ".airflowignore", syntax):
         try:
-            candidate = Path(path).is_file() and (path.endswith(".py") or zipfile.is_zipfile(path))
-            if candidate and (not safe_mode or _might_contain_dag(path)):
-                files.append(path)
-                if path.endswith(".py"):
-                    modules.update(_IMPORT.findall(Path(path).read_text(errors="replace")))
+            with open(path, "rb") as handle:
+                content = handle.read()  # read once for the checks and the imports
         except OSError:
             continue
+        is_zip = zipfile.is_zipfile(io.BytesIO(content))
+        if not (path.endswith(".py") or is_zip):
+            continue
+        if safe_mode and not (is_zip or _might_contain_dag(content)):
+            continue
+        files.append(path)
+        if path.endswith(".py"):
+            modules.update(_IMPORT.findall(content.decode(errors="replace")))
     return {"files": sorted(files), "modules": sorted(modules)}
 
 
@@ -98,30 +102,32 @@ def _find_path_from_directory() -> Any:
     return find_path_from_directory
 
 
-def _might_contain_dag(path: str) -> bool:
-    """Airflow's default safe-mode heuristic (``might_contain_dag_via_default_heuristic``)."""
-    if zipfile.is_zipfile(path):
-        return True
-    with open(path, "rb") as handle:
-        content = handle.read().lower()
+def _might_contain_dag(content: bytes) -> bool:
+    """Airflow's default safe-mode heuristic (``might_contain_dag_via_default_heuristic``) for
+    a file that is not a zip archive."""
+    content = content.lower()
     return b"airflow" in content and (b"dag" in content or b"asset" in content)
 
 
 # --------------------------------------------------------------------------- serving
 
 
-def serve(
-    project: str, dags_folder: str, control_path: str, idle: float, preload: str, here: str
-) -> int:
-    """Import Airflow once, then fork a worker for each connection to ``control_path``."""
+def serve(project: str, dags_folder: str, control_path: str, idle: float, here: str) -> int:
+    """List the DAG files, import Airflow once, then fork a worker for each connection to
+    ``control_path``."""
     # Status goes to the original stdout; fd 1 becomes stderr so that prints and subprocesses
     # started by DAG files cannot corrupt the answers.
     status = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     try:
+        listing = list_dag_files(dags_folder)
+        _send(status, {"listing": listing})
         bag_class, placeholders = _prepare(project, here)
-        _preload(project, preload)
+        _preload(project, listing["modules"])
+        # Objects imported so far live as long as the workers: the garbage collector of a
+        # worker need not scan them again (and copy their pages) on every collection.
+        gc.freeze()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(control_path)
         listener.listen()
@@ -130,8 +136,10 @@ def serve(
         return 1
     import airflow
 
-    _send(status, {"ready": True, "airflow_version": airflow.__version__, "pid": os.getpid()})
-    status.close()
+    # The caller may have gone (it found nothing to parse): this process serves the next one.
+    with contextlib.suppress(OSError):
+        _send(status, {"ready": True, "airflow_version": airflow.__version__, "pid": os.getpid()})
+        status.close()
     signal.signal(signal.SIGCHLD, _reap)
     try:
         while True:
@@ -158,12 +166,10 @@ def serve(
             os.unlink(control_path)
 
 
-def _preload(project: str, preload: str) -> None:
+def _preload(project: str, modules: list[str]) -> None:
     """Import the libraries the DAG files import (pandas, providers...) once, here, so that
     workers start with them. The project's own modules are never imported here."""
     root = os.path.abspath(project) + os.sep
-    with open(preload, encoding="utf-8") as handle:
-        modules = json.load(handle)
     for name in modules:
         try:
             spec = importlib.util.find_spec(name.split(".")[0])
@@ -198,7 +204,10 @@ def _work(connection: socket.socket, dags_folder: str, bag_class: Any, placehold
     _send(writer, {"ready": True, "pid": os.getpid()})
     for line in reader:
         request = json.loads(line)
-        _send(writer, parse_file(request["path"], dags_folder, bag_class, placeholders))
+        if request.get("list"):
+            _send(writer, list_dag_files(dags_folder))
+        else:
+            _send(writer, parse_file(request["path"], dags_folder, bag_class, placeholders))
 
 
 def _send(stream: TextIO, message: dict[str, Any]) -> None:
