@@ -2,11 +2,11 @@
 
 ``parse_worker.py serve`` (the forkserver) runs with the environment's interpreter in its own
 process group, lists the DAG files, imports Airflow once and forks a worker for each connection
-to its Unix socket; each worker parses files one at a time over that connection. One thread per worker hands it
-the next file and waits for the answer. Airflow's own per-file timeout stops a slow import
-inside the worker; a worker that does not answer shortly after that (a hang Airflow's alarm
-cannot interrupt) or that dies is killed, the file is reported, and a freshly forked worker
-takes over the rest.
+to its Unix socket; each worker parses files one at a time over that connection. One thread per
+worker hands it the next file and waits for the answer. Airflow's own per-file timeout stops a
+slow import inside the worker; a worker that does not answer shortly after that (a hang
+Airflow's alarm cannot interrupt) or that dies is killed, the file is reported, and a freshly
+forked worker takes over the rest.
 """
 
 from __future__ import annotations
