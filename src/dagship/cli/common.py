@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -34,6 +35,17 @@ TokenOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout, for scripts.")
+]
+EnvFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="Environment variables for the DAG files and tests, one KEY=VALUE per line. "
+        "Default: the project's .env, if there. Variables already set here win.",
+        show_default=False,
+        dir_okay=False,
+    ),
 ]
 
 out = Console(highlight=False, soft_wrap=True)

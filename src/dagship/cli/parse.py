@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from dagship.cli.common import JsonOption, err, out, plural, print_json
+from dagship.cli.common import EnvFileOption, JsonOption, err, out, plural, print_json
 
 if TYPE_CHECKING:
     from dagship.validate.parse import ParseReport
@@ -50,6 +50,7 @@ def parse_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Import every file again, ignoring cached results.")
     ] = False,
+    env_file: EnvFileOption = None,
     json: JsonOption = False,
 ) -> None:
     """Import every DAG file of the project with Airflow's own DagBag, in parallel, and report
@@ -62,7 +63,9 @@ def parse_command(
             err.print(message)
 
     environment = ensure_environment(path, local=local, on_progress=progress)
-    report = parse_project(path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache)
+    report = parse_project(
+        path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache, env_file=env_file
+    )
     if json:
         print_json(report.to_dict())
     else:

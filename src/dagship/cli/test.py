@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from dagship.cli.common import JsonOption, err, print_json
+from dagship.cli.common import EnvFileOption, JsonOption, err, print_json
 
 
 class PytestArgsCommand(TyperCommand):
@@ -45,6 +45,7 @@ def test_command(
             "deployment's environment (built with uv from the Dockerfile or dagship.yaml).",
         ),
     ] = False,
+    env_file: EnvFileOption = None,
     json: JsonOption = False,
 ) -> None:
     """Run the project's tests/ with pytest, importable as Airflow sees the project.
@@ -65,6 +66,7 @@ def test_command(
         on_progress=_progress,
         on_output=_to_stderr if json else _to_stdout,
         color=(sys.stderr if json else sys.stdout).isatty(),
+        env_file=env_file,
     )
     environment = run.environment
     if json:

@@ -16,12 +16,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dagship.validate import parse_pool
+from dagship.validate.env_file import project_variables, with_variables
 from dagship.validate.environment import Environment, cache_dir
 from dagship.validate.errors import ValidateError
 from dagship.validate.parse_cache import (
@@ -120,8 +121,12 @@ def parse_project(
     jobs: int | None = None,
     timeout: float | None = None,
     use_cache: bool = True,
+    env_file: Path | None = None,
 ) -> ParseReport:
-    """Parse every DAG file of ``project`` in ``environment``; errors are in the report."""
+    """Parse every DAG file of ``project`` in ``environment``; errors are in the report.
+
+    The DAG files see this process's environment variables plus those of ``env_file`` (default:
+    the project's ``.env``, if there) that it does not set."""
     started = time.perf_counter()
     project = project.resolve()
     dags = project / "dags"
@@ -132,13 +137,16 @@ def parse_project(
     timeout = timeout if timeout is not None else _default_timeout()
     if timeout <= 0:
         raise ValidateError("--timeout must be a positive number of seconds")
-    settings = json.dumps(airflow_settings())
-    with _forkserver(project, environment, timeout, settings) as forkserver:
+    variables = project_variables(project, env_file)
+    base = with_variables(variables)
+    settings = json.dumps(airflow_settings(base))
+    with _forkserver(project, environment, timeout, base, settings) as forkserver:
         # A forkserver being started lists the files while it imports Airflow.
         listed = [Path(p) for p in forkserver.list_files()["files"]]
         skip_patterns = _exception_patterns(project)
         files = [p for p in listed if not _matches(_relative(p, project), skip_patterns)]
-        context = [environment.key, shared_code_digest(project, listed), worker_digest(), settings]
+        shared = shared_code_digest(project, listed)
+        context = [environment.key, shared, worker_digest(), settings, json.dumps(variables)]
         keys = {
             path: entry_key(_relative(path, project), file_digest(path), *context) for path in files
         }
@@ -179,7 +187,7 @@ def _relative(path: Path, project: Path) -> str:
 
 @contextlib.contextmanager
 def _forkserver(
-    project: Path, environment: Environment, timeout: float, settings: str
+    project: Path, environment: Environment, timeout: float, base: Mapping[str, str], settings: str
 ) -> Iterator[Forkserver]:
     """The forkserver for this project in this environment: found running, or started."""
     # Everything the forkserver's own state depends on; a running one is reused.
@@ -189,7 +197,7 @@ def _forkserver(
     idle = forkserver_idle()
     home = _forkserver_home(identity) if idle > 0 else Path(tempfile.mkdtemp(prefix="dagship-"))
     dags = project / "dags"
-    env = _worker_env(project, dags, home / "airflow-home", timeout)
+    env = _worker_env(base, project, home / "airflow-home", timeout)
     forkserver = None
     try:
         forkserver = Forkserver(environment.python, project, dags, env, home, idle)
@@ -236,8 +244,11 @@ def _matches(relative: str, patterns: list[str]) -> bool:
     )
 
 
-def _worker_env(project: Path, dags: Path, home: Path, timeout: float) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
+def _worker_env(
+    base: Mapping[str, str], project: Path, home: Path, timeout: float
+) -> dict[str, str]:
+    dags = project / "dags"
+    env = {k: v for k, v in base.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
     # The project is importable as Airflow sees it: dags/ and plugins/ on sys.path, and the
     # project root for `from include.x import y`.
     paths = [str(project), str(dags), str(project / "plugins")]

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +112,9 @@ def worker_digest() -> str:
     return digest.hexdigest()
 
 
-def airflow_settings() -> dict[str, str]:
-    """The ``AIRFLOW__*`` settings of this shell: they can change what a DAG file produces."""
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("AIRFLOW__")}
+def airflow_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``AIRFLOW__*`` settings of ``env``: they can change what a DAG file produces."""
+    return {k: v for k, v in sorted(env.items()) if k.startswith("AIRFLOW__")}
 
 
 def entry_key(*parts: str) -> str:

@@ -4,9 +4,9 @@ The tests see the project as Airflow sees it in an Astro image: the project root
 directory and is on ``sys.path`` (so ``import include.helpers`` works), as are the dags folder and
 ``plugins/``. Airflow runs from a throwaway ``AIRFLOW_HOME`` (its own SQLite file, no example
 DAGs, ``[core] dags_folder`` pointing at the project's ``dags/``), so a test that builds a
-``DagBag()`` reads the project's DAGs. The user's ``AIRFLOW__*`` settings apply, as they do for
-``dagship parse``, except where they would point at another Airflow: its home, its config file
-and its metadata database.
+``DagBag()`` reads the project's DAGs. The user's environment variables and those of the
+project's ``.env`` apply, as they do for ``dagship parse``, except the settings that would point
+at another Airflow: its home, its config file and its metadata database.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagship.project.scan import DAGS_FOLDER
+from dagship.validate.env_file import project_variables, with_variables
 from dagship.validate.errors import ValidateError
 
 if TYPE_CHECKING:
@@ -53,14 +54,17 @@ def run_project_tests(
     on_progress: Callable[[str], None] | None = None,
     on_output: OutputLine | None = None,
     color: bool = False,
+    env_file: Path | None = None,
 ) -> TestRun:
     """``dagship test``: find the tests, get the deployment's environment, run pytest."""
     from dagship.validate.environment import ensure_environment
 
     project = Path(project).resolve()
-    args = pytest_arguments(project, pytest_args)  # a project without tests fails before a build
+    # A project without tests or with a bad env file fails before a build.
+    args = pytest_arguments(project, pytest_args)
+    variables = project_variables(project, env_file)
     environment = ensure_environment(project, local=local, on_progress=on_progress)
-    code = _run(project, environment, args, on_output, color)
+    code = _run(project, environment, args, variables, on_output, color)
     return TestRun(code, environment, list(pytest_args))
 
 
@@ -71,14 +75,19 @@ def run_tests(
     *,
     on_output: OutputLine | None = None,
     color: bool = False,
+    env_file: Path | None = None,
 ) -> int:
     """Run pytest on the project's ``tests/`` (or what ``pytest_args`` name); pytest's exit code.
 
     pytest's output goes to this process's stdout and stderr, or line by line to
-    ``on_output`` when given (then ``color`` keeps pytest's colours in the piped output).
+    ``on_output`` when given (then ``color`` keeps pytest's colours in the piped output). The
+    tests see the variables of ``env_file`` (default: the project's ``.env``, if there) that
+    this process's environment does not set.
     """
     project = Path(project).resolve()
-    return _run(project, environment, pytest_arguments(project, pytest_args), on_output, color)
+    args = pytest_arguments(project, pytest_args)
+    variables = project_variables(project, env_file)
+    return _run(project, environment, args, variables, on_output, color)
 
 
 def pytest_arguments(project: Path, pytest_args: Sequence[str]) -> list[str]:
@@ -99,6 +108,7 @@ def _run(
     project: Path,
     environment: Environment,
     args: list[str],
+    variables: Mapping[str, str],
     on_output: OutputLine | None,
     color: bool,
 ) -> int:
@@ -107,7 +117,7 @@ def _run(
     _check_pytest(environment)
     with tempfile.TemporaryDirectory(prefix="dagship-test-") as airflow_home:
         command = [str(environment.python), "-m", "pytest", *args]
-        env = pytest_env(project, Path(airflow_home))
+        env = pytest_env(project, Path(airflow_home), with_variables(variables))
         if on_output is None:
             return subprocess.call(command, cwd=project, env=env, stdin=subprocess.DEVNULL)
         with subprocess.Popen(

@@ -1,0 +1,117 @@
+"""The project's ``.env`` for ``dagship parse`` and ``dagship test``: the format, the precedence
+of the calling environment, and the real commands reading it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagship.validate.env_file import project_variables, read_env_file, with_variables
+from dagship.validate.errors import ValidateError
+from tests.helpers import Cli, write
+from tests.validate.conftest import ParseCli, by_path
+
+ENV_FILE = """
+# local settings
+AIRFLOW_VAR_BUCKET=landing
+export API_URL = https://api.example.com/v1   # the staging API
+GREETING="hello # not a comment"
+RAW='a $literal \\n'
+MULTI="two\\nlines"
+EMPTY=
+"""
+
+
+def test_the_format_is_dockers(tmp_path: Path) -> None:
+    path = write(tmp_path, ".env", ENV_FILE)
+    assert read_env_file(path) == {
+        "AIRFLOW_VAR_BUCKET": "landing",
+        "API_URL": "https://api.example.com/v1",
+        "GREETING": "hello # not a comment",
+        "RAW": "a $literal \\n",
+        "MULTI": "two\nlines",
+        "EMPTY": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("GOOD=1\nnot a variable\n", ".env:2: expected KEY=VALUE"),
+        ("1ST=x\n", ".env:1: expected KEY=VALUE"),
+        ('KEY="open\n', ".env:1: the value's \" quote is not closed"),
+    ],
+)
+def test_a_bad_line_is_named_with_its_number(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path, ".env", text)
+    with pytest.raises(ValidateError, match=re.escape(needle)):
+        read_env_file(path)
+
+
+def test_the_project_file_is_optional_but_a_named_one_must_exist(tmp_path: Path) -> None:
+    assert project_variables(tmp_path) == {}
+    write(tmp_path, ".env", "A=1\n")
+    assert project_variables(tmp_path) == {"A": "1"}
+    other = write(tmp_path, "ci.env", "B=2\n")
+    assert project_variables(tmp_path, other) == {"B": "2"}  # instead of .env, not as well
+    with pytest.raises(ValidateError, match=re.escape("missing.env does not exist")):
+        project_variables(tmp_path, tmp_path / "missing.env")
+
+
+def test_the_calling_environment_wins() -> None:
+    assert with_variables({"A": "file", "B": "file"}, {"A": "shell"}) == {"A": "shell", "B": "file"}
+
+
+READS_SETTINGS = """
+    import os
+    from airflow.sdk import DAG, Variable
+
+    with DAG("reads_" + Variable.get("bucket") + "_" + os.environ["API_REGION"], schedule=None):
+        pass
+"""
+
+
+def test_parse_reads_the_projects_env_file(write_project: Any, parse_cli: ParseCli) -> None:
+    project = write_project({"dags/reads.py": READS_SETTINGS})
+    placeholders = parse_cli(project, "--local", "--json").ok().json()
+    assert by_path(placeholders)["dags/reads.py"]["placeholders"] == [
+        "env API_REGION",
+        "variable bucket",
+    ]
+
+    write(project, ".env", "AIRFLOW_VAR_BUCKET=landing\nAPI_REGION=eu\n")
+    report = parse_cli(project, "--local", "--json").ok().json()
+    result = by_path(report)["dags/reads.py"]
+    assert result["cached"] is False  # the file's variables are part of the cache key
+    assert result["placeholders"] == []
+    assert result["dags"] == [{"dag_id": "reads_landing_eu", "tasks": 0}]
+
+    other = write(project.parent, "ci.env", "AIRFLOW_VAR_BUCKET=ci\nAPI_REGION=us\n")
+    named = parse_cli(project, "--local", "--json", "--env", other).ok().json()
+    assert by_path(named)["dags/reads.py"]["dags"][0]["dag_id"] == "reads_ci_us"
+
+    write(project, ".env", "AIRFLOW_VAR_BUCKET=landing\nthis line is broken\n")
+    parse_cli(project, "--local").failed(".env:2: expected KEY=VALUE")
+    parse_cli(project, "--local", "--env", project / "nope.env").failed("does not exist")
+
+
+def test_tests_see_the_env_file_and_the_shell_wins(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write(project, "dags/.keep", "")
+    write(
+        project,
+        "tests/test_env.py",
+        "import os\n\n\ndef test_env():\n"
+        "    assert os.environ['FROM_FILE'] == 'file'\n"
+        "    assert os.environ['FROM_BOTH'] == 'shell'\n",
+    )
+    write(project, ".env", "FROM_FILE=file\nFROM_BOTH=file\n")
+    cli = Cli(None, None)
+    cli("test", project, "--local", env={"FROM_BOTH": "shell"}).ok()
+    failing = cli("test", project, "--local")  # FROM_BOTH is 'file' without the shell's value
+    assert failing.code == 1 and "assert 'file' == 'shell'" in failing.out
+    write(project, ".env", "FROM_FILE\n")
+    cli("test", project, "--local").failed(".env:1: expected KEY=VALUE")
