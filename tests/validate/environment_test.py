@@ -3,6 +3,8 @@ uv environments that are reused while nothing changed and rebuilt when requireme
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from dagship.validate.environment import (
     ensure_environment,
     image_airflow,
     project_airflow_version,
+    remove_unused_environments,
 )
 from dagship.validate.errors import ValidateError
 from tests.validate.conftest import ParseCli, by_path, write_files
@@ -104,11 +107,14 @@ def test_environment_is_built_reused_and_rebuilt_when_requirements_change(
 
     # Reused: nothing changed, and finding it adds well under 2 s.
     monkeypatch.setenv("DAGSHIP_CACHE_DIR", str(shared_cache))
+    marker = Path(report["python"]).parent.parent / ".dagship-environment.json"
+    os.utime(marker, (0, 0))
     started = time.perf_counter()
     environment = ensure_environment(project)
     assert time.perf_counter() - started < 2.0
     assert environment.reused is True
     assert str(environment.python) == report["python"]
+    assert marker.stat().st_mtime > time.time() - 60  # marked as used
 
     # requirements.txt changed: a new environment, with the package.
     (project / "requirements.txt").write_text("cowsay\n")
@@ -153,3 +159,41 @@ def test_dependency_conflict_is_reported_with_uvs_explanation(
     result.failed("dependency conflict", "apache-airflow==2.10.5", "requirements.txt")
     envs: Any = list((shared_cache / "envs").glob("*/bin/python"))
     assert all(p.parent.parent.joinpath(".dagship-environment.json").exists() for p in envs)
+
+
+def test_environments_unused_for_30_days_are_removed_after_a_build(tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    month_ago = time.time() - 31 * 86400
+
+    def environment(name: str, *, finished: bool, used: float | None = None) -> Path:
+        location = envs / name
+        (location / "bin").mkdir(parents=True)
+        if finished:
+            (location / ".dagship-environment.json").write_text('{"airflow_version": "3.3.2"}')
+        if used is not None:
+            for path in (location / ".dagship-environment.json", location):
+                if path.exists():
+                    os.utime(path, (used, used))
+        return location
+
+    old = environment("old", finished=True, used=month_ago)
+    recent = environment("recent", finished=True)
+    stopped = environment("stopped", finished=False, used=month_ago)
+    # Its marker was used yesterday although its folder is old: it stays.
+    kept_by_marker = environment("used-yesterday", finished=True, used=month_ago)
+    os.utime(kept_by_marker / ".dagship-environment.json")
+    just_built = environment("just-built", finished=True, used=month_ago)
+    building = environment("building", finished=False, used=month_ago)
+
+    with (envs / "building.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a build in progress
+        removed = remove_unused_environments(envs, keep=just_built)
+
+    assert removed == [old, stopped]
+    assert sorted(p.name for p in envs.iterdir() if p.is_dir()) == [
+        "building",
+        "just-built",
+        "recent",
+        "used-yesterday",
+    ]
+    assert building.exists() and recent.exists()

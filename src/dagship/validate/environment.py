@@ -6,8 +6,9 @@ dagship builds a virtual environment with uv holding that Airflow, the project's
 ``requirements.txt`` and pytest, under ``$DAGSHIP_CACHE_DIR/envs/`` (default
 ``~/.cache/dagship``), keyed by a hash of what it was built from: an unchanged project reuses
 it, a changed ``requirements.txt`` gets a new one. The build runs under a file lock and writes
-its completion marker last, so a half-built environment is never used. ``local=True`` uses the
-current interpreter instead.
+its completion marker last, so a half-built environment is never used. Each use touches the
+marker; after a build, environments not used for ``UNUSED_DAYS`` are removed. ``local=True``
+uses the current interpreter instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from dagship.validate.errors import ValidateError
 # Bump when the way environments are built changes, so that old ones are not reused.
 ENV_FORMAT = "1"
 MARKER = ".dagship-environment.json"
+UNUSED_DAYS = 30
 ASK_FOR_VERSION = "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml"
 # Astro Runtime 3 tags are <Airflow major.minor>-<Runtime release>, e.g. 3.1-12: the Airflow
 # line is in the tag. These are the lines published so far; dagship installs the newest patch
@@ -154,6 +157,7 @@ def ensure_environment(
     location = cache_dir() / "envs" / key[:20]
     existing = _finished(location)
     if existing is not None:
+        _mark_used(location)
         return Environment(_python_of(location), existing, location, key, reused=True)
     location.parent.mkdir(parents=True, exist_ok=True)
     with _locked(location.with_name(location.name + ".lock")):
@@ -166,7 +170,48 @@ def ensure_environment(
                 f"{', requirements.txt' if requirements else ''}) in {location}"
             )
         version = _build(project, location, image.airflow, python, requirements is not None)
-        return Environment(_python_of(location), version, location, key, reused=False)
+    remove_unused_environments(location.parent, keep=location)
+    return Environment(_python_of(location), version, location, key, reused=False)
+
+
+def remove_unused_environments(
+    envs: Path, *, keep: Path, unused_days: float = UNUSED_DAYS
+) -> list[Path]:
+    """Remove the environments under ``envs`` not used for ``unused_days`` (and builds that
+    never finished, by their folder's age), except ``keep`` and any being built; the removed."""
+    cutoff = time.time() - unused_days * 86400
+    removed = []
+    for location in sorted(envs.iterdir()):
+        unused = location.is_dir() and location != keep and _last_used(location) < cutoff
+        if unused and _remove(location, cutoff):
+            removed.append(location)
+    return removed
+
+
+def _last_used(location: Path) -> float:
+    for path in (location / MARKER, location):
+        with contextlib.suppress(OSError):
+            return path.stat().st_mtime
+    return time.time()
+
+
+def _mark_used(location: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(location / MARKER)
+
+
+def _remove(location: Path, cutoff: float) -> bool:
+    with location.with_name(location.name + ".lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # being built right now
+        if _last_used(location) >= cutoff:
+            return False  # used meanwhile
+        with contextlib.suppress(FileNotFoundError):
+            (location / MARKER).unlink()  # first: a half-removed environment is never used
+        shutil.rmtree(location, ignore_errors=True)
+    return True
 
 
 def _local_environment() -> Environment:
