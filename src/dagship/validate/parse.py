@@ -30,6 +30,7 @@ from dagship.validate.parse_cache import (
     airflow_settings,
     entry_key,
     file_digest,
+    project_file_digests,
     shared_code_digest,
     startup_code_digest,
     worker_digest,
@@ -141,16 +142,19 @@ def parse_project(
     base = with_variables(variables)
     settings = json.dumps(airflow_settings(base))
     with _forkserver(project, environment, timeout, base, settings) as forkserver:
-        # A forkserver being started lists the files while it imports Airflow.
+        # While the forkserver lists the files (and imports Airflow), hash them, read the cache.
+        digests = project_file_digests(project)
+        cache = ParseCache(cache_dir() / "parse", project)
         listed = [Path(p) for p in forkserver.list_files()["files"]]
         skip_patterns = _exception_patterns(project)
         files = [p for p in listed if not _matches(_relative(p, project), skip_patterns)]
-        shared = shared_code_digest(project, listed)
+        shared = shared_code_digest(digests, (_relative(p, project) for p in listed))
         context = [environment.key, shared, worker_digest(), settings, json.dumps(variables)]
-        keys = {
-            path: entry_key(_relative(path, project), file_digest(path), *context) for path in files
-        }
-        cache = ParseCache(cache_dir() / "parse", project)
+        keys = {}
+        for path in files:
+            relative = _relative(path, project)
+            digest = digests.get(relative) or file_digest(path)  # e.g. through a symlink
+            keys[path] = entry_key(relative, digest, *context)
         results: dict[Path, FileResult] = {}
         if use_cache:
             for path, key in keys.items():

@@ -71,12 +71,31 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def shared_code_digest(project: Path, dag_files: Iterable[Path]) -> str:
-    """A digest of the files DAG files may import or read that are not DAG files themselves."""
-    candidates = sorted(project.glob("*.py"))
+def project_file_digests(project: Path) -> dict[str, str]:
+    """The sha256 of every file DAG files may be or may use: the project's top-level ``.py``
+    files and everything under dags/, include/ and plugins/ (by path relative to the project)."""
+    candidates = list(project.glob("*.py"))
     for folder in SHARED_FOLDERS:
-        candidates.extend(sorted(p for p in (project / folder).rglob("*") if p.is_file()))
-    return _digest(project, candidates, skip={str(path) for path in dag_files})
+        candidates.extend(p for p in (project / folder).rglob("*") if p.is_file())
+    digests = {}
+    for path in candidates:
+        relative = path.relative_to(project)
+        if path.suffix == ".pyc" or _SKIPPED_PARTS.intersection(relative.parts):
+            continue
+        with contextlib.suppress(OSError):
+            digests[relative.as_posix()] = file_digest(path)
+    return digests
+
+
+def shared_code_digest(digests: dict[str, str], dag_files: Iterable[str]) -> str:
+    """A digest of the files DAG files may import or read that are not DAG files themselves,
+    from ``project_file_digests`` and the DAG files' relative paths."""
+    skip = set(dag_files)
+    digest = hashlib.sha256()
+    for relative in sorted(digests):
+        if relative not in skip:
+            digest.update(relative.encode() + b"\0" + bytes.fromhex(digests[relative]))
+    return digest.hexdigest()
 
 
 def startup_code_digest(project: Path) -> str:

@@ -63,8 +63,9 @@ class Forkserver:
     """The process that lists the DAG files, imports Airflow and forks workers: started, or
     found still running.
 
-    Starting it does not wait: ``list_files`` answers as soon as the files are listed, while
-    Airflow is still being imported, and ``fork`` waits for it to be ready. ``home`` holds its
+    Creating it does not wait: the files are being listed (by the starting forkserver, or by
+    a worker of a running one) while the caller goes on; ``list_files`` waits for the listing,
+    and ``fork`` for the forkserver to be ready. ``home`` holds its
     control socket, pid file and log. With ``idle`` > 0 it is left running after a parse and
     exits by itself after ``idle`` seconds without work, so the next parse of the same project
     in the same environment skips importing Airflow; with 0 ``close`` stops it.
@@ -91,11 +92,15 @@ class Forkserver:
         self.proc: subprocess.Popen[bytes] | None = None
         self.status: Lines | None = None
         self.start_lock: IO[str] | None = None
-        self.spare: Worker | None = None  # the worker that answered list_files
         self.forked = False
         self.reused = self._alive()
         if not self.reused:
             self._start()
+        # The worker asked for the listing of a running forkserver, then the first one forked.
+        self.spare: Worker | None = None
+        if self.status is None:
+            self.spare = self._connect()
+            self.spare.send({"list": True})
 
     def _alive(self) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -174,12 +179,12 @@ class Forkserver:
         if self.status is not None:
             listing: dict[str, list[str]] = self._status("listing")["listing"]
             return listing
-        worker = self.fork()
-        answer = worker.request({"list": True}, STARTUP_TIMEOUT)
+        assert self.spare is not None, "list_files is asked once, before fork"
+        self._hello(self.spare)
+        answer = self.spare.receive(STARTUP_TIMEOUT)
         if answer is None:
-            worker.kill()
+            self.spare.kill()
             raise WorkerError(self._log_tail())
-        self.spare = worker
         return {"files": list(answer["files"]), "modules": list(answer["modules"])}
 
     def fork(self) -> Worker:
@@ -188,26 +193,38 @@ class Forkserver:
             self.forked = True
             if self.spare is not None:
                 worker, self.spare = self.spare, None
-                return worker
+            else:
+                self._ready()
+                worker = self._connect()
+        self._hello(worker)
+        return worker
+
+    def _connect(self) -> Worker:
+        """A connection to a new worker, given this command's environment (not answered yet)."""
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(str(self.control))
+        except OSError:
+            connection.close()
+            self._start()  # it went away (idle exit, killed): start it again
+            if self.status is not None:
+                self._status("listing")
             self._ready()
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                connection.connect(str(self.control))
-            except OSError:
-                connection.close()
-                self._start()  # it went away (idle exit, killed): start it again
-                if self.status is not None:
-                    self._status("listing")
-                self._ready()
-                connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                connection.connect(str(self.control))
+            connection.connect(str(self.control))
         worker = Worker(connection)
-        hello = worker.request({"env": self.env}, STARTUP_TIMEOUT)
+        worker.send({"env": self.env})
+        return worker
+
+    def _hello(self, worker: Worker) -> None:
+        """Wait for a new worker's first answer: it runs, with this command's environment."""
+        if worker.pid:
+            return
+        hello = worker.receive(STARTUP_TIMEOUT)
         if hello is None or not hello.get("ready"):
             worker.kill()
             raise WorkerError(self._log_tail())
         worker.pid = int(hello["pid"])
-        return worker
 
     def close(self) -> None:
         """Stop the forkserver unless it is meant to stay for the next parse. One this
@@ -255,13 +272,22 @@ class Worker:
         self.reader = Lines(connection.fileno())
         self.pid = 0
 
-    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one request; its answer, or None if none came within ``timeout``."""
-        try:
+    def send(self, message: dict[str, Any]) -> None:
+        """Send one request (a worker that went away is noticed by ``receive``)."""
+        with contextlib.suppress(OSError):
             self.connection.sendall(json.dumps(message).encode() + b"\n")
+
+    def receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next answer, or None if none came within ``timeout`` or the worker went away."""
+        try:
             return self.reader.next(timeout)
         except OSError:
             return None
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one request; its answer, or None if none came within ``timeout``."""
+        self.send(message)
+        return self.receive(timeout)
 
     def parse(self, path: str, timeout: float) -> dict[str, Any]:
         """The worker's answer for one file, or ``{"failure": "hung" | "died"}`` (the worker
