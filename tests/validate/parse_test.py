@@ -223,6 +223,26 @@ def test_airflowignore_heuristic_and_exceptions_select_the_files(
     assert airflow_listed == ["astro_excepted.py", "kept.py", "nested/inner.py"]
 
 
+def test_a_custom_might_contain_dag_callable_selects_the_files(
+    write_project: Any, parse_cli: ParseCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_project(
+        {
+            "dag_filter.py": (
+                "def only_dag_suffix(file_path, zip_file=None):\n"
+                "    return file_path.endswith('_dag.py')\n"
+            ),
+            "dags/sales_dag.py": GOOD.format(dag_id="sales"),
+            "dags/marketing.py": GOOD.format(dag_id="marketing"),
+        }
+    )
+    monkeypatch.setenv("AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE", "dag_filter.only_dag_suffix")
+    monkeypatch.setenv("PYTHONPATH", str(project))
+    report = parse_cli(project, "--local", "--json").ok().json()
+    assert sorted(by_path(report)) == ["dags/sales_dag.py"]
+    assert _airflow_list_dag_files(project / "dags") == ["sales_dag.py"]
+
+
 def _airflow_list_dag_files(dags: Path) -> list[str]:
     code = (
         "import json, sys\n"

@@ -65,6 +65,7 @@ def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
     """The DAG files, and the modules they import at top level (for the forkserver to preload)."""
     syntax = os.environ.get("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX", "glob") or "glob"
     safe_mode = os.environ.get("AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE", "true").lower() != "false"
+    might_contain_dag = _custom_heuristic()
     files = []
     modules: set[str] = set()
     for path in _find_path_from_directory()(dags_folder, ".airflowignore", syntax):
@@ -76,7 +77,10 @@ def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
         is_zip = zipfile.is_zipfile(io.BytesIO(content))
         if not (path.endswith(".py") or is_zip):
             continue
-        if safe_mode and not (is_zip or _might_contain_dag(content)):
+        if safe_mode and might_contain_dag is not None:
+            if not might_contain_dag(file_path=path, zip_file=None):
+                continue
+        elif safe_mode and not (is_zip or _might_contain_dag(content)):
             continue
         files.append(path)
         if path.endswith(".py"):
@@ -100,6 +104,16 @@ def _find_path_from_directory() -> Any:
     from airflow.utils.file import find_path_from_directory  # Airflow before 3.2
 
     return find_path_from_directory
+
+
+def _custom_heuristic() -> Any:
+    """The ``[core] might_contain_dag_callable`` set through the environment, if not Airflow's
+    default: called as Airflow calls it, ``(file_path=..., zip_file=None)``."""
+    name = os.environ.get("AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE", "").strip()
+    if not name or name.endswith(".might_contain_dag_via_default_heuristic"):
+        return None
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def _might_contain_dag(content: bytes) -> bool:
