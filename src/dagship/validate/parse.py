@@ -141,15 +141,20 @@ def parse_project(
     variables = project_variables(project, env_file)
     base = with_variables(variables)
     settings = json.dumps(airflow_settings(base))
-    with _forkserver(project, environment, timeout, base, settings) as forkserver:
+    worker = worker_digest()
+    # Everything the forkserver's own state depends on; a running one with it is reused.
+    identity = entry_key(
+        str(project), environment.key, worker, settings, startup_code_digest(project)
+    )
+    with _forkserver(project, environment, timeout, base, identity) as forkserver:
         # While the forkserver lists the files (and imports Airflow), hash them, read the cache.
         digests = project_file_digests(project)
         cache = ParseCache(cache_dir() / "parse", project)
-        listed = [Path(p) for p in forkserver.list_files()["files"]]
+        listed = [Path(p) for p in forkserver.list_files()]
         skip_patterns = _exception_patterns(project)
         files = [p for p in listed if not _matches(_relative(p, project), skip_patterns)]
         shared = shared_code_digest(digests, (_relative(p, project) for p in listed))
-        context = [environment.key, shared, worker_digest(), settings, json.dumps(variables)]
+        context = [environment.key, shared, worker, settings, json.dumps(variables)]
         keys = {}
         for path in files:
             relative = _relative(path, project)
@@ -191,13 +196,9 @@ def _relative(path: Path, project: Path) -> str:
 
 @contextlib.contextmanager
 def _forkserver(
-    project: Path, environment: Environment, timeout: float, base: Mapping[str, str], settings: str
+    project: Path, environment: Environment, timeout: float, base: Mapping[str, str], identity: str
 ) -> Iterator[Forkserver]:
-    """The forkserver for this project in this environment: found running, or started."""
-    # Everything the forkserver's own state depends on; a running one is reused.
-    identity = entry_key(
-        str(project), environment.key, worker_digest(), settings, startup_code_digest(project)
-    )
+    """The forkserver named ``identity``: found running, or started."""
     idle = forkserver_idle()
     home = _forkserver_home(identity) if idle > 0 else Path(tempfile.mkdtemp(prefix="dagship-"))
     dags = project / "dags"

@@ -77,8 +77,29 @@ def project_file_digests(project: Path) -> dict[str, str]:
     candidates = list(project.glob("*.py"))
     for folder in SHARED_FOLDERS:
         candidates.extend(p for p in (project / folder).rglob("*") if p.is_file())
+    return _file_digests(project, candidates)
+
+
+def shared_code_digest(digests: dict[str, str], dag_files: Iterable[str]) -> str:
+    """A digest of the files DAG files may import or read that are not DAG files themselves,
+    from ``project_file_digests`` and the DAG files' relative paths."""
+    skip = set(dag_files)
+    return _combined({k: v for k, v in digests.items() if k not in skip})
+
+
+def startup_code_digest(project: Path) -> str:
+    """A digest of the project code a forkserver may have run before forking workers: Airflow
+    imports ``airflow_local_settings`` (from the project root, dags/ or plugins/) when it
+    starts, and the plugins."""
+    candidates = list(project.glob("*.py"))
+    candidates.append(project / "dags" / "airflow_local_settings.py")
+    candidates.extend(p for p in (project / "plugins").rglob("*") if p.is_file())
+    return _combined(_file_digests(project, candidates))
+
+
+def _file_digests(project: Path, paths: list[Path]) -> dict[str, str]:
     digests = {}
-    for path in candidates:
+    for path in paths:
         relative = path.relative_to(project)
         if path.suffix == ".pyc" or _SKIPPED_PARTS.intersection(relative.parts):
             continue
@@ -87,38 +108,11 @@ def project_file_digests(project: Path) -> dict[str, str]:
     return digests
 
 
-def shared_code_digest(digests: dict[str, str], dag_files: Iterable[str]) -> str:
-    """A digest of the files DAG files may import or read that are not DAG files themselves,
-    from ``project_file_digests`` and the DAG files' relative paths."""
-    skip = set(dag_files)
+def _combined(digests: dict[str, str]) -> str:
+    """One digest of files' paths and contents, whatever order they were found in."""
     digest = hashlib.sha256()
     for relative in sorted(digests):
-        if relative not in skip:
-            digest.update(relative.encode() + b"\0" + bytes.fromhex(digests[relative]))
-    return digest.hexdigest()
-
-
-def startup_code_digest(project: Path) -> str:
-    """A digest of the project code a forkserver may have run before forking workers: Airflow
-    imports ``airflow_local_settings`` (from the project root, dags/ or plugins/) when it
-    starts, and the plugins."""
-    candidates = sorted(project.glob("*.py"))
-    candidates.append(project / "dags" / "airflow_local_settings.py")
-    candidates.extend(sorted(p for p in (project / "plugins").rglob("*") if p.is_file()))
-    return _digest(project, candidates, skip=set())
-
-
-def _digest(project: Path, paths: list[Path], skip: set[str]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        relative = path.relative_to(project)
-        if str(path) in skip or _SKIPPED_PARTS.intersection(relative.parts):
-            continue
-        if path.suffix == ".pyc":
-            continue
-        with contextlib.suppress(OSError):
-            content = hashlib.sha256(path.read_bytes()).digest()
-            digest.update(relative.as_posix().encode() + b"\0" + content)
+        digest.update(relative.encode() + b"\0" + bytes.fromhex(digests[relative]))
     return digest.hexdigest()
 
 

@@ -65,10 +65,10 @@ class Forkserver:
 
     Creating it does not wait: the files are being listed (by the starting forkserver, or by
     a worker of a running one) while the caller goes on; ``list_files`` waits for the listing,
-    and ``fork`` for the forkserver to be ready. ``home`` holds its
-    control socket, pid file and log. With ``idle`` > 0 it is left running after a parse and
-    exits by itself after ``idle`` seconds without work, so the next parse of the same project
-    in the same environment skips importing Airflow; with 0 ``close`` stops it.
+    and ``fork`` for the forkserver to be ready. ``home`` holds its control socket, pid file
+    and log. With ``idle`` > 0 it is left running after a parse and exits by itself after
+    ``idle`` seconds without work, so the next parse of the same project in the same
+    environment skips importing Airflow; with 0 ``close`` stops it.
     """
 
     def __init__(
@@ -92,7 +92,6 @@ class Forkserver:
         self.proc: subprocess.Popen[bytes] | None = None
         self.status: Lines | None = None
         self.start_lock: IO[str] | None = None
-        self.forked = False
         self.reused = self._alive()
         if not self.reused:
             self._start()
@@ -173,24 +172,22 @@ class Forkserver:
         except OSError:
             return "no output"
 
-    def list_files(self) -> dict[str, list[str]]:
-        """The DAG files (``files``) and the modules they import (``modules``), as listed in
-        the deployment's environment."""
+    def list_files(self) -> list[str]:
+        """The DAG files, as listed in the deployment's environment."""
         if self.status is not None:
-            listing: dict[str, list[str]] = self._status("listing")["listing"]
-            return listing
-        assert self.spare is not None, "list_files is asked once, before fork"
-        self._hello(self.spare)
-        answer = self.spare.receive(STARTUP_TIMEOUT)
-        if answer is None:
-            self.spare.kill()
-            raise WorkerError(self._log_tail())
-        return {"files": list(answer["files"]), "modules": list(answer["modules"])}
+            listing = self._status("listing")["listing"]
+        else:
+            assert self.spare is not None, "list_files is asked once, before fork"
+            self._hello(self.spare)
+            listing = self.spare.receive(STARTUP_TIMEOUT)
+            if listing is None:
+                self.spare.kill()
+                raise WorkerError(self._log_tail())
+        return list(listing["files"])
 
     def fork(self) -> Worker:
         """A new worker, connected and ready."""
         with self.lock:
-            self.forked = True
             if self.spare is not None:
                 worker, self.spare = self.spare, None
             else:
@@ -232,7 +229,8 @@ class Forkserver:
         be ready yet, and nothing waits for it."""
         if self.spare is not None:
             self.spare.stop()
-        if self.idle > 0 and (self.forked or self.proc is None):
+        # Still starting (self.status set): this process never waited for it, never used it.
+        if self.idle > 0 and self.status is None:
             return
         try:
             pid = int(self.pid_file.read_text())

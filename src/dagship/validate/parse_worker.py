@@ -65,7 +65,7 @@ def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
     """The DAG files, and the modules they import at top level (for the forkserver to preload)."""
     syntax = os.environ.get("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX", "glob") or "glob"
     safe_mode = os.environ.get("AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE", "true").lower() != "false"
-    might_contain_dag = _custom_heuristic()
+    might_contain_dag = _custom_heuristic() if safe_mode else None
     files = []
     modules: set[str] = set()
     for path in _find_path_from_directory()(dags_folder, ".airflowignore", syntax):
@@ -77,10 +77,7 @@ def list_dag_files(dags_folder: str) -> dict[str, list[str]]:
         is_zip = zipfile.is_zipfile(io.BytesIO(content))
         if not (path.endswith(".py") or is_zip):
             continue
-        if safe_mode and might_contain_dag is not None:
-            if not might_contain_dag(file_path=path, zip_file=None):
-                continue
-        elif safe_mode and not (is_zip or _might_contain_dag(content)):
+        if safe_mode and not _might_contain_dag(path, content, is_zip, might_contain_dag):
             continue
         files.append(path)
         if path.endswith(".py"):
@@ -116,11 +113,13 @@ def _custom_heuristic() -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def _might_contain_dag(content: bytes) -> bool:
-    """Airflow's default safe-mode heuristic (``might_contain_dag_via_default_heuristic``) for
-    a file that is not a zip archive."""
+def _might_contain_dag(path: str, content: bytes, is_zip: bool, custom: Any) -> bool:
+    """Airflow's safe-mode check: the custom ``might_contain_dag_callable`` if one is set, else
+    Airflow's default heuristic (``might_contain_dag_via_default_heuristic``)."""
+    if custom is not None:
+        return bool(custom(file_path=path, zip_file=None))
     content = content.lower()
-    return b"airflow" in content and (b"dag" in content or b"asset" in content)
+    return is_zip or (b"airflow" in content and (b"dag" in content or b"asset" in content))
 
 
 # --------------------------------------------------------------------------- serving
