@@ -98,6 +98,28 @@ def test_parse_reads_the_projects_env_file(write_project: Any, parse_cli: ParseC
     parse_cli(project, "--local", "--env", project / "nope.env").failed("does not exist")
 
 
+def test_the_env_files_import_timeout_is_the_default_timeout(
+    write_project: Any, parse_cli: ParseCli
+) -> None:
+    project = write_project(
+        {
+            "dags/slow.py": """
+                import time
+                from airflow.sdk import DAG
+
+                time.sleep(3)
+                with DAG("slow", schedule=None):
+                    pass
+            """,
+            ".env": "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=1\n",
+        }
+    )
+    report = parse_cli(project, "--local", "--json")
+    assert report.code == 1
+    [error] = by_path(report.json())["dags/slow.py"]["errors"]
+    assert error["kind"] == "timeout" and "took longer than 1s" in error["message"]
+
+
 def test_tests_see_the_env_file_and_the_shell_wins(tmp_path: Path) -> None:
     project = tmp_path / "project"
     write(project, "dags/.keep", "")

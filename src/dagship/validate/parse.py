@@ -135,11 +135,11 @@ def parse_project(
         raise ValidateError(
             f"{project} has no dags/ folder: run `dagship parse` on an Airflow project"
         )
-    timeout = timeout if timeout is not None else _default_timeout()
-    if timeout <= 0:
-        raise ValidateError("--timeout must be a positive number of seconds")
     variables = project_variables(project, env_file)
     base = with_variables(variables)
+    timeout = timeout if timeout is not None else _default_timeout(base)
+    if timeout <= 0:
+        raise ValidateError("--timeout must be a positive number of seconds")
     settings = json.dumps(airflow_settings(base))
     worker = worker_digest()
     # Everything the forkserver's own state depends on; a running one with it is reused.
@@ -219,8 +219,8 @@ def _forkserver(
             shutil.rmtree(home, ignore_errors=True)
 
 
-def _default_timeout() -> float:
-    configured = os.environ.get("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT")
+def _default_timeout(env: Mapping[str, str]) -> float:
+    configured = env.get("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT")
     try:
         return float(configured) if configured else DEFAULT_TIMEOUT
     except ValueError:
