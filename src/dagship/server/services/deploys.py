@@ -139,6 +139,38 @@ def append_deploy(session: Session, deployment: Deployment, **fields: Any) -> De
     return deploy
 
 
+def append_copy(
+    session: Session,
+    deployment: Deployment,
+    source: Deploy,
+    *,
+    kind: str,
+    token_id: str,
+    description: str | None,
+) -> Deploy:
+    """Add a deploy of exactly ``source``'s versions, from another deployment, uploading
+    nothing: the code is the source's, so is the commit it was built from."""
+    return append_deploy(
+        session,
+        deployment,
+        kind=kind,
+        origin="promote",
+        dags_version=source.dags_version,
+        project_version=source.project_version,
+        token_id=token_id,
+        uploaded_files=0,
+        uploaded_bytes=0,
+        git_sha=source.git_sha,
+        git_branch=source.git_branch,
+        git_author=source.git_author,
+        git_message=source.git_message,
+        description=description,
+        source_deploy_id=source.id,
+        source_deployment=source.deployment.name,
+        source_seq=source.seq,
+    )
+
+
 def get_deploy(session: Session, deploy_id: str, reader: AuthToken) -> Deploy:
     deploy = session.get(Deploy, deploy_id)
     if deploy is None:

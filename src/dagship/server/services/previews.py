@@ -26,7 +26,7 @@ from dagship.server.services.deployments import (
     delete_deployment,
     get_deployment,
 )
-from dagship.server.services.deploys import append_deploy
+from dagship.server.services.deploys import append_copy
 
 MANAGE = "managing previews"
 
@@ -105,24 +105,13 @@ def create_preview(
     copied = current_deploy(session, source)
     first = None
     if copied is not None:
-        first = append_deploy(
+        first = append_copy(
             session,
             deployment,
+            copied,
             kind="full",
-            origin="promote",
-            dags_version=copied.dags_version,
-            project_version=copied.project_version,
             token_id=token.id,
-            uploaded_files=0,
-            uploaded_bytes=0,
-            git_sha=copied.git_sha,
-            git_branch=copied.git_branch,
-            git_author=copied.git_author,
-            git_message=copied.git_message,
             description=f"preview of {source_name} for branch {branch}",
-            source_deploy_id=copied.id,
-            source_deployment=source_name,
-            source_seq=copied.seq,
         )
     session.flush()
     return CreateResult(Preview(deployment, first), True, first)

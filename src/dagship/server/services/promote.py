@@ -17,7 +17,7 @@ from dagship.server.services import access
 from dagship.server.services.access import AuthToken
 from dagship.server.services.deployments import current_deploy, get_deployment
 from dagship.server.services.deploys import (
-    append_deploy,
+    append_copy,
     check_expected_seq,
     check_may_deploy,
     get_deploy_by_seq,
@@ -73,25 +73,8 @@ def promote(
     check_may_deploy(token, target_name, kind or "dags")
     if kind is None or dry_run:
         return PromoteResult(source=source, deploy=current, kind=kind, dry_run=dry_run)
-    deploy = append_deploy(
-        session,
-        target,
-        kind=kind,
-        origin="promote",
-        dags_version=source.dags_version,
-        project_version=source.project_version,
-        token_id=token.id,
-        uploaded_files=0,
-        uploaded_bytes=0,
-        # The code is the source's: so is the commit it was built from.
-        git_sha=source.git_sha,
-        git_branch=source.git_branch,
-        git_author=source.git_author,
-        git_message=source.git_message,
-        description=description,
-        source_deploy_id=source.id,
-        source_deployment=source_name,
-        source_seq=source.seq,
+    deploy = append_copy(
+        session, target, source, kind=kind, token_id=token.id, description=description
     )
     return PromoteResult(source=source, deploy=deploy, kind=kind, dry_run=False)
 
