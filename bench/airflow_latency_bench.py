@@ -41,7 +41,8 @@ from pathlib import Path
 
 import httpx
 
-import dagship.runtime.airflow as runtime
+import dagship.local.airflow as runtime
+from dagship.core.naming import bundle_name
 from deploy_bench import SEED, VOCAB, WORDS, Bench, free_port
 
 P50_TARGET_S = 2.0
@@ -271,7 +272,7 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
             )
             # --wait follows the files a deploy changed; the first one may return before
             # Airflow has listed every DAG, so wait for all of them before timing anything.
-            took = af.rest.wait_all(runtime.bundle_name_for(DEPLOYMENT), project.count, 1800)
+            took = af.rest.wait_all(bundle_name(DEPLOYMENT), project.count, 1800)
             log(f"dagship: first deploy {wall:.1f}s, all {project.count} DAGs {took:.1f}s later")
 
             def deploy(dag_id: str, rev: int) -> float:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-import dagship.runtime.airflow as runtime
-from dagship.airflow.rest import AirflowError
+from dagship.airflow_api.client import AirflowError
+from dagship.core.naming import bundle_name
 from tests import helpers
 from tests.airflow.conftest import AirflowSetup
 from tests.helpers import dag_source, entry, sha256, write
@@ -281,7 +281,7 @@ def server_down(
 
 def bundle_dags(setup: AirflowSetup) -> dict[str, str | None]:
     """``{dag_id: bundle_version}`` of the deployment's DAGs that are not stale."""
-    bundle = runtime.bundle_name_for(setup.deployment)
+    bundle = bundle_name(setup.deployment)
     return {dag["dag_id"]: dag["bundle_version"] for dag in setup.airflow.dags(bundle)}
 
 
@@ -305,7 +305,7 @@ def dag_files(project: Path) -> dict[str, bytes]:
 
 def bundle_tree(setup: AirflowSetup) -> dict[str, bytes]:
     """What the DAG processor reads: the files under the bundle's `current` link."""
-    bundle_dir = setup.airflow_home / "dag_bundles" / runtime.bundle_name_for(setup.deployment)
+    bundle_dir = setup.airflow_home / "dag_bundles" / bundle_name(setup.deployment)
     root = (bundle_dir / "current").resolve(strict=True)
     return {
         p.relative_to(root).as_posix(): p.read_bytes()

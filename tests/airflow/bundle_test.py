@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from dagship.project.manifest import EMPTY_VERSION
+from dagship.core.manifest import EMPTY_VERSION
 from tests import helpers
 from tests.helpers import Api, Server, entry, sha256, unique
 

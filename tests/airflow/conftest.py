@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import dagship.runtime.airflow as runtime
-from dagship.airflow.rest import AirflowClient
+import dagship.local.airflow as runtime
+from dagship.airflow_api.client import AirflowClient
 from tests.helpers import Api, Cli, Server, free_port, unique
 
 if not runtime.airflow_installed():

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from dagship.project.manifest import EMPTY_VERSION
+from dagship.core.manifest import EMPTY_VERSION
 from tests.helpers import Api, Cli, Server, dag_source, git, sha256, unique, write
 
 JSON_FIELDS = {

@@ -110,9 +110,9 @@ def test_quickstart_without_airflow_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No Apache Airflow here: the server-only quickstart, saying how to get Airflow."""
-    import dagship.runtime.airflow
+    import dagship.local.airflow
 
-    monkeypatch.setattr(dagship.runtime.airflow, "airflow_installed", lambda: False)
+    monkeypatch.setattr(dagship.local.airflow, "airflow_installed", lambda: False)
     home, folder, port = tmp_path / "home", tmp_path / "work", free_port()
     folder.mkdir()
     with detached(home):
@@ -203,7 +203,7 @@ def test_quickstart_runs_airflow_until_ctrl_c(tmp_path: Path) -> None:
     re-running reuses everything; Ctrl-C stops every process quickstart started."""
     pytest.importorskip("airflow", reason="needs Apache Airflow (scripts/setup installs it)")
     pytest.importorskip("dagship.airflow.bundle", reason="needs the dagship DAG bundle")
-    from dagship.runtime.airflow import api_token
+    from dagship.local.airflow import api_token
 
     home, folder = tmp_path / "home", tmp_path / "work"
     folder.mkdir()

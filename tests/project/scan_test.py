@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dagship.project.manifest import Manifest
+from dagship.core.manifest import Manifest
 from tests.helpers import Api, Cli, Server, dag_source, git, make_project, sha256, unique, write
 
 
@@ -67,7 +67,7 @@ def test_manifest_entries_match_the_files(scan_cli: Cli, scan_api: Api, project:
     for rel, item in prj.items():
         data = (project / rel).read_bytes()
         assert (item["sha256"], item["size"]) == (sha256(data), len(data))
-    # The versions are the ones dagship.project.manifest computes from the entries.
+    # The versions are the ones dagship.core.manifest computes from the entries.
     assert Manifest.from_dicts(dags.values()).version == out["dags_version"]
     assert Manifest.from_dicts(prj.values()).version == out["project_version"]
     record = scan_api.get(f"/deploys/{out['id']}").json()

@@ -1,4 +1,4 @@
-"""dagship.project directly: scan_project, git_info and durations (no server)."""
+"""dagship.project directly: scan_project and git_info (no server)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from dagship.client.durations import parse_duration
 from dagship.project.errors import ProjectError
 from dagship.project.git import git_info
 from dagship.project.scan import scan_project
@@ -80,17 +79,3 @@ def test_git_info(project: Path, tmp_path: Path) -> None:
     assert info.author is not None and "ada@example.com" in info.author
     git(project, "checkout", "-q", "--detach")
     assert git_info(project, env={"GITHUB_REF_NAME": "release"}).branch == "release"
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90m", 5400), ("12h", 43200), ("30d", 2592000), ("2w", 1209600), ("1s", 1)],
-)
-def test_durations(text: str, seconds: int) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "30", "d", "-1d", "0d", "1y", "banana"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dagship.project.manifest import EMPTY_VERSION, Manifest
+from dagship.core.manifest import EMPTY_VERSION, Manifest
 from tests.helpers import Api, Server, assert_error, entry, sha256, unique
 
 

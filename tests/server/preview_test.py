@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dagship.project.previews import preview_name
+from dagship.core.naming import preview_name
 from tests.conftest import ServerFactory
 from tests.helpers import BACKENDS, Api, Server, assert_error, unique
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from dagship.project.manifest import ManifestEntry
+from dagship.core.errors import DagshipError
+from dagship.core.manifest import ManifestEntry
 
 # Cache files (and the tree files linked to them) are read-only, so nobody edits a DAG
 # file in place and corrupts every tree that shares its inode.
@@ -24,7 +25,7 @@ _FETCH_THREADS = 8
 _CHUNK = 1024 * 1024
 
 
-class BundleError(Exception):
+class BundleError(DagshipError):
     """A DAG bundle version that cannot be materialized; the message says why."""
 
 

@@ -46,7 +46,7 @@ from dagship.airflow.tree import (
 )
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
-from dagship.project.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
+from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
 
 log = logging.getLogger("dagship.airflow.bundle")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagship.airflow.blobcache import READ_ONLY, BlobCache, BundleError
-from dagship.project.manifest import VERSION_PREFIX, Manifest
+from dagship.core.manifest import VERSION_PREFIX, Manifest
 
 EXECUTABLE = 0o555
 _DELETING = ".deleting-"

@@ -25,10 +25,11 @@ from dagship.cli.common import (
 from dagship.cli.deploys import checks_summary
 from dagship.cli.progress import UploadBar
 from dagship.cli.waiting import TimeoutOption
+from dagship.core.vocabulary import Mode
 from dagship.validate.gate import CheckPlan, DeployBlocked, run_checks
 
 if TYPE_CHECKING:
-    from dagship.client.deploy import CheckDeploy, DeployResult, Mode
+    from dagship.flows.deploy import CheckDeploy, DeployResult
     from dagship.integrations.branch import BranchTarget
 
 KIND_NAMES = {"dags": "DAGs", "project": "project", "full": "DAGs and project"}
@@ -131,7 +132,7 @@ def deploy_command(
             "deployment from dagship.yaml's `deployments:` map; not both",
             2,
         )
-    from dagship.client.deploy import deploy
+    from dagship.flows.deploy import deploy
 
     started = waiting.now()
     target = None
@@ -144,7 +145,7 @@ def deploy_command(
             render_unmapped(target, json)
             return
     assert deployment is not None
-    mode: Mode = "dags" if dags else "project" if project else "full" if full else "auto"
+    mode = Mode.DAGS if dags else Mode.PROJECT if project else Mode.FULL if full else Mode.AUTO
     branch_fields = target.to_dict() if target else {}
     plan = CheckPlan(parse=parse, pytest=pytest, local=local)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:

@@ -22,8 +22,7 @@ from dagship.cli import (
     test,
     token,
 )
-from dagship.client.errors import ClientError
-from dagship.project.errors import ProjectError
+from dagship.core.errors import DagshipError
 
 app = typer.Typer(
     name="dagship",
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.code or 0
         sys.stderr.write(f"{exc.code}\n")
         return 1
-    except (ClientError, ProjectError) as exc:
+    except DagshipError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return 1
     except KeyboardInterrupt:

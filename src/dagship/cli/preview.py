@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -26,10 +26,8 @@ from dagship.cli.deploy import LocalOption, ParseOption, PytestOption, checker, 
 from dagship.cli.deploy import render as render_deploy
 from dagship.cli.progress import UploadBar
 from dagship.cli.waiting import TimeoutOption
+from dagship.core.vocabulary import Mode
 from dagship.validate.gate import CheckPlan, DeployBlocked
-
-if TYPE_CHECKING:
-    from dagship.client.deploy import Mode
 
 app = typer.Typer(
     help="Preview deployments: one per branch, made from another deployment.",
@@ -52,7 +50,7 @@ def name_command(
     json: JsonOption = False,
 ) -> None:
     """Print the deployment name of a branch's preview (no server needed)."""
-    from dagship.client.preview import name_of
+    from dagship.flows.preview import name_of
 
     name = name_of(branch)
     if json:
@@ -143,10 +141,10 @@ def deploy(
     """Deploy a project to a branch's preview, exactly like `dagship deploy` to it."""
     if dags and project:
         raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
-    from dagship.client.preview import deploy_preview, name_of
+    from dagship.flows.preview import deploy_preview, name_of
 
     started = waiting.now()
-    mode: Mode = "dags" if dags else "project" if project else "auto"
+    mode = Mode.DAGS if dags else Mode.PROJECT if project else Mode.AUTO
     plan = CheckPlan(parse=parse, pytest=pytest, local=local)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
         try:
@@ -176,7 +174,7 @@ def delete(
     json: JsonOption = False,
 ) -> None:
     """Delete a branch's preview and its history; a preview that does not exist is fine."""
-    from dagship.client.preview import delete_preview
+    from dagship.flows.preview import delete_preview
 
     with client(url, token) as api:
         result = delete_preview(api, branch)
@@ -237,7 +235,7 @@ def cleanup(
     json: JsonOption = False,
 ) -> None:
     """Delete previews idle for longer than --idle (operator token)."""
-    from dagship.project.previews import parse_duration
+    from dagship.core.durations import parse_duration
 
     try:
         seconds = parse_duration(idle) if idle is not None else None

@@ -12,7 +12,7 @@ from dagship.cli.deploys import render_diff
 from dagship.cli.waiting import TimeoutOption
 
 if TYPE_CHECKING:
-    from dagship.client.promote import PromoteResult
+    from dagship.flows.promote import PromoteResult
 
 
 def promote_command(
@@ -65,7 +65,7 @@ def promote_command(
     Nothing is uploaded or rebuilt; the history records where the versions came from. When the
     target already runs them, nothing is deployed and the exit code is 0.
     """
-    from dagship.client.promote import promote
+    from dagship.flows.promote import promote
 
     started = waiting.now()
     with client(url, token) as api:

@@ -15,7 +15,7 @@ from dagship.cli.common import JsonOption, err, out, plural, print_json
 from dagship.cli.progress import UploadBar
 
 if TYPE_CHECKING:
-    from dagship.client.quickstart import QuickstartResult
+    from dagship.local.quickstart import QuickstartResult
 
 LOCAL_DEPLOYMENT = "local"
 
@@ -56,8 +56,8 @@ def quickstart_command(
     deployment `local`, deploy to it and wait until Airflow has parsed it. Runs until Ctrl-C
     (which stops everything it started) unless --detach; re-running reuses the server and
     Airflow already running."""
-    from dagship.client.local import write_pid_file
-    from dagship.client.quickstart import quickstart, serve_until_stopped
+    from dagship.local.quickstart import quickstart, serve_until_stopped
+    from dagship.local.server import write_pid_file
 
     stop = threading.Event()
     with _stop_on_signals(stop) as serving, UploadBar(enabled=not json) as bar:

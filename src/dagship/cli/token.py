@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -25,10 +26,10 @@ class Role(StrEnum):
 def _duration(value: str | None) -> int | None:
     if value is None:
         return None
-    from dagship.client.durations import parse_duration
+    from dagship.core.durations import parse_duration
 
     try:
-        return parse_duration(value)
+        return math.ceil(parse_duration(value))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--expires-in'") from exc
 

@@ -12,7 +12,7 @@ from dagship.cli.common import err, plural, print_json, short
 
 if TYPE_CHECKING:
     from dagship.client.api import ApiClient
-    from dagship.client.wait import WaitResult
+    from dagship.flows.wait import WaitResult
 
 TimeoutOption = Annotated[
     float,
@@ -53,7 +53,7 @@ class Progress:
 def follow(
     api: ApiClient, deploy_id: str, timeout: float, quiet: bool, started: float
 ) -> WaitResult:
-    from dagship.client.wait import wait_for_airflow
+    from dagship.flows.wait import wait_for_airflow
 
     if not quiet:
         err.print(f"Following deploy {deploy_id} in Airflow (timeout {timeout:g}s).")

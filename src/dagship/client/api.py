@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from dagship import __version__
-from dagship.client.errors import ApiError, ServerUnreachableError
+from dagship.client.errors import ApiError, ClientError, ServerUnreachableError
 
 JSON = dict[str, Any]
 MAX_DIGESTS_PER_REQUEST = 100_000
@@ -26,7 +26,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 ProgressCallback = Callable[[int], None]
 
 
-class FileChangedError(Exception):
+class FileChangedError(ClientError):
     """A file's size changed between the scan and its upload."""
 
     def __init__(self, path: Path) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dagship.core.errors import DagshipError
 
-class ClientError(Exception):
+
+class ClientError(DagshipError):
     """Something the user asked for could not be done; ``str()`` is the message to show."""
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagship.integrations.ci import CiBuild, detect, git_branch
+from dagship.integrations.errors import IntegrationError
 from dagship.project.config import CONFIG_FILE, load_config
-from dagship.project.errors import ProjectError
 
 AUTO = "auto"
 
 
-class BranchError(ProjectError):
+class BranchError(IntegrationError):
     """The branch cannot be told, or ``dagship.yaml`` maps no branches."""
 
 

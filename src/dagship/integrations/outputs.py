@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagship.project.errors import ProjectError
+from dagship.integrations.errors import IntegrationError
 
 
-class OutputsError(ProjectError):
+class OutputsError(IntegrationError):
     """The deploy JSON cannot be read, or the outputs file cannot be written."""
 
 

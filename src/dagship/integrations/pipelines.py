@@ -14,12 +14,12 @@ from importlib import resources
 from pathlib import Path
 
 from dagship.integrations.ci import SYSTEM_NAMES
-from dagship.project.errors import ProjectError
+from dagship.integrations.errors import IntegrationError
 
 PREVIEW_FROM = "@PREVIEW_FROM@"
 
 
-class PipelineError(ProjectError):
+class PipelineError(IntegrationError):
     """A pipeline file cannot be written."""
 
 

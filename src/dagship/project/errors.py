@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagship.core.errors import DagshipError
 
-class ProjectError(Exception):
+
+class ProjectError(DagshipError):
     """The project folder cannot be read or deployed as it is."""
 
 

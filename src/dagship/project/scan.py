@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagship.core.manifest import Manifest, ManifestEntry, ManifestError
 from dagship.project.errors import (
     NotAProjectError,
     SymlinkError,
     UnreadableFileError,
 )
 from dagship.project.ignore import GITIGNORE, Rules, always_excluded, read_spec, root_rules
-from dagship.project.manifest import Manifest, ManifestEntry, ManifestError
 
 DAGS_FOLDER = "dags"
 _DAGS_PREFIX = DAGS_FOLDER + "/"

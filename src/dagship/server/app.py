@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from dagship import __version__
+from dagship.core.schemas import ErrorOut
 from dagship.server.api import api_router, errors, health
 from dagship.server.db.engine import Database
 from dagship.server.db.migrate import upgrade
 from dagship.server.events import DeployEvents
-from dagship.server.schemas import ErrorOut
 from dagship.server.services.airflow import AirflowFollower
 from dagship.server.services.sweep import sweep_previews
 from dagship.server.settings import Settings

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from dagship.core.errors import DagshipError
 
-class DagshipError(Exception):
+
+class ServiceError(DagshipError):
+    """A request the server refuses; ``code`` and ``extra`` go into the error response."""
+
     code: ClassVar[str] = "invalid"
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
@@ -19,29 +23,29 @@ class DagshipError(Exception):
         self.extra = extra
 
 
-class BadRequest(DagshipError):
+class BadRequest(ServiceError):
     code = "bad_request"
 
 
-class Unauthorized(DagshipError):
+class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
-class Forbidden(DagshipError):
+class Forbidden(ServiceError):
     code = "forbidden"
 
 
-class NotFound(DagshipError):
+class NotFound(ServiceError):
     code = "not_found"
 
 
-class Conflict(DagshipError):
+class Conflict(ServiceError):
     code = "conflict"
 
 
-class TooLarge(DagshipError):
+class TooLarge(ServiceError):
     code = "too_large"
 
 
-class Invalid(DagshipError):
+class Invalid(ServiceError):
     code = "invalid"

@@ -15,7 +15,8 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from dagship.project.previews import parse_duration
+from dagship.core.durations import parse_duration
+from dagship.core.errors import DagshipError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -27,7 +28,7 @@ SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_STORAGE_SCHEMES = ("file",)
 
 
-class SettingsError(ValueError):
+class SettingsError(DagshipError, ValueError):
     """A setting that cannot be used; the message says which and how to fix it."""
 
 

@@ -26,13 +26,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from dagship.core.errors import DagshipError
+
 WORKER_SCRIPT = Path(__file__).with_name("parse_worker.py")
 STARTUP_TIMEOUT = 300.0
 # Time given past Airflow's own timeout before the worker is considered hung.
 GRACE_SECONDS = 5.0
 
 
-class WorkerError(RuntimeError):
+class WorkerError(DagshipError):
     """The workers could not start: Airflow missing or broken in the environment."""
 
 

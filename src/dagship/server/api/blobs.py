@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from dagship.core.schemas import BlobOut, MissingOut, MissingRequest
 from dagship.server.deps import (
     DagAuthor,
     SessionDep,
@@ -16,7 +17,6 @@ from dagship.server.deps import (
     WriteSessionDep,
 )
 from dagship.server.errors import BadRequest, TooLarge
-from dagship.server.schemas import BlobOut, MissingOut, MissingRequest
 from dagship.server.services import blobs, deploys
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from dagship.core.schemas import DeploymentCreate, DeploymentOut, DeploymentUpdate
+from dagship.server import views
 from dagship.server.deps import Admin, SessionDep, Viewer, WriteSessionDep
-from dagship.server.schemas import DeploymentCreate, DeploymentOut, DeploymentUpdate
 from dagship.server.services import access, deployments
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -14,13 +15,13 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 @router.get("")
 def list_deployments(session: SessionDep, token: Viewer) -> list[DeploymentOut]:
     rows = deployments.list_deployments(session, token)
-    return [DeploymentOut.of(deployment, current) for deployment, current in rows]
+    return [views.deployment_out(deployment, current) for deployment, current in rows]
 
 
 @router.get("/{name}")
 def get_deployment(name: str, session: SessionDep, _token: Viewer) -> DeploymentOut:
     deployment = deployments.get_deployment(session, name)
-    return DeploymentOut.of(deployment, deployments.current_deploy(session, deployment))
+    return views.deployment_out(deployment, deployments.current_deploy(session, deployment))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -37,7 +38,7 @@ def create_deployment(
         airflow_bundle=body.airflow_bundle,
     )
     session.commit()
-    return DeploymentOut.of(deployment, None)
+    return views.deployment_out(deployment, None)
 
 
 @router.patch("/{name}")
@@ -52,7 +53,7 @@ def update_deployment(
     deployment = deployments.update_deployment(
         session, name, body.description, body.dag_deploys, airflow
     )
-    out = DeploymentOut.of(deployment, deployments.current_deploy(session, deployment))
+    out = views.deployment_out(deployment, deployments.current_deploy(session, deployment))
     session.commit()
     return out
 

@@ -10,6 +10,17 @@ from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from dagship.core.schemas import (
+    DagsCurrentOut,
+    DeployAirflowOut,
+    DeployOut,
+    DeployRequest,
+    DiffOut,
+    RollbackOut,
+    RollbackRequest,
+    TreeDiffOut,
+)
+from dagship.server import views
 from dagship.server.db.engine import Database
 from dagship.server.db.models import Deploy
 from dagship.server.deps import (
@@ -24,16 +35,6 @@ from dagship.server.deps import (
     WriteSessionDep,
 )
 from dagship.server.errors import NotFound
-from dagship.server.schemas import (
-    DagsCurrentOut,
-    DeployAirflowOut,
-    DeployOut,
-    DeployRequest,
-    DiffOut,
-    RollbackOut,
-    RollbackRequest,
-    TreeDiffOut,
-)
 from dagship.server.services import airflow, deployments, deploys, manifests, refs, rollback
 from dagship.server.services.access import AuthToken
 
@@ -48,7 +49,7 @@ RECHECK_SECONDS = 1.0
 def commit_deploy(
     name: str, body: DeployRequest, session: WriteSessionDep, token: CurrentToken, events: EventsDep
 ) -> DeployOut:
-    out = DeployOut.of(deploys.commit_deploy(session, token, name, body))
+    out = views.deploy_out(deploys.commit_deploy(session, token, name, body))
     session.commit()
     events.notify()
     return out
@@ -61,12 +62,12 @@ def list_deploys(
     _token: Viewer,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> list[DeployOut]:
-    return [DeployOut.of(deploy) for deploy in deploys.list_deploys(session, name, limit)]
+    return [views.deploy_out(deploy) for deploy in deploys.list_deploys(session, name, limit)]
 
 
 @router.get("/deploys/{deploy_id}")
 def get_deploy(deploy_id: str, session: SessionDep, token: Viewer) -> DeployOut:
-    return DeployOut.of(deploys.get_deploy(session, deploy_id, token))
+    return views.deploy_out(deploys.get_deploy(session, deploy_id, token))
 
 
 @router.get("/deploys/{deploy_id}/airflow")
@@ -99,8 +100,8 @@ def diff_refs(
 def _diff(session: Session, old: Deploy, new: Deploy) -> DiffOut:
     dags, project = deploys.diff_deploys(session, old, new)
     return DiffOut(
-        **{"from": DeployOut.of(old)},
-        to=DeployOut.of(new),
+        **{"from": views.deploy_out(old)},
+        to=views.deploy_out(new),
         dags=TreeDiffOut(**dags.to_dict()),
         project=TreeDiffOut(**project.to_dict()),
     )
@@ -127,7 +128,7 @@ def rollback_deployment(
         expect_seq=body.expect_seq,
         description=body.description,
     )
-    out = RollbackOut(unchanged=result.unchanged, deploy=DeployOut.of(result.deploy))
+    out = RollbackOut(unchanged=result.unchanged, deploy=views.deploy_out(result.deploy))
     session.commit()
     if result.unchanged:
         response.status_code = status.HTTP_200_OK

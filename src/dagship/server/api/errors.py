@@ -40,7 +40,7 @@ def error_response(status: int, detail: str, code: str, **extra: object) -> JSON
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, errors.DagshipError)
+    assert isinstance(exc, errors.ServiceError)
     status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
     return error_response(status, exc.detail, exc.error_code, **exc.extra)
 
@@ -71,7 +71,7 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(errors.DagshipError, _domain_error)
+    app.add_exception_handler(errors.ServiceError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dagship import __version__
+from dagship.core.schemas import HealthOut, InfoOut
 from dagship.server.deps import SettingsDep
-from dagship.server.schemas import HealthOut, InfoOut
 
 router = APIRouter(tags=["health"])
 

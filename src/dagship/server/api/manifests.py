@@ -6,8 +6,8 @@ import json
 
 from fastapi import APIRouter, Response
 
+from dagship.core.schemas import ManifestOut
 from dagship.server.deps import SessionDep, Viewer
-from dagship.server.schemas import ManifestOut
 from dagship.server.services import manifests
 
 router = APIRouter(prefix="/manifests", tags=["manifests"])

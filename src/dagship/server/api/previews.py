@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
-from dagship.server.errors import Invalid
-from dagship.server.schemas import (
+from dagship.core.schemas import (
     CleanupOut,
     CleanupRequest,
-    DeployOut,
     PreviewCreate,
     PreviewCreated,
     PreviewDeleted,
     PreviewOut,
 )
+from dagship.server import views
+from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
+from dagship.server.errors import Invalid
 from dagship.server.services import previews
 
 router = APIRouter(prefix="/previews", tags=["previews"])
@@ -37,7 +37,7 @@ def create_preview(
     out = PreviewCreated(
         created=result.created,
         preview=_out(result.preview),
-        deploy=DeployOut.of(result.deploy) if result.deploy else None,
+        deploy=views.deploy_out(result.deploy) if result.deploy else None,
     )
     session.commit()
     if not result.created:
@@ -69,4 +69,4 @@ def cleanup(
 
 
 def _out(preview: previews.Preview) -> PreviewOut:
-    return PreviewOut.of(preview.deployment, preview.current)
+    return views.preview_out(preview.deployment, preview.current)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from dagship.core.schemas import PromoteOut, PromoteRequest
+from dagship.server import views
 from dagship.server.deps import CurrentToken, EventsDep, WriteSessionDep
-from dagship.server.schemas import DeployOut, PromoteOut, PromoteRequest
 from dagship.server.services import promote
 
 router = APIRouter(tags=["deploys"])
@@ -37,9 +38,9 @@ def promote_to(
     out = PromoteOut(
         unchanged=result.unchanged,
         dry_run=result.dry_run,
-        kind=result.kind,  # type: ignore[arg-type]
-        source=DeployOut.of(result.source),
-        deploy=DeployOut.of(result.deploy) if result.deploy else None,
+        kind=result.kind,
+        source=views.deploy_out(result.source),
+        deploy=views.deploy_out(result.deploy) if result.deploy else None,
     )
     if result.unchanged or result.dry_run:
         session.rollback()

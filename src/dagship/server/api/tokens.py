@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from dagship.core.schemas import TokenCreate, TokenCreated, TokenOut
+from dagship.server import views
 from dagship.server.deps import Admin, SessionDep, WriteSessionDep
-from dagship.server.schemas import TokenCreate, TokenCreated, TokenOut
 from dagship.server.services import tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -21,18 +22,18 @@ def create_token(body: TokenCreate, session: WriteSessionDep, token: Admin) -> T
         expires_in_seconds=body.expires_in_seconds,
         creator=token,
     )
-    out = TokenCreated.of(created.token, token=created.secret)
+    out = TokenCreated(**views.token_out(created.token).model_dump(), token=created.secret)
     session.commit()
     return out
 
 
 @router.get("")
 def list_tokens(session: SessionDep, token: Admin) -> list[TokenOut]:
-    return [TokenOut.of(found) for found in tokens.list_tokens(session, token)]
+    return [views.token_out(found) for found in tokens.list_tokens(session, token)]
 
 
 @router.delete("/{token_id}")
 def revoke_token(token_id: str, session: WriteSessionDep, token: Admin) -> TokenOut:
-    out = TokenOut.of(tokens.revoke_token(session, token_id, token))
+    out = views.token_out(tokens.revoke_token(session, token_id, token))
     session.commit()
     return out

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
+from dagship.core.naming import bundle_name
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -46,13 +48,13 @@ class Deployment(Base):
     # The DAG bundle's name in that Airflow; None means the default, dagship-<name>.
     airflow_bundle: Mapped[str | None] = mapped_column(String(250), nullable=True)
     # Set for preview deployments: the deployment it was created from, and the branch it
-    # previews (the name is derived from the branch; see dagship.project.previews).
+    # previews (the name is derived from the branch; see dagship.core.naming).
     preview_source: Mapped[str | None] = mapped_column(String(63), nullable=True)
     preview_branch: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     @property
     def bundle_name(self) -> str:
-        return self.airflow_bundle or f"dagship-{self.name}"
+        return self.airflow_bundle or bundle_name(self.name)
 
 
 class Token(Base):
@@ -88,7 +90,7 @@ class Manifest(Base):
     version: Mapped[str] = mapped_column(String(71), primary_key=True)
     file_count: Mapped[int] = mapped_column(Integer)
     total_size: Mapped[int] = mapped_column(BigInteger)
-    # Canonical JSON (dagship.project.manifest), served as-is so reads need no re-encoding.
+    # Canonical JSON (dagship.core.manifest), served as-is so reads need no re-encoding.
     body: Mapped[str] = deferred(mapped_column(Text, nullable=False))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

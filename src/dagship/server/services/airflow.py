@@ -36,10 +36,10 @@ import pathspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dagship.airflow.rest import JSON, AirflowClient, AirflowError
-from dagship.project.manifest import Manifest
+from dagship.airflow_api.client import JSON, AirflowClient, AirflowError
+from dagship.core.manifest import Manifest
+from dagship.core.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
 from dagship.server.db.models import Deploy
-from dagship.server.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
 from dagship.server.services import deploys
 from dagship.server.services.access import AuthToken
 from dagship.server.services.manifests import load_manifest

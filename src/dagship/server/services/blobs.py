@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
+from dagship.core.manifest import is_digest
 from dagship.server.db.insert import insert_ignore
 from dagship.server.db.models import Blob, Deploy, ManifestFile, utcnow
 from dagship.server.errors import Invalid, NotFound
@@ -16,11 +16,10 @@ from dagship.server.services.access import AuthToken
 MAX_MISSING_QUERY = 100_000
 # Well under SQLite's bound-parameter limit, and large enough to keep round trips few.
 IN_CHUNK = 5_000
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_digest(digest: str) -> None:
-    if not _DIGEST.match(digest):
+    if not is_digest(digest):
         raise Invalid(f"bad digest {digest[:80]!r}: expected 64 lowercase hex characters")
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dagship.project.manifest import Manifest, ManifestError, TreeDiff, diff
+from dagship.core.manifest import Manifest, ManifestError, TreeDiff, diff
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import access
@@ -23,7 +23,7 @@ from dagship.server.services.deployments import current_deploy, get_deployment
 from dagship.server.services.manifests import load_manifest, store_manifest
 
 if TYPE_CHECKING:
-    from dagship.server.schemas import DeployRequest
+    from dagship.core.schemas import DeployRequest
 
 KIND_ROLES = {"dags": ("dag-author", "DAG deploys"), "project": ("operator", "project deploys"),
               "full": ("operator", "full deploys")}  # fmt: skip

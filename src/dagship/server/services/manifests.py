@@ -8,7 +8,7 @@ import json
 from sqlalchemy import exists, insert, or_, select
 from sqlalchemy.orm import Session
 
-from dagship.project.manifest import VERSION_PREFIX, Manifest, ManifestEntry
+from dagship.core.manifest import VERSION_PREFIX, Manifest, ManifestEntry
 from dagship.server.db import models
 from dagship.server.db.insert import insert_ignore
 from dagship.server.db.models import Deploy, utcnow

@@ -1,7 +1,7 @@
 """Preview deployments: short-lived deployments made from another one for a branch.
 
 A preview is a Deployment with ``preview_source`` and ``preview_branch`` set. It is named from
-the branch (dagship.project.previews), starts out with its source's current versions (a
+the branch (dagship.core.naming), starts out with its source's current versions (a
 ``promote`` deploy: no upload), and is deleted once it has been idle for the configured time:
 "activity" is its creation and every deploy to it.
 """
@@ -15,7 +15,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dagship.project.previews import PreviewNameError, preview_name
+from dagship.core.naming import PreviewNameError, preview_name
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import access

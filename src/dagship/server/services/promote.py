@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from dagship.core.kinds import Versions, choose_kind
+from dagship.core.vocabulary import Kind
 from dagship.server.db.models import Deploy
 from dagship.server.errors import Invalid, NotFound
 from dagship.server.services import access
@@ -30,7 +32,7 @@ class PromoteResult:
     # The new deploy; the target's current one when unchanged or a dry run.
     deploy: Deploy | None
     # dags, project or full: what the promotion changes; None when nothing.
-    kind: str | None
+    kind: Kind | None
     dry_run: bool
 
     @property
@@ -62,15 +64,13 @@ def promote(
     target = get_deployment(session, target_name, lock=True)
     check_expected_seq(target, expect_seq)
     current = current_deploy(session, target)
-    dags_changed = current is None or current.dags_version != source.dags_version
-    project_changed = current is None or current.project_version != source.project_version
-    kind: str | None = None
-    if dags_changed or project_changed:
-        # A target with DAG deploys disabled only takes full deploys (operator).
-        both = (dags_changed and project_changed) or not target.dag_deploys
-        kind = "full" if both else "dags" if dags_changed else "project"
+    kind = choose_kind(
+        Versions(current.dags_version, current.project_version) if current else None,
+        Versions(source.dags_version, source.project_version),
+        dag_deploys=target.dag_deploys,
+    )
     # The role a deploy of the same change needs; a no-op still needs a deploying token.
-    check_may_deploy(token, target_name, kind or "dags")
+    check_may_deploy(token, target_name, kind or Kind.DAGS)
     if kind is None or dry_run:
         return PromoteResult(source=source, deploy=current, kind=kind, dry_run=dry_run)
     deploy = append_copy(

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from dagship.core.kinds import Versions, choose_kind
+from dagship.core.vocabulary import Origin
 from dagship.server.db.models import Deploy
 from dagship.server.errors import Conflict
 from dagship.server.services.access import AuthToken
@@ -46,16 +48,18 @@ def rollback(
             f"(it is at deploy {deployment.current_seq})"
         )
     target = get_deploy_by_seq(session, deployment, target_seq)
-    dags_changed = target.dags_version != current.dags_version
-    project_changed = target.project_version != current.project_version
-    if not (dags_changed or project_changed):
+    kind = choose_kind(
+        Versions(current.dags_version, current.project_version),
+        Versions(target.dags_version, target.project_version),
+        dag_deploys=deployment.dag_deploys,
+    )
+    if kind is None:
         return RollbackResult(deploy=current, unchanged=True)
-    kind = "full" if dags_changed and project_changed else "dags" if dags_changed else "project"
     deploy = append_deploy(
         session,
         deployment,
         kind=kind,
-        origin="rollback",
+        origin=Origin.ROLLBACK,
         dags_version=target.dags_version,
         project_version=target.project_version,
         token_id=token.id,

@@ -6,17 +6,17 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from dagship.client.api import JSON, ApiClient
 from dagship.client.errors import DeployError
-from dagship.client.upload import UploadProgress, upload_missing
+from dagship.core.kinds import Versions, choose_kind
+from dagship.core.vocabulary import Kind, Mode
+from dagship.flows.upload import UploadProgress, upload_missing
 from dagship.integrations.ci import detect
 from dagship.project.git import git_info
 from dagship.project.scan import ScannedProject, ScannedTree, scan_project
 
-Mode = Literal["auto", "dags", "project", "full"]
-Kind = Literal["dags", "project", "full"]
 _TRUE = {"1", "true", "yes", "on"}
 
 # Called with the kind of deploy once it is known and before anything is uploaded; returns
@@ -68,43 +68,11 @@ class DeployResult:
         }
 
 
-def choose_kind(
-    mode: Mode,
-    current: JSON | None,
-    dag_deploys: bool,
-    dags_version: str,
-    project_version: str,
-) -> Kind | None:
-    """The kind of deploy to make, or None when the deployment already has these versions.
-
-    ``auto`` deploys what differs from the current deploy; ``dags``/``project`` deploy that
-    tree only; ``full`` deploys both trees when either differs. With DAG deploys disabled every
-    deploy is ``full``.
-    """
-    dags_differ = current is None or current["dags_version"] != dags_version
-    project_differs = current is None or current["project_version"] != project_version
-    if mode == "full":
-        return "full" if dags_differ or project_differs else None
-    if mode == "dags":
-        return "dags" if dags_differ else None
-    if mode == "project":
-        if not dag_deploys:
-            return "full" if dags_differ or project_differs else None
-        return "project" if project_differs else None
-    if current is None or (dags_differ and project_differs):
-        return "full"
-    if dags_differ:
-        return "dags" if dag_deploys else "full"
-    if project_differs:
-        return "project" if dag_deploys else "full"
-    return None
-
-
 def deploy(
     client: ApiClient,
     path: str | os.PathLike[str],
     deployment: str,
-    mode: Mode = "auto",
+    mode: Mode = Mode.AUTO,
     expect_seq: int | None = None,
     description: str | None = None,
     origin: str | None = None,
@@ -135,7 +103,12 @@ def deploy(
             f"whole project: run `dagship deploy` without --dags, or enable them with "
             f"`dagship deployment update {deployment} --dag-deploys`"
         )
-    kind = choose_kind(mode, current, dag_deploys, scanned.dags.version, scanned.project.version)
+    kind = choose_kind(
+        Versions(current["dags_version"], current["project_version"]) if current else None,
+        Versions(scanned.dags.version, scanned.project.version),
+        dag_deploys=dag_deploys,
+        mode=Mode(mode),
+    )
     if kind is None:
         assert current is not None
         return DeployResult(deploy=current, unchanged=True)

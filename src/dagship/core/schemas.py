@@ -1,37 +1,37 @@
-"""The API contract (docs/api.md) as Pydantic models."""
+"""The HTTP API's requests and responses (docs/api.md), as Pydantic models.
+
+The server declares its routes with these models and ``ApiClient`` returns them, so a change
+to the contract is a type error on both sides. Nothing here knows the database: the server
+builds responses from its rows in ``dagship.server.views``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from dagship.server.db import models
-
-DEPLOYMENT_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+from dagship.core.manifest import DIGEST_PATTERN
+from dagship.core.naming import DEPLOYMENT_NAME
+from dagship.core.vocabulary import AirflowState, CheckOutcome, Kind, Origin, Role
 
 UtcTime = Annotated[
     datetime,
     PlainSerializer(lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
 ]
-Role = Literal["viewer", "dag-author", "operator", "admin"]
-Kind = Literal["dags", "project", "full"]
-# passed: the check ran and passed; skipped: the user chose not to run it (--no-parse);
-# not-run: the check did not apply (a DAG-only deploy without --parse, pytest not asked for).
-CheckState = Literal["passed", "skipped", "not-run"]
 
 MANIFEST_FILE_SCHEMA = {
     "type": "object",
     "properties": {
         "path": {"type": "string"},
-        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "sha256": {"type": "string", "pattern": DIGEST_PATTERN},
         "size": {"type": "integer", "minimum": 0},
         "executable": {"type": "boolean", "default": False},
     },
     "required": ["path", "sha256", "size"],
 }
-# Entries are checked by dagship.project.manifest rather than Pydantic, so every bad
+# Entries are checked by dagship.core.manifest rather than Pydantic, so every bad
 # entry gets the same `bad_manifest` error naming its path.
 ManifestEntries = Annotated[
     list[dict[str, Any]], WithJsonSchema({"type": "array", "items": MANIFEST_FILE_SCHEMA})
@@ -58,8 +58,8 @@ class Checks(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parse: CheckState = "not-run"
-    pytest: CheckState = "not-run"
+    parse: CheckOutcome = CheckOutcome.NOT_RUN
+    pytest: CheckOutcome = CheckOutcome.NOT_RUN
 
 
 class DeployOut(BaseModel):
@@ -67,7 +67,7 @@ class DeployOut(BaseModel):
     seq: int
     deployment: str
     kind: Kind
-    origin: str
+    origin: Origin
     dags_version: str
     project_version: str
     dags_files: int
@@ -85,33 +85,6 @@ class DeployOut(BaseModel):
     checks: Checks
     source_deployment: str | None
     source_seq: int | None
-
-    @classmethod
-    def of(cls, deploy: models.Deploy) -> DeployOut:
-        return cls(
-            id=deploy.id,
-            seq=deploy.seq,
-            deployment=deploy.deployment.name,
-            kind=deploy.kind,  # type: ignore[arg-type]
-            origin=deploy.origin,
-            dags_version=deploy.dags_version,
-            project_version=deploy.project_version,
-            dags_files=deploy.dags_manifest.file_count,
-            project_files=deploy.project_manifest.file_count,
-            uploaded_files=deploy.uploaded_files,
-            uploaded_bytes=deploy.uploaded_bytes,
-            created_at=deploy.created_at,
-            token_id=deploy.token_id,
-            git_sha=deploy.git_sha,
-            git_branch=deploy.git_branch,
-            git_author=deploy.git_author,
-            git_message=deploy.git_message,
-            description=deploy.description,
-            source_deploy_id=deploy.source_deploy_id,
-            checks=Checks.model_validate(deploy.checks or {}),
-            source_deployment=deploy.source_deployment,
-            source_seq=deploy.source_seq,
-        )
 
 
 # The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
@@ -151,20 +124,6 @@ class DeploymentOut(BaseModel):
     preview_branch: str | None
     current: DeployOut | None
 
-    @classmethod
-    def of(cls, deployment: models.Deployment, current: models.Deploy | None) -> DeploymentOut:
-        return cls(
-            name=deployment.name,
-            description=deployment.description,
-            dag_deploys=deployment.dag_deploys,
-            airflow_url=deployment.airflow_url,
-            airflow_bundle=deployment.bundle_name,
-            created_at=deployment.created_at,
-            preview_source=deployment.preview_source,
-            preview_branch=deployment.preview_branch,
-            current=DeployOut.of(current) if current else None,
-        )
-
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -184,20 +143,6 @@ class TokenOut(BaseModel):
     expires_at: UtcTime | None
     revoked_at: UtcTime | None
     last_used_at: UtcTime | None
-
-    @classmethod
-    def of(cls, row: models.Token, **extra: Any) -> Self:
-        return cls(
-            id=row.id,
-            role=row.role,  # type: ignore[arg-type]
-            deployment=row.deployment.name if row.deployment else None,
-            description=row.description,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
-            **extra,
-        )
 
 
 class TokenCreated(TokenOut):
@@ -242,7 +187,7 @@ class DeployRequest(BaseModel):
     project_manifest: ManifestEntries | None = None
     expect_seq: int | None = Field(default=None, ge=0)
     # Clients send cli or ci; s3 and promote are for dagship's own integrations.
-    origin: Literal["cli", "ci", "s3", "promote"] = "cli"
+    origin: Literal[Origin.CLI, Origin.CI, Origin.S3, Origin.PROMOTE] = Origin.CLI
     description: str | None = None
     uploaded_files: int = Field(default=0, ge=0)
     uploaded_bytes: int = Field(default=0, ge=0)
@@ -318,20 +263,6 @@ class PreviewOut(BaseModel):
     last_activity_at: UtcTime
     current: DeployOut | None
 
-    @classmethod
-    def of(cls, deployment: models.Deployment, current: models.Deploy | None) -> PreviewOut:
-        return cls(
-            name=deployment.name,
-            source=deployment.preview_source or "",
-            branch=deployment.preview_branch or "",
-            airflow_url=deployment.airflow_url,
-            created_at=deployment.created_at,
-            last_activity_at=max(deployment.created_at, current.created_at)
-            if current
-            else deployment.created_at,
-            current=DeployOut.of(current) if current else None,
-        )
-
 
 class PreviewCreated(BaseModel):
     created: bool
@@ -362,9 +293,6 @@ class DagsCurrentOut(BaseModel):
     deploy_id: str
     seq: int
     files: list[ManifestFile]
-
-
-AirflowState = Literal["no_airflow", "waiting", "picked_up", "parsed", "failed", "superseded"]
 
 
 class ImportErrorOut(BaseModel):

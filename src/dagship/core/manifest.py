@@ -14,13 +14,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from dagship.core.errors import DagshipError
+
 MAX_PATH_BYTES = 1024
 VERSION_PREFIX = "sha256-"
-_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
-_VERSION_RE = re.compile(r"^sha256-[0-9a-f]{64}$")
+# A blob's name: the sha256 of its content, in lowercase hex.
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+VERSION_PATTERN = r"^sha256-[0-9a-f]{64}$"
+_DIGEST_RE = re.compile(DIGEST_PATTERN)
+_VERSION_RE = re.compile(VERSION_PATTERN)
 
 
-class ManifestError(ValueError):
+class ManifestError(DagshipError, ValueError):
     """A manifest that cannot be accepted: bad path, duplicate, bad digest or size."""
 
 

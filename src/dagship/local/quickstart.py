@@ -14,20 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from dagship.client.api import ApiClient
-from dagship.client.deploy import DeployResult, deploy
 from dagship.client.errors import ApiError
-from dagship.client.local import (
+from dagship.client.settings import dagship_home, resolve_settings
+from dagship.core import naming
+from dagship.flows.deploy import DeployResult, deploy
+from dagship.flows.upload import UploadProgress
+from dagship.flows.wait import wait_for_airflow
+from dagship.local import airflow as runtime
+from dagship.local.server import (
     DEFAULT_PORT,
     LocalServer,
     LocalServerError,
     start_local_server,
     stop_local_server,
 )
-from dagship.client.settings import dagship_home, resolve_settings
-from dagship.client.upload import UploadProgress
-from dagship.client.wait import wait_for_airflow
 from dagship.project.scaffold import scaffold_project
-from dagship.runtime import airflow as runtime
 
 LOCAL_DEPLOYMENT = "local"
 DEFAULT_AIRFLOW_PORT = runtime.DEFAULT_PORT
@@ -225,7 +226,7 @@ def _start_airflow(
     airflow_home = home / AIRFLOW_HOME_DIR
     pid_file = home / AIRFLOW_PID_FILE
     url = runtime.airflow_url(port)
-    bundle_name = runtime.bundle_name_for(LOCAL_DEPLOYMENT)
+    bundle_name = naming.bundle_name(LOCAL_DEPLOYMENT)
     pid = _read_pid(pid_file)
     running = _airflow_port(pid) if pid is not None else None
     if pid is not None and running is not None:

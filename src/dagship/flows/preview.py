@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from dagship.client.api import JSON, ApiClient
-from dagship.client.deploy import CheckDeploy, DeployResult, Mode, deploy
 from dagship.client.errors import ApiError, ClientError
-from dagship.client.upload import UploadProgress
-from dagship.project.previews import PreviewNameError, preview_name
+from dagship.core.naming import PreviewNameError, preview_name
+from dagship.core.vocabulary import Mode
+from dagship.flows.deploy import CheckDeploy, DeployResult, deploy
+from dagship.flows.upload import UploadProgress
 
 
 def name_of(branch: str) -> str:
@@ -16,14 +17,16 @@ def name_of(branch: str) -> str:
     try:
         return preview_name(branch)
     except PreviewNameError as exc:
-        raise ClientError(str(exc)) from None
+        raise ClientError(
+            f"{exc}; pass the branch name with --name, e.g. --name feature/abc-12"
+        ) from None
 
 
 def deploy_preview(
     client: ApiClient,
     branch: str,
     path: str | os.PathLike[str],
-    mode: Mode = "auto",
+    mode: Mode = Mode.AUTO,
     description: str | None = None,
     on_progress: UploadProgress | None = None,
     check: CheckDeploy | None = None,

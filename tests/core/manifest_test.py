@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from dagship.project.manifest import (
+from dagship.core.manifest import (
     EMPTY_VERSION,
     MAX_PATH_BYTES,
     Manifest,

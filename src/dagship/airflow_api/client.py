@@ -18,12 +18,14 @@ from urllib.parse import quote
 
 import httpx
 
+from dagship.core.errors import DagshipError
+
 JSON = dict[str, Any]
 # Airflow's default [api] maximum_page_limit.
 PAGE = 100
 
 
-class AirflowError(Exception):
+class AirflowError(DagshipError):
     """Airflow answered with an error, or could not be reached; ``str()`` says which."""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dagship.runtime.airflow import (
+from dagship.local.airflow import (
     PASSWORDS_FILE,
     AirflowProcess,
     AirflowRuntimeError,

@@ -29,6 +29,9 @@ from typing import Any
 
 import httpx
 
+from dagship.core import naming
+from dagship.core.errors import DagshipError
+
 DEFAULT_PORT = 8080
 ADMIN_USER = "admin"
 TOKEN_ENV = "DAGSHIP_API_TOKEN"
@@ -39,18 +42,13 @@ HEALTH_PATH = "/api/v2/monitor/health"
 INSTALL_HINT = "install it with `pip install 'dagship[airflow]'` (apache-airflow 3.3)"
 
 
-class AirflowRuntimeError(RuntimeError):
+class AirflowRuntimeError(DagshipError):
     """Airflow is missing, did not become ready, or stopped on its own."""
 
 
 def airflow_installed() -> bool:
     """Whether Apache Airflow can be imported by this interpreter (and so run next to it)."""
     return importlib.util.find_spec("airflow") is not None and _airflow_executable() is not None
-
-
-def bundle_name_for(deployment: str) -> str:
-    """The DAG bundle name used for a dagship deployment: ``dagship-<deployment>``."""
-    return f"dagship-{deployment}"
 
 
 def bundle_config(
@@ -63,7 +61,7 @@ def bundle_config(
     """
     return [
         {
-            "name": bundle_name or bundle_name_for(deployment),
+            "name": bundle_name or naming.bundle_name(deployment),
             "classpath": BUNDLE_CLASSPATH,
             "kwargs": {
                 "url": dagship_url,

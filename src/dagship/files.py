@@ -1,0 +1,37 @@
+"""Writing a file so that readers see the old content or the new one, never half of it.
+
+The one helper for "write a temporary file next to the target, then ``os.replace`` it into
+place"; every package may use it (docs/architecture.md). It imports nothing of dagship.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644, fsync: bool = False
+) -> None:
+    """Replace ``path`` with ``data`` (text is written as UTF-8), created with ``mode``.
+
+    The temporary file is in the same folder, so the final rename is atomic; with ``fsync``
+    the content is on disk before the rename (for state that must survive a power cut).
+    """
+    target = Path(path)
+    content = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,74 @@
+"""Database rows as the API's response models (``dagship.core.schemas``)."""
+
+from __future__ import annotations
+
+from dagship.core.schemas import Checks, DeploymentOut, DeployOut, PreviewOut, TokenOut
+from dagship.core.vocabulary import Kind, Origin, Role
+from dagship.server.db import models
+
+
+def deploy_out(deploy: models.Deploy) -> DeployOut:
+    return DeployOut(
+        id=deploy.id,
+        seq=deploy.seq,
+        deployment=deploy.deployment.name,
+        kind=Kind(deploy.kind),
+        origin=Origin(deploy.origin),
+        dags_version=deploy.dags_version,
+        project_version=deploy.project_version,
+        dags_files=deploy.dags_manifest.file_count,
+        project_files=deploy.project_manifest.file_count,
+        uploaded_files=deploy.uploaded_files,
+        uploaded_bytes=deploy.uploaded_bytes,
+        created_at=deploy.created_at,
+        token_id=deploy.token_id,
+        git_sha=deploy.git_sha,
+        git_branch=deploy.git_branch,
+        git_author=deploy.git_author,
+        git_message=deploy.git_message,
+        description=deploy.description,
+        source_deploy_id=deploy.source_deploy_id,
+        checks=Checks.model_validate(deploy.checks or {}),
+        source_deployment=deploy.source_deployment,
+        source_seq=deploy.source_seq,
+    )
+
+
+def deployment_out(deployment: models.Deployment, current: models.Deploy | None) -> DeploymentOut:
+    return DeploymentOut(
+        name=deployment.name,
+        description=deployment.description,
+        dag_deploys=deployment.dag_deploys,
+        airflow_url=deployment.airflow_url,
+        airflow_bundle=deployment.bundle_name,
+        created_at=deployment.created_at,
+        preview_source=deployment.preview_source,
+        preview_branch=deployment.preview_branch,
+        current=deploy_out(current) if current else None,
+    )
+
+
+def token_out(row: models.Token) -> TokenOut:
+    return TokenOut(
+        id=row.id,
+        role=Role(row.role),
+        deployment=row.deployment.name if row.deployment else None,
+        description=row.description,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def preview_out(deployment: models.Deployment, current: models.Deploy | None) -> PreviewOut:
+    created = deployment.created_at
+    return PreviewOut(
+        name=deployment.name,
+        source=deployment.preview_source or "",
+        branch=deployment.preview_branch or "",
+        airflow_url=deployment.airflow_url,
+        created_at=created,
+        last_activity_at=max(created, current.created_at) if current else created,
+        current=deploy_out(current) if current else None,
+    )
