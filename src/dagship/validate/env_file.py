@@ -29,8 +29,7 @@ from dagship.validate.errors import ValidateError
 
 DEFAULT_ENV_FILE = ".env"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-# A binding's text up to the opening quote of its value: a quote that python-dotenv's parser
-# could not match is one left open.
+# A binding's text up to its value's opening quote, when the value is quoted.
 _QUOTED_VALUE = re.compile(r"\s*(?:export\s+)?(?:'[^']*'|[^=\s]+)\s*=[^\S\r\n]*(['\"])")
 
 
@@ -61,9 +60,9 @@ def _checked(path: Path, binding: Binding) -> tuple[str, str]:
     if binding.error and quoted and not _closes(body[quoted.end() :], quoted.group(1)):
         raise ValidateError(f"{where}: the value's {quoted.group(1)} quote is not closed")
     if binding.error or binding.key is None or binding.value is None:
-        raise _expected(where, body)
+        raise _expected(where, body)  # e.g. a line without '='
     if not _NAME.fullmatch(binding.key):
-        raise _expected(where, body)
+        raise _expected(where, body)  # python-dotenv takes any key, such as 1ST or a-b
     return binding.key, binding.value
 
 
@@ -75,6 +74,7 @@ def _line(binding: Binding) -> int:
 
 
 def _closes(rest: str, quote: str) -> bool:
+    """Whether ``rest`` holds the closing ``quote``: else the parser failed on an open one."""
     return re.search(rf"(?<!\\){quote}", rest) is not None
 
 
