@@ -14,10 +14,8 @@ from dagship.core.kinds import Versions, choose_kind
 from dagship.core.vocabulary import Kind, Mode
 from dagship.flows.upload import UploadProgress, upload_missing
 from dagship.integrations.ci import detect
-from dagship.project.git import git_info
+from dagship.integrations.source import build_source
 from dagship.project.scan import ScannedProject, ScannedTree, scan_project
-
-_TRUE = {"1", "true", "yes", "on"}
 
 # Called with the kind of deploy once it is known and before anything is uploaded; returns
 # the checks to record on the deploy (e.g. {"parse": "passed"}) or raises to block it.
@@ -161,17 +159,15 @@ def _trees(scanned: ScannedProject, kind: Kind) -> list[ScannedTree]:
 
 
 def _origin(env: Mapping[str, str]) -> str:
-    in_ci = env.get("CI", "").strip().lower() in _TRUE or detect(env).in_ci
-    return "ci" if in_ci else "cli"
+    # detect() counts CI=true from a system it does not know as CI too.
+    return "ci" if detect(env).in_ci else "cli"
 
 
 def _git_fields(root: Path, env: Mapping[str, str]) -> JSON:
-    git = git_info(root, env)
-    # CI systems check out a detached HEAD: their variables name the branch built.
-    build = detect(env)
+    source = build_source(root, env)
     return {
-        "git_sha": git.sha or build.sha,
-        "git_branch": git.branch or build.branch,
-        "git_author": git.author,
-        "git_message": git.message,
+        "git_sha": source.sha,
+        "git_branch": source.branch,
+        "git_author": source.author,
+        "git_message": source.message,
     }
