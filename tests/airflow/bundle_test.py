@@ -579,15 +579,26 @@ class _BadServer:
         self.httpd.server_close()
 
 
+def _current(files: bytes) -> bytes:
+    """A current-DAG-version answer whose version is not the one of ``files``."""
+    head = b'{"deployment": "d", "deploy_id": "dpl_1", "seq": 1, "version": "sha256-'
+    return head + b"0" * 64 + b'", "files": ' + files + b"}"
+
+
 @pytest.mark.parametrize(
     ("status", "body", "needle"),
     [
         (500, b"Internal Server Error", "HTTP 500"),
         (200, b"<html>not json", "Expecting value"),
-        (200, b'{"version": "sha256-' + b"0" * 64 + b'", "files": []}', "does not match"),
-        (200, b'{"version": 1, "files": [{"path": "../x.py"}]}', "malformed manifest entry"),
+        (200, _current(b"[]"), "does not match"),
+        (
+            200,
+            _current(b'[{"path": "../x.py", "sha256": "' + b"0" * 64 + b'", "size": 1}]'),
+            "'..'",
+        ),
+        (200, b'{"version": 1, "files": [{"path": "../x.py"}]}', "cannot read"),
     ],
-    ids=["5xx", "bad-json", "wrong-version", "bad-manifest"],
+    ids=["5xx", "bad-json", "wrong-version", "bad-manifest", "bad-document"],
 )
 def test_bad_answers_keep_the_last_good_version(
     srv: Server,

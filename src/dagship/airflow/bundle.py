@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
@@ -47,6 +47,9 @@ from dagship.airflow.tree import (
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import DagsCurrentOut
 
 log = logging.getLogger("dagship.airflow.bundle")
 
@@ -222,7 +225,7 @@ class DagshipDagBundle(BaseDagBundle):
             return False
         return self._listener.connected and self._listener.news(version) is None
 
-    def _listen_fetch(self, etag: str | None, wait: float) -> dict[str, Any] | None:
+    def _listen_fetch(self, etag: str | None, wait: float) -> DagsCurrentOut | None:
         if self._listen_client is None:
             self._listen_client = ApiClient(
                 self.url, self._token(), timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS
@@ -249,14 +252,11 @@ class DagshipDagBundle(BaseDagBundle):
                 raise
         if body is None:
             return None
-        if not isinstance(body, dict) or not isinstance(body.get("files"), list):
-            raise BundleError(f"unexpected answer from {self.url} for the current DAG version")
-        manifest = Manifest.from_dicts(body["files"])
+        manifest = Manifest.from_dicts(file.model_dump() for file in body.files)
         version = manifest.version
-        if version != body.get("version"):
+        if version != body.version:
             raise BundleError(
-                f"the server's DAG version {body.get('version')} does not match its file list "
-                f"({version})"
+                f"the server's DAG version {body.version} does not match its file list ({version})"
             )
         return manifest, version
 
@@ -332,7 +332,7 @@ class DagshipDagBundle(BaseDagBundle):
         if not is_version(version):
             raise BundleError(f"{version!r} is not a dagship version (sha256-<64 hex>)")
         body = self._api().get_manifest(version)
-        manifest = Manifest.from_dicts(body["files"])
+        manifest = Manifest.from_dicts(file.model_dump() for file in body.files)
         if manifest.version != version:
             raise BundleError(f"the server's manifest {version} hashes to {manifest.version}")
         return manifest
