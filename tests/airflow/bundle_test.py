@@ -36,6 +36,7 @@ AIRFLOW_ENV = {
 with pytest.MonkeyPatch.context() as _mp:
     for _key, _value in AIRFLOW_ENV.items():
         _mp.setenv(_key, _value)
+    from dagship.airflow.blobcache import BundleError
     from dagship.airflow.bundle import DagshipDagBundle
 
 
@@ -478,13 +479,35 @@ def test_token_from_an_airflow_connection(srv: Server, token_env: Any, form: str
         make_bundle(srv, name, conn_id="missing_conn").initialize()
 
 
-def test_extra_keyword_arguments_are_accepted(srv: Server, token_env: Any) -> None:
+def test_airflows_own_arguments_reach_the_base_bundle(srv: Server, token_env: Any) -> None:
     _, name = setup_deployment(srv, token_env)
-    bundle = make_bundle(srv, name, version_data={"x": 1}, something_new=True)
-    assert bundle.refresh_interval == 1
-    assert bundle.view_url_template() is None
+    template = "https://dagship.example.com/deployments/prod?version={version}"
+    bundle = make_bundle(srv, name, view_url_template=template)
+    assert (bundle.refresh_interval, bundle.view_url_template()) == (1, template)
     bundle.initialize()
     assert bundle.supports_versioning
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "typo"),
+    [
+        ({"deployment": "prod", "refresh_intervall": 5}, "refresh_intervall"),
+        ({"deploymnet": "prod"}, "deploymnet"),
+    ],
+)
+def test_an_unknown_argument_is_refused(srv: Server, kwargs: dict[str, Any], typo: str) -> None:
+    # A typo in dag_bundle_config_list must not quietly leave the setting at its default.
+    with pytest.raises(BundleError) as raised:
+        DagshipDagBundle(name="typo-bundle", url=srv.url, **kwargs)
+    message = str(raised.value)
+    assert f"DAG bundle 'typo-bundle' does not take {typo!r}" in message
+    for accepted in ("url", "deployment", "listen", "refresh_interval", "view_url_template"):
+        assert accepted in message
+
+
+def test_url_and_deployment_are_needed(srv: Server) -> None:
+    with pytest.raises(BundleError, match="DAG bundle 'half' needs 'deployment'"):
+        DagshipDagBundle(name="half", url=srv.url)
 
 
 def test_changed_dag_files_are_queued_for_priority_parsing(srv: Server, token_env: Any) -> None:
@@ -556,15 +579,26 @@ class _BadServer:
         self.httpd.server_close()
 
 
+def _current(files: bytes) -> bytes:
+    """A current-DAG-version answer whose version is not the one of ``files``."""
+    head = b'{"deployment": "d", "deploy_id": "dpl_1", "seq": 1, "version": "sha256-'
+    return head + b"0" * 64 + b'", "files": ' + files + b"}"
+
+
 @pytest.mark.parametrize(
     ("status", "body", "needle"),
     [
         (500, b"Internal Server Error", "HTTP 500"),
         (200, b"<html>not json", "Expecting value"),
-        (200, b'{"version": "sha256-' + b"0" * 64 + b'", "files": []}', "does not match"),
-        (200, b'{"version": 1, "files": [{"path": "../x.py"}]}', "malformed manifest entry"),
+        (200, _current(b"[]"), "does not match"),
+        (
+            200,
+            _current(b'[{"path": "../x.py", "sha256": "' + b"0" * 64 + b'", "size": 1}]'),
+            "'..'",
+        ),
+        (200, b'{"version": 1, "files": [{"path": "../x.py"}]}', "cannot read"),
     ],
-    ids=["5xx", "bad-json", "wrong-version", "bad-manifest"],
+    ids=["5xx", "bad-json", "wrong-version", "bad-manifest", "bad-document"],
 )
 def test_bad_answers_keep_the_last_good_version(
     srv: Server,

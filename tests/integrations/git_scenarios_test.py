@@ -184,3 +184,30 @@ def test_first_push_of_a_new_branch(repo: Repo) -> None:
     git(repo.work, "checkout", "-q", "-b", "feature/same")
     repo.push("feature/same")
     assert kind_of(repo.ci_deploy("feature/same")) == "none"
+
+
+def test_tag_build_records_no_branch(repo: Repo) -> None:
+    # A GitHub Actions build of a pushed tag: a clone at the tag (detached HEAD) whose
+    # variables name the tag. A tag is not a branch: the deploy records the commit, no branch.
+    repo.commit("Change a DAG", dag_change("tagged"))
+    repo.push("main")
+    git(repo.work, "tag", "v1.2")
+    git(repo.work, "push", "-q", "origin", "v1.2")
+    job = repo.root / "ci-tag"
+    git(repo.root, "clone", "-q", "--branch", "v1.2", str(repo.remote), str(job))
+    sha = git(job, "rev-parse", "HEAD")
+    env = {
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_REF": "refs/tags/v1.2",
+        "GITHUB_REF_NAME": "v1.2",
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_SHA": sha,
+    }
+    result = repo.cli(
+        "deploy", job, "--no-parse", "--deployment", repo.prod, "--json", env=env
+    ).ok()
+    record = repo.api.get(f"/deploys/{result.json()['id']}").json()
+    assert (record["git_sha"], record["git_branch"], record["origin"]) == (sha, None, "ci")
+    assert record["git_message"] == "Change a DAG"

@@ -69,13 +69,14 @@ def test_scan_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_git_info(project: Path, tmp_path: Path) -> None:
-    assert git_info(project, env={}).sha is None
+    assert git_info(project).sha is None
     git(project, "init", "-q", "-b", "main")
+    assert git_info(project).sha is None, "no commit yet"
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "first commit")
-    info = git_info(project, env={})
+    info = git_info(project)
     assert info.sha == git(project, "rev-parse", "HEAD")
     assert (info.branch, info.message) == ("main", "first commit")
     assert info.author is not None and "ada@example.com" in info.author
     git(project, "checkout", "-q", "--detach")
-    assert git_info(project, env={"GITHUB_REF_NAME": "release"}).branch == "release"
+    assert (git_info(project).sha, git_info(project).branch) == (info.sha, None)

@@ -11,18 +11,18 @@ from tests.helpers import Api, Server, assert_error, unique
 
 def test_missing_and_malformed_credentials_are_401(server: Server) -> None:
     anon = server.api("")
-    assert_error(anon.get("/deployments"), 401, "unauthorized")
+    assert_error(anon.get("/deployments"), 401, "token_missing")
     r = anon.get("/deployments", headers={"Authorization": f"Basic {server.admin_token}"})
-    assert_error(r, 401, "unauthorized")
+    assert_error(r, 401, "token_missing")
     r = anon.get("/deployments", headers={"Authorization": "Bearer"})
-    assert_error(r, 401, "unauthorized")
+    assert_error(r, 401, "token_missing")
 
 
 def test_invalid_token_is_401(server: Server) -> None:
-    assert_error(server.api("dsh_not-a-real-token").get("/deployments"), 401, "unauthorized")
+    assert_error(server.api("dsh_not-a-real-token").get("/deployments"), 401, "token_invalid")
     # A real token with one character changed is not accepted either.
     forged = server.admin_token[:-1] + ("A" if server.admin_token[-1] != "A" else "B")
-    assert_error(server.api(forged).get("/deployments"), 401, "unauthorized")
+    assert_error(server.api(forged).get("/deployments"), 401, "token_invalid")
 
 
 def test_expired_token_is_401(api: Api) -> None:
@@ -33,8 +33,8 @@ def test_expired_token_is_401(api: Api) -> None:
     viewer = api.with_token(body["token"])
     assert viewer.get("/deployments").status_code == 200
     time.sleep(2.1)
-    err = assert_error(viewer.get("/deployments"), 401, "unauthorized")
-    assert "expired" in err["detail"].lower()
+    err = assert_error(viewer.get("/deployments"), 401, "token_expired")
+    assert "expired" in err["detail"].lower() and err["token_id"] == body["id"]
 
 
 def test_revoked_token_is_401_and_revoke_is_idempotent(api: Api) -> None:
@@ -45,9 +45,10 @@ def test_revoked_token_is_401_and_revoke_is_idempotent(api: Api) -> None:
     assert first.status_code == 200 and first.json()["revoked_at"]
     again = api.delete(f"/tokens/{token_id}")
     assert again.status_code == 200 and again.json()["revoked_at"] == first.json()["revoked_at"]
-    err = assert_error(api.with_token(token).get("/deployments"), 401, "unauthorized")
-    assert "revoked" in err["detail"].lower()
-    assert_error(api.delete("/tokens/tok_doesnotexist"), 404, "not_found")
+    err = assert_error(api.with_token(token).get("/deployments"), 401, "token_revoked")
+    assert "revoked" in err["detail"].lower() and err["token_id"] == token_id
+    err = assert_error(api.delete("/tokens/tok_doesnotexist"), 404, "token_not_found")
+    assert err["token_id"] == "tok_doesnotexist"
 
 
 def test_token_secret_is_shown_only_at_creation(api: Api) -> None:
@@ -108,9 +109,11 @@ def test_role_not_allowed_is_403_naming_the_role(
         "tokens": lambda: caller.post("/tokens", json={"role": "viewer"}),
         "list-tokens": lambda: caller.get("/tokens"),
     }[action]()
-    err = assert_error(r, 403, "forbidden")
+    err = assert_error(r, 403, "role_required")
     assert role in err["detail"] and needed in err["detail"], err["detail"]
-    assert "dagship token create" in err["detail"], err["detail"]
+    assert (err["role"], err["required_role"]) == (role, needed)
+    # The server speaks to every client: the CLI, not the API, names its commands.
+    assert "dagship" not in err["detail"], err["detail"]
     assert api.deploy_count(name) == 2
 
 
@@ -157,7 +160,8 @@ def test_bound_admin_manages_tokens_of_its_deployment_only(api: Api) -> None:
     admin = api.with_token(api.create_token("admin", deployment=mine))
     assert_error(admin.post("/deployments", json={"name": unique()}), 403, "forbidden")
     assert_error(admin.post("/tokens", json={"role": "viewer", "deployment": other}), 403)
-    assert_error(admin.post("/tokens", json={"role": "viewer"}), 403)
+    err = assert_error(admin.post("/tokens", json={"role": "viewer"}), 403, "deployment_required")
+    assert err["deployment"] == mine
     r = admin.post("/tokens", json={"role": "dag-author", "deployment": mine})
     assert r.status_code == 201, r.text
     listed = admin.get("/tokens").json()
@@ -170,7 +174,7 @@ def test_deleting_a_deployment_revokes_its_bound_tokens(api: Api) -> None:
     token = api.create_token("operator", deployment=name)
     assert api.with_token(token).get(f"/deployments/{name}").status_code == 200
     assert api.delete(f"/deployments/{name}").status_code == 204
-    assert_error(api.with_token(token).get("/deployments"), 401, "unauthorized")
+    assert_error(api.with_token(token).get("/deployments"), 401, "token_revoked")
 
 
 def test_every_deploy_records_its_token(api: Api) -> None:

@@ -141,7 +141,8 @@ def test_unknown_deployment_is_404(api: Api) -> None:
         "/deployments/no-such-deployment/deploys",
         json={"kind": "dags", "dags_manifest": [], "origin": "cli"},
     )
-    assert_error(r, 404, "not_found")
+    err = assert_error(r, 404, "deployment_not_found")
+    assert err["deployment"] == "no-such-deployment"
 
 
 # ------------------------------------------------------------------ seq and carry-forward
@@ -156,7 +157,7 @@ def test_seq_is_contiguous_and_expect_seq_conflicts(api: Api) -> None:
         seqs.append(r.json()["seq"])
     assert seqs == [1, 2, 3]
     err = assert_error(api.deploy_files(name, {"a.py": b"late"}, expect_seq=2), 409, "seq_conflict")
-    assert err["current_seq"] == 3
+    assert (err["current_seq"], err["deployment"]) == (3, name)
     assert "3" in err["detail"]
     assert api.deploy_count(name) == 3
     fresh = deployment(api)
@@ -289,7 +290,7 @@ def test_disabled_dag_deploys_refuse_dags_and_project_kinds(api: Api) -> None:
         err = assert_error(
             api.deploy_files(name, {"a.py": b"x"}, kind), 409, "dag_deploys_disabled"
         )
-        assert "full" in err["detail"] or "dag" in err["detail"].lower()
+        assert "full" in err["detail"] and err["deployment"] == name
     assert api.deploy_count(name) == 0
     assert api.deploy_files(name, {"a.py": b"x"}, "full").status_code == 201
     r = api.patch(f"/deployments/{name}", json={"dag_deploys": True})
@@ -384,9 +385,9 @@ def test_deployment_crud(api: Api) -> None:
     blob = api.upload(b"survives deletion " + name.encode())
     api.deploy_files(name, {"a.py": b"survives deletion " + name.encode()})
     assert api.delete(f"/deployments/{name}").status_code == 204
-    assert_error(api.get(f"/deployments/{name}"), 404, "not_found")
+    assert_error(api.get(f"/deployments/{name}"), 404, "deployment_not_found")
     assert api.missing([blob]) == []
-    assert_error(api.delete(f"/deployments/{name}"), 404, "not_found")
+    assert_error(api.delete(f"/deployments/{name}"), 404, "deployment_not_found")
     api.create_deployment(name)
     assert api.deploy_count(name) == 0
 

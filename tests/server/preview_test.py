@@ -80,7 +80,7 @@ def test_preview_lifecycle(server: Server, api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {"deleted": True, "name": name, "branch": br}
     assert_error(api.get(f"/deployments/{name}"), 404)
-    err = assert_error(api.delete(f"/previews/{name}"), 404, "not_found")
+    err = assert_error(api.delete(f"/previews/{name}"), 404, "preview_not_found")
     assert "no preview" in err["detail"]
     # The source is untouched.
     assert api.get(f"/deployments/{dev}").json()["current"]["id"] == deployed["id"]
@@ -103,23 +103,26 @@ def test_name_collisions_and_bad_sources_are_refused(api: Api) -> None:
     assert create(api, dev, f"feature/{suffix}").status_code == 201
     name = preview_name(f"feature/{suffix}")
     # Another branch with the same name once sanitised.
-    err = assert_error(create(api, dev, f"Feature--{suffix}"), 409, "exists")
-    assert f"feature/{suffix}" in err["detail"] and "preview delete" in err["detail"]
+    err = assert_error(create(api, dev, f"Feature--{suffix}"), 409, "preview_of_other_branch")
+    assert f"feature/{suffix}" in err["detail"]
+    assert (err["preview"], err["branch"]) == (name, f"feature/{suffix}")
     # The same branch from another source.
-    err = assert_error(create(api, other, f"feature/{suffix}"), 409, "exists")
+    err = assert_error(create(api, other, f"feature/{suffix}"), 409, "preview_of_other_source")
     assert f"made from {dev}, not {other}" in err["detail"]
+    assert (err["preview"], err["branch"], err["source"]) == (name, f"feature/{suffix}", dev)
     # A regular deployment that happens to have the name.
     plain = unique("x")
     api.create_deployment(f"preview-{plain}")
-    err = assert_error(create(api, dev, plain), 409, "exists")
-    assert "not a preview" in err["detail"]
-    err = assert_error(api.delete(f"/previews/preview-{plain}"), 409)
-    assert "deployment delete" in err["detail"]
+    err = assert_error(create(api, dev, plain), 409, "preview_name_taken")
+    assert "not a preview" in err["detail"] and err["deployment"] == f"preview-{plain}"
+    err = assert_error(api.delete(f"/previews/preview-{plain}"), 409, "not_a_preview")
+    assert "not a preview" in err["detail"] and err["deployment"] == f"preview-{plain}"
     assert api.get(f"/deployments/preview-{plain}").status_code == 200
     # A preview of a preview, an unknown source, a branch with no letters.
-    err = assert_error(create(api, name, branch()), 422)
+    err = assert_error(create(api, name, branch()), 422, "source_is_preview")
     assert "itself a preview" in err["detail"]
-    assert_error(create(api, "no-such-dev", branch()), 404)
+    assert (err["deployment"], err["preview_source"]) == (name, dev)
+    assert_error(create(api, "no-such-dev", branch()), 404, "deployment_not_found")
     err = assert_error(create(api, dev, "///"), 422)
     assert "letters or digits" in err["detail"]
 
@@ -128,7 +131,7 @@ def test_only_unbound_operators_manage_previews(api: Api) -> None:
     dev, _ = source(api)
     br = branch()
     author = api.with_token(api.create_token("dag-author"))
-    err = assert_error(create(author, dev, br), 403, "forbidden")
+    err = assert_error(create(author, dev, br), 403, "role_required")
     assert "managing previews need operator" in err["detail"]
     bound = api.with_token(api.create_token("operator", dev))
     err = assert_error(create(bound, dev, br), 403, "forbidden")
@@ -183,8 +186,8 @@ def test_explicit_cleanup(make_server: ServerFactory) -> None:
     api = srv.api()
     dev, _ = source(api)
     old = create(api, dev, "feature/old").json()["preview"]["name"]
-    err = assert_error(api.post("/previews/cleanup", json={}), 422)
-    assert "--idle" in err["detail"]
+    err = assert_error(api.post("/previews/cleanup", json={}), 422, "idle_seconds_required")
+    assert "idle_seconds" in err["detail"]
     time.sleep(1.2)
     fresh = create(api, dev, "feature/fresh").json()["preview"]["name"]
     r = api.post("/previews/cleanup", json={"idle_seconds": 1})

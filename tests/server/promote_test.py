@@ -126,15 +126,16 @@ def test_token_not_allowed_on_target_is_refused_and_nothing_changes(api: Api) ->
     assert f"bound to deployment {dev}" in err["detail"] and prod in err["detail"]
     viewer = api.with_token(api.create_token("viewer"))
     err = assert_error(
-        viewer.post(f"/deployments/{prod}/promote", json={"source": dev}), 403, "forbidden"
+        viewer.post(f"/deployments/{prod}/promote", json={"source": dev}), 403, "role_required"
     )
     assert "role viewer" in err["detail"] and "operator" in err["detail"]
     # A DAG author may not promote a project change: that is an operator's deploy.
     author = api.with_token(api.create_token("dag-author"))
     err = assert_error(
-        author.post(f"/deployments/{prod}/promote", json={"source": dev}), 403, "forbidden"
+        author.post(f"/deployments/{prod}/promote", json={"source": dev}), 403, "role_required"
     )
     assert "full deploys need operator" in err["detail"]
+    assert (err["role"], err["required_role"]) == ("dag-author", "operator")
     # A token bound to the target cannot read the source.
     bound_to_prod = api.with_token(api.create_token("operator", prod))
     err = assert_error(
@@ -164,7 +165,7 @@ def test_target_without_dag_deploys_takes_promotions_as_full(api: Api) -> None:
     assert r.status_code == 201, r.text
     author = api.with_token(api.create_token("dag-author"))
     err = assert_error(
-        author.post(f"/deployments/{prod}/promote", json={"source": dev}), 403, "forbidden"
+        author.post(f"/deployments/{prod}/promote", json={"source": dev}), 403, "role_required"
     )
     assert "operator" in err["detail"]
     r = api.post(f"/deployments/{prod}/promote", json={"source": dev})
@@ -173,25 +174,32 @@ def test_target_without_dag_deploys_takes_promotions_as_full(api: Api) -> None:
 
 def test_refusals_name_the_problem_and_change_nothing(api: Api) -> None:
     dev, prod = deployments(api)
-    err = assert_error(api.post(f"/deployments/{prod}/promote", json={"source": dev}), 404)
-    assert f"deployment {dev} has no deploys yet" in err["detail"]
+    err = assert_error(
+        api.post(f"/deployments/{prod}/promote", json={"source": dev}), 404, "no_deploys"
+    )
+    assert f"deployment {dev} has no deploys yet" in err["detail"] and err["deployment"] == dev
     deploy(api, dev, "v")
     err = assert_error(
         api.post(f"/deployments/{prod}/promote", json={"source": dev, "seq": 9}), 404
     )
     assert "no deploy 9" in err["detail"]
     err = assert_error(
-        api.post(f"/deployments/{prod}/promote", json={"source": "no-such-one"}), 404
+        api.post(f"/deployments/{prod}/promote", json={"source": "no-such-one"}),
+        404,
+        "deployment_not_found",
     )
-    assert "no-such-one" in err["detail"]
-    err = assert_error(api.post(f"/deployments/{dev}/promote", json={"source": dev}), 422)
+    assert "no-such-one" in err["detail"] and err["deployment"] == "no-such-one"
+    err = assert_error(
+        api.post(f"/deployments/{dev}/promote", json={"source": dev}), 422, "promote_to_itself"
+    )
     assert "itself" in err["detail"] and "rollback" in err["detail"]
+    assert err["deployment"] == dev
     err = assert_error(
         api.post(f"/deployments/{prod}/promote", json={"source": dev, "expect_seq": 3}),
         409,
         "seq_conflict",
     )
-    assert err["current_seq"] == 0
+    assert (err["current_seq"], err["deployment"]) == (0, prod)
     assert api.deploy_count(prod) == 0
     r = api.post(f"/deployments/{prod}/promote", json={"source": dev, "expect_seq": 0})
     assert r.status_code == 201, r.text
@@ -225,8 +233,8 @@ def test_diff_across_deployments_by_name_seq_and_id(api: Api) -> None:
 def test_diff_refs_errors(api: Api) -> None:
     dev, prod = deployments(api)
     deploy(api, dev, "v")
-    err = assert_error(api.get("/diff", params={"from": prod, "to": dev}), 404)
-    assert f"deployment {prod} has no deploys yet" in err["detail"]
+    err = assert_error(api.get("/diff", params={"from": prod, "to": dev}), 404, "no_deploys")
+    assert f"deployment {prod} has no deploys yet" in err["detail"] and err["deployment"] == prod
     err = assert_error(api.get("/diff", params={"from": f"{dev}:x", "to": dev}), 422, "invalid")
     assert "NAME:SEQ" in err["detail"]
     assert_error(api.get("/diff", params={"from": f"{dev}:7", "to": dev}), 404)

@@ -13,7 +13,8 @@ from tests.helpers import Api, assert_error, entry, unique
 def test_dags_current_with_etag(api: Api) -> None:
     name = unique()
     api.create_deployment(name)
-    assert_error(api.get(f"/deployments/{name}/dags/current"), 404, "not_found")
+    err = assert_error(api.get(f"/deployments/{name}/dags/current"), 404, "no_deploys")
+    assert err["deployment"] == name
     files = {"a.py": b"alpha", "pkg/b.py": b"beta"}
     d1 = api.deploy_files(name, files).json()
 
@@ -99,7 +100,7 @@ def test_dags_current_wait_ends_with_304_when_nothing_changes(api: Api) -> None:
 
 
 def test_dags_current_of_unknown_deployment_is_404(api: Api) -> None:
-    assert_error(api.get("/deployments/nope-nope/dags/current"), 404, "not_found")
+    assert_error(api.get("/deployments/nope-nope/dags/current"), 404, "deployment_not_found")
 
 
 def test_manifest_and_blob_routes(api: Api) -> None:

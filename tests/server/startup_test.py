@@ -54,7 +54,7 @@ def test_restart_keeps_the_admin_token_and_prints_no_new_one(
 
 def test_unknown_route_and_validation_errors_have_the_error_shape(server: Server) -> None:
     api = server.api()
-    assert_error(api.get("/deployments/does-not-exist"), 404, "not_found")
+    assert_error(api.get("/deployments/does-not-exist"), 404, "deployment_not_found")
     assert_error(api.post("/deployments", json={"nope": 1}), 422, "invalid")
     assert_error(api.post("/deployments", json={"name": "Bad_Name"}), 422, "invalid")
 

@@ -37,10 +37,58 @@ def test_the_format_is_dockers(tmp_path: Path) -> None:
     }
 
 
+def test_an_escaped_quote_stays_in_the_value(tmp_path: Path) -> None:
+    path = write(tmp_path, ".env", "A=\"a\\\"b\"\nB='it\\'s'\n")
+    assert read_env_file(path) == {"A": 'a"b', "B": "it's"}
+
+
+def test_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSHIP_TEST_SHELL", "from-shell")
+    monkeypatch.delenv("DAGSHIP_TEST_UNSET", raising=False)
+    text = (
+        "BUCKET=landing\n"
+        "URL=s3://${BUCKET}/in\n"
+        "SHELL_VALUE=${DAGSHIP_TEST_SHELL}\n"
+        "FALLBACK=${DAGSHIP_TEST_UNSET:-default}\n"
+        "LITERAL='${BUCKET}'\n"
+    )
+    path = write(tmp_path, ".env", text)
+    assert read_env_file(path) == {
+        "BUCKET": "landing",
+        "URL": "s3://landing/in",
+        "SHELL_VALUE": "from-shell",
+        "FALLBACK": "default",
+        "LITERAL": "${BUCKET}",  # single quotes: taken literally
+    }
+
+
+def test_the_calling_environment_wins_in_expansions_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BUCKET is the shell's for the DAGs, so URL built from it is the shell's as well.
+    monkeypatch.setenv("BUCKET", "ci")
+    path = write(tmp_path, ".env", "BUCKET=landing\nURL=s3://${BUCKET}/in\n")
+    variables = read_env_file(path)
+    assert variables["URL"] == "s3://ci/in"
+    assert with_variables(variables)["BUCKET"] == "ci"
+
+
+def test_a_quoted_value_may_span_lines(tmp_path: Path) -> None:
+    text = 'KEY="-----BEGIN KEY-----\nabc\n-----END KEY-----"\nNEXT=1\n'
+    path = write(tmp_path, ".env", text)
+    assert read_env_file(path) == {
+        "KEY": "-----BEGIN KEY-----\nabc\n-----END KEY-----",
+        "NEXT": "1",
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
         ("GOOD=1\nnot a variable\n", ".env:2: expected KEY=VALUE"),
+        ("# settings\n\nGOOD=1\n\n\nBAD\n", ".env:6: expected KEY=VALUE"),
+        ('A="x" trailing\n', ".env:1: expected KEY=VALUE"),
+        ("A='closed'\nB='open\n", ".env:2: the value's ' quote is not closed"),
         ("1ST=x\n", ".env:1: expected KEY=VALUE"),
         ('KEY="open\n', ".env:1: the value's \" quote is not closed"),
     ],

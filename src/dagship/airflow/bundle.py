@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
@@ -48,6 +48,9 @@ from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
 
+if TYPE_CHECKING:
+    from dagship.core.schemas import DagsCurrentOut
+
 log = logging.getLogger("dagship.airflow.bundle")
 
 API_TIMEOUT_SECONDS = 10.0
@@ -57,9 +60,38 @@ CHECK_SECONDS = 60.0
 RETRY_SECONDS = 2.0
 # Blobs no local version uses are deleted at most this often (seconds).
 CACHE_GC_INTERVAL = 3600
-_BASE_KWARGS = frozenset(inspect.signature(BaseDagBundle.__init__).parameters) - {"self"}
 # What a failed refresh can raise; anything else is a bug and propagates.
 _REFRESH_ERRORS = (ApiError, BundleError, ManifestError, ValueError, OSError, httpx.HTTPError)
+
+
+def _check_arguments(kwargs: dict[str, Any], **needed: str | None) -> None:
+    """A BundleError naming an argument that neither DagshipDagBundle nor this Airflow's
+    BaseDagBundle takes, or a needed one left out."""
+    name = kwargs.get("name", "?")
+    base = inspect.signature(BaseDagBundle.__init__).parameters.values()
+    unknown = sorted(set(kwargs) - {p.name for p in base})
+    # A BaseDagBundle taking **kwargs takes anything: it decides for itself.
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in base):
+        raise BundleError(
+            f"DAG bundle {name!r} does not take {', '.join(map(repr, unknown))}: check its "
+            f"kwargs in [dag_processor] dag_bundle_config_list. DagshipDagBundle takes "
+            f"{_named(DagshipDagBundle.__init__)}; Airflow's own are "
+            f"{_named(BaseDagBundle.__init__)}"
+        )
+    missing = [key for key, value in needed.items() if not value]
+    if missing:
+        raise BundleError(
+            f"DAG bundle {name!r} needs {' and '.join(map(repr, missing))} in its kwargs in "
+            f"[dag_processor] dag_bundle_config_list, e.g. "
+            f'{{"url": "http://dagship:8787", "deployment": "prod"}}'
+        )
+
+
+def _named(function: Any) -> str:
+    """The keyword arguments ``function`` takes by name."""
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = inspect.signature(function).parameters.values()
+    return ", ".join(p.name for p in params if p.kind in kinds and p.name != "self")
 
 
 class DagshipDagBundle(BaseDagBundle):
@@ -80,19 +112,19 @@ class DagshipDagBundle(BaseDagBundle):
     def __init__(
         self,
         *,
-        url: str,
-        deployment: str,
+        url: str | None = None,
+        deployment: str | None = None,
         token_env: str = "DAGSHIP_API_TOKEN",
         conn_id: str | None = None,
         request_reparse: bool = True,
         listen: bool = True,
         **kwargs: Any,
     ) -> None:
-        # Newer Airflow versions may pass arguments this one does not know (version_data, …).
-        super().__init__(**{k: v for k, v in kwargs.items() if k in _BASE_KWARGS})
-        ignored = sorted(set(kwargs) - _BASE_KWARGS)
-        if ignored:
-            log.debug("bundle %s ignores arguments %s", self.name, ", ".join(ignored))
+        # Airflow passes its own (name, version) and the configured kwargs: a name neither we
+        # nor BaseDagBundle take is a typo in dag_bundle_config_list, which must not pass.
+        _check_arguments(kwargs, url=url, deployment=deployment)
+        assert url is not None and deployment is not None
+        super().__init__(**kwargs)
         self.url = url.rstrip("/")
         self.deployment = deployment
         self.token_env = token_env
@@ -193,7 +225,7 @@ class DagshipDagBundle(BaseDagBundle):
             return False
         return self._listener.connected and self._listener.news(version) is None
 
-    def _listen_fetch(self, etag: str | None, wait: float) -> dict[str, Any] | None:
+    def _listen_fetch(self, etag: str | None, wait: float) -> DagsCurrentOut | None:
         if self._listen_client is None:
             self._listen_client = ApiClient(
                 self.url, self._token(), timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS
@@ -220,14 +252,11 @@ class DagshipDagBundle(BaseDagBundle):
                 raise
         if body is None:
             return None
-        if not isinstance(body, dict) or not isinstance(body.get("files"), list):
-            raise BundleError(f"unexpected answer from {self.url} for the current DAG version")
-        manifest = Manifest.from_dicts(body["files"])
+        manifest = Manifest.from_dicts(file.model_dump() for file in body.files)
         version = manifest.version
-        if version != body.get("version"):
+        if version != body.version:
             raise BundleError(
-                f"the server's DAG version {body.get('version')} does not match its file list "
-                f"({version})"
+                f"the server's DAG version {body.version} does not match its file list ({version})"
             )
         return manifest, version
 
@@ -303,7 +332,7 @@ class DagshipDagBundle(BaseDagBundle):
         if not is_version(version):
             raise BundleError(f"{version!r} is not a dagship version (sha256-<64 hex>)")
         body = self._api().get_manifest(version)
-        manifest = Manifest.from_dicts(body["files"])
+        manifest = Manifest.from_dicts(file.model_dump() for file in body.files)
         if manifest.version != version:
             raise BundleError(f"the server's manifest {version} hashes to {manifest.version}")
         return manifest

@@ -13,7 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import DagsCurrentOut
 
 log = logging.getLogger("dagship.airflow.listener")
 
@@ -22,7 +25,7 @@ LISTEN_SECONDS = 25.0
 # Pauses after consecutive failures (server down, token refused): back off, up to the last.
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
-Fetch = Callable[[str | None, float], "dict[str, Any] | None"]
+Fetch = Callable[[str | None, float], "DagsCurrentOut | None"]
 
 
 class DeployListener:
@@ -39,7 +42,7 @@ class DeployListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._known: str | None = None
-        self._latest: dict[str, Any] | None = None
+        self._latest: DagsCurrentOut | None = None
         self._connected = False
 
     def start(self, known: str | None) -> None:
@@ -63,11 +66,11 @@ class DeployListener:
         with self._lock:
             return self._connected
 
-    def news(self, version: str | None) -> dict[str, Any] | None:
+    def news(self, version: str | None) -> DagsCurrentOut | None:
         """The newest current-version document heard, if its version is not ``version``."""
         with self._lock:
             latest = self._latest
-        if latest is None or latest.get("version") == version:
+        if latest is None or latest.version == version:
             return None
         return latest
 
@@ -75,7 +78,7 @@ class DeployListener:
         failures = 0
         while not self._stop.is_set():
             with self._lock:
-                etag = self._latest.get("version") if self._latest else self._known
+                etag = self._latest.version if self._latest else self._known
                 # The first answer comes at once, so the bundle soon knows the line is up.
                 wait = LISTEN_SECONDS if self._connected else 0.0
             try:
@@ -93,5 +96,5 @@ class DeployListener:
             failures = 0
             with self._lock:
                 self._connected = True
-                if isinstance(body, dict) and isinstance(body.get("version"), str):
+                if body is not None:
                     self._latest = body

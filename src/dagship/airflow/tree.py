@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from dagship.airflow.blobcache import READ_ONLY, BlobCache, BundleError
 from dagship.core.manifest import VERSION_PREFIX, Manifest
+from dagship.files import write_atomic
 
 EXECUTABLE = 0o555
 _DELETING = ".deleting-"
@@ -201,10 +201,7 @@ class ManifestStore:
         if self.path(version).exists():
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(manifest.canonical_bytes())
-        os.replace(tmp, self.path(version))
+        write_atomic(self.path(version), manifest.canonical_bytes(), mode=0o600)
 
     def load(self, version: str) -> Manifest | None:
         if version in self._loaded:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, fail, out, print_json
+from dagship.cli.common import JsonOption, fail, out, show
+
+if TYPE_CHECKING:
+    from dagship.integrations.pipelines import Written
 
 app = typer.Typer(
     help="Set up CI: write a pipeline file, show what dagship reads from a CI build.",
@@ -32,7 +35,7 @@ def init(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the pipeline file if it exists.")
     ] = False,
-    show: Annotated[
+    print_only: Annotated[
         bool, typer.Option("--print", help="Print the pipeline on stdout; write nothing.")
     ] = False,
     json: JsonOption = False,
@@ -43,13 +46,14 @@ def init(
     """
     from dagship.integrations.pipelines import render, write_pipeline
 
-    if show:
+    if print_only:
         sys.stdout.write(render(provider, preview_from))
         return
     written = write_pipeline(provider, path, preview_from, force)
-    if json:
-        print_json(written.to_dict())
-        return
+    show(written.to_dict(), lambda: _render_written(written), json)
+
+
+def _render_written(written: Written) -> None:
     verb = "Replaced" if written.replaced else "Wrote"
     out.print(f"{verb} {written.path}: the dagship pipeline for {written.pipeline.name}.")
     out.print(
@@ -78,16 +82,18 @@ def detect(
         branch = target.branch
     except BranchError as exc:
         deployment, reason, branch = None, str(exc), build.branch
-    if json:
-        print_json(
-            {**build.to_dict(), "branch": branch, "deployment": deployment, "reason": reason}
+    document = {**build.to_dict(), "branch": branch, "deployment": deployment, "reason": reason}
+
+    def human() -> None:
+        out.print(f"CI system     {build.name}")
+        out.print(
+            f"event         {build.event}" + (f" #{build.pr_number}" if build.pr_number else "")
         )
-        return
-    out.print(f"CI system     {build.name}")
-    out.print(f"event         {build.event}" + (f" #{build.pr_number}" if build.pr_number else ""))
-    out.print(f"branch        {branch or '-'}")
-    out.print(f"commit        {build.sha or '-'}")
-    out.print(f"deploys to    {deployment or '-'}" + (f"  ({reason})" if reason else ""))
+        out.print(f"branch        {branch or '-'}")
+        out.print(f"commit        {build.sha or '-'}")
+        out.print(f"deploys to    {deployment or '-'}" + (f"  ({reason})" if reason else ""))
+
+    show(document, human, json)
 
 
 @app.command()
@@ -117,8 +123,9 @@ def outputs(
             "pass --github-output FILE"
         )
     write_github_outputs(values, target)
-    if json:
-        print_json(values)
-        return
-    for key, value in values.items():
-        out.print(f"{key:16}{value or '-'}")
+
+    def human() -> None:
+        for key, value in values.items():
+            out.print(f"{key:16}{value or '-'}")
+
+    show(values, human, json)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from dagship.client.api import ApiClient
+    from dagship.core.schemas import DeployOut
 
 UrlOption = Annotated[
     str | None,
@@ -48,11 +53,14 @@ EnvFileOption = Annotated[
     ),
 ]
 
-out = Console(highlight=False, soft_wrap=True)
+# Text is printed as it is: names, paths, descriptions, server answers and Airflow's
+# tracebacks hold brackets and colons that Rich would otherwise read as markup ("[/tmp/x]")
+# or emoji codes (":warning:"). Styles are given as styles, never as markup.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 if not out.is_terminal:
     # Piped output is not cut to 80 columns: tables stay one line per row.
     out.width = 200
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def client(url: str | None, token: str | None) -> ApiClient:
@@ -64,8 +72,29 @@ def client(url: str | None, token: str | None) -> ApiClient:
     return ApiClient(settings.url, settings.token)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+def show(document: object, human: Callable[[], object], json: bool) -> None:
+    """Print a command's result: with ``--json``, ``document`` as one JSON document (API
+    models as the API writes them); else what ``human()`` prints for people."""
+    if json:
+        print_json(document)
+    else:
+        human()
+
+
+def print_grid(rows: list[tuple[str, str]]) -> None:
+    """Label-value lines, as `deployment inspect` prints them: labels in bold."""
+    table = Table.grid(padding=(0, 2))
+    for label, value in rows:
+        table.add_row(Text(label, style="bold"), value)
+    out.print(table)
+
+
+def print_json(data: object) -> None:
+    # Imported here: commands that print no model need no Pydantic.
+    from pydantic_core import to_jsonable_python
+
+    document = to_jsonable_python(data, by_alias=True)
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
@@ -96,16 +125,15 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def when(timestamp: str | None) -> str:
-    """An ISO time as ``2026-11-26 04:30:00`` (UTC), or ``-``."""
-    if not timestamp:
+def when(moment: datetime | None) -> str:
+    """A time of the API (UTC) as ``2026-11-26 04:30:00 UTC``, or ``-``."""
+    if moment is None:
         return "-"
-    return timestamp.replace("T", " ").removesuffix("Z").split(".")[0] + " UTC"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def git_summary(deploy: dict[str, Any]) -> str:
-    sha = deploy.get("git_sha")
-    if not sha:
+def git_summary(deploy: DeployOut) -> str:
+    if not deploy.git_sha:
         return "-"
-    branch = deploy.get("git_branch")
-    return f"{sha[:8]} ({branch})" if branch else sha[:8]
+    sha = deploy.git_sha[:8]
+    return f"{sha} ({deploy.git_branch})" if deploy.git_branch else sha

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,99 +21,65 @@ from dagship.cli.common import (
     human_bytes,
     out,
     plural,
-    print_json,
     short,
+    show,
 )
 from dagship.cli.deploys import checks_summary
+from dagship.cli.options import (
+    DagsOption,
+    DeployDescriptionOption,
+    ExpectSeqOption,
+    LocalOption,
+    ParseOption,
+    ProjectOnlyOption,
+    ProjectPathArg,
+    PytestOption,
+    TimeoutOption,
+    WaitOption,
+)
 from dagship.cli.progress import UploadBar
-from dagship.cli.waiting import TimeoutOption
-from dagship.core.vocabulary import Mode
+from dagship.core.vocabulary import Kind, Mode
 from dagship.validate.gate import CheckPlan, DeployBlocked, run_checks
 
 if TYPE_CHECKING:
     from dagship.flows.deploy import CheckDeploy, DeployResult
     from dagship.integrations.branch import BranchTarget
+    from dagship.validate.parse import ParseReport
 
-KIND_NAMES = {"dags": "DAGs", "project": "project", "full": "DAGs and project"}
+KIND_NAMES = {Kind.DAGS: "DAGs", Kind.PROJECT: "project", Kind.FULL: "DAGs and project"}
 
-# The checks before a deploy, shared with `dagship preview deploy`.
-ParseOption = Annotated[
-    bool | None,
+DeploymentOption = Annotated[
+    str | None,
+    typer.Option("--deployment", "-d", help="Deployment to deploy to.", show_default=False),
+]
+BranchOption = Annotated[
+    str | None,
     typer.Option(
-        "--parse/--no-parse",
-        help="Parse the DAGs (`dagship parse`) before deploying; a parse error blocks the "
-        "deploy. Default: before deploys that change the project, not DAG-only ones. "
-        "--no-parse deploys unchecked and records that the check was skipped.",
+        "--branch",
+        help="Deploy to the deployment dagship.yaml maps this branch to (`deployments:`); "
+        "`auto`: the branch CI is building (or git's). A branch mapped to none deploys "
+        "nothing and exits 0. Instead of --deployment.",
         show_default=False,
     ),
 ]
-PytestOption = Annotated[
-    bool,
-    typer.Option(
-        "--pytest", help="Also run the project's tests (`dagship test`); a failure blocks."
-    ),
-]
-LocalOption = Annotated[
-    bool,
-    typer.Option(
-        "--local",
-        help="Check with the Airflow installed next to dagship instead of the "
-        "deployment's environment (built with uv from the Dockerfile or dagship.yaml).",
-    ),
+FullOption = Annotated[
+    bool, typer.Option("--full", help="Deploy both trees, even when only one of them changed.")
 ]
 
 
 def deploy_command(
-    path: Annotated[
-        Path,
-        typer.Argument(help="The project folder (the one holding dags/). Default: here."),
-    ] = Path("."),
-    deployment: Annotated[
-        str | None,
-        typer.Option("--deployment", "-d", help="Deployment to deploy to.", show_default=False),
-    ] = None,
-    branch: Annotated[
-        str | None,
-        typer.Option(
-            "--branch",
-            help="Deploy to the deployment dagship.yaml maps this branch to (`deployments:`); "
-            "`auto`: the branch CI is building (or git's). A branch mapped to none deploys "
-            "nothing and exits 0. Instead of --deployment.",
-            show_default=False,
-        ),
-    ] = None,
-    dags: Annotated[
-        bool, typer.Option("--dags", help="Deploy only the DAG bundle (the dags/ folder).")
-    ] = False,
-    project: Annotated[
-        bool, typer.Option("--project", help="Deploy only the project (everything but dags/).")
-    ] = False,
-    full: Annotated[
-        bool,
-        typer.Option("--full", help="Deploy both trees, even when only one of them changed."),
-    ] = False,
-    expect_seq: Annotated[
-        int | None,
-        typer.Option(
-            "--expect-seq",
-            help="Fail unless the deployment's current deploy is #N (0: no deploy yet).",
-            show_default=False,
-        ),
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option("--description", help="Why: recorded with the deploy.")
-    ] = None,
+    path: ProjectPathArg = Path("."),
+    deployment: DeploymentOption = None,
+    branch: BranchOption = None,
+    dags: DagsOption = False,
+    project: ProjectOnlyOption = False,
+    full: FullOption = False,
+    expect_seq: ExpectSeqOption = None,
+    description: DeployDescriptionOption = None,
     parse: ParseOption = None,
     pytest: PytestOption = False,
     local: LocalOption = False,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait",
-            help="Then wait until the deployment's Airflow has parsed the new version; "
-            "exit 1 printing each import error (file and traceback).",
-        ),
-    ] = False,
+    wait: WaitOption = False,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -124,57 +92,58 @@ def deploy_command(
     for the current deploy). Before uploading, the DAGs are parsed (see --parse); a failed
     check blocks the deploy: nothing is uploaded and the exit code is 1.
     """
-    if dags + project + full > 1:
-        raise fail("--dags, --project and --full cannot be used together: pass one, or none", 2)
+    mode = deploy_mode(dags, project, full)
+    target = _branch_target(path, deployment, branch)
+    if target is not None and target.deployment is None:
+        render_unmapped(target, json)
+        return
+    name = target.deployment if target is not None else deployment
+    assert name is not None
+    from dagship.flows.deploy import deploy
+
+    started = waiting.now()
+    check = checker(path, CheckPlan(parse=parse, pytest=pytest, local=local), json)
+    with client(url, token) as api, UploadBar(enabled=not json) as bar:
+        with blocked_report(name, json):
+            result = deploy(
+                api, path, name, mode, expect_seq, description, on_progress=bar, check=check
+            )
+        document = {**result.to_dict(), **(target.to_dict() if target else {})}
+        waiting.conclude(
+            api,
+            document,
+            result.deploy,
+            lambda: render(result, target),
+            wait=wait,
+            timeout=timeout,
+            json=json,
+            started=started,
+        )
+
+
+def deploy_mode(dags: bool, project: bool, full: bool = False) -> Mode:
+    """What to deploy, from --dags, --project and --full (at most one)."""
+    given = [
+        flag for flag, on in (("--dags", dags), ("--project", project), ("--full", full)) if on
+    ]
+    if len(given) > 1:
+        raise fail(f"{' and '.join(given)} cannot be used together: pass one, or none", 2)
+    return Mode.DAGS if dags else Mode.PROJECT if project else Mode.FULL if full else Mode.AUTO
+
+
+def _branch_target(path: Path, deployment: str | None, branch: str | None) -> BranchTarget | None:
+    """Where dagship.yaml sends ``branch`` (None when deploying to --deployment)."""
     if (deployment is None) == (branch is None):
         raise fail(
             "pass either --deployment NAME, or --branch auto (or --branch NAME) to pick the "
             "deployment from dagship.yaml's `deployments:` map; not both",
             2,
         )
-    from dagship.flows.deploy import deploy
+    if branch is None:
+        return None
+    from dagship.integrations.branch import branch_target
 
-    started = waiting.now()
-    target = None
-    if branch is not None:
-        from dagship.integrations.branch import branch_target
-
-        target = branch_target(path, branch)
-        deployment = target.deployment
-        if deployment is None:
-            render_unmapped(target, json)
-            return
-    assert deployment is not None
-    mode = Mode.DAGS if dags else Mode.PROJECT if project else Mode.FULL if full else Mode.AUTO
-    branch_fields = target.to_dict() if target else {}
-    plan = CheckPlan(parse=parse, pytest=pytest, local=local)
-    with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        try:
-            result = deploy(
-                api,
-                path,
-                deployment,
-                mode,
-                expect_seq,
-                description,
-                on_progress=bar,
-                check=checker(path, plan, json),
-            )
-        except DeployBlocked as exc:
-            render_blocked(exc, deployment, json)
-            raise
-        if not json:
-            if target:
-                out.print(f"Branch {target.branch} ({target.source}) deploys to {deployment}.")
-            render(result)
-        if not wait:
-            if json:
-                print_json({**result.to_dict(), **branch_fields})
-            return
-        if not json:
-            err.print(f"Uploaded: deploy #{result.seq} ({result.id}).")
-        waited = waiting.follow(api, result.id, timeout, json, started)
-    waiting.finish({**result.to_dict(), **branch_fields}, waited, timeout, json)
+    return branch_target(path, branch)
 
 
 def checker(path: Path, plan: CheckPlan, json: bool) -> CheckDeploy:
@@ -185,7 +154,7 @@ def checker(path: Path, plan: CheckPlan, json: bool) -> CheckDeploy:
 
 
 def progress(message: str) -> None:
-    err.print(message, markup=False)
+    err.print(message)
 
 
 def echo(line: str) -> None:
@@ -194,21 +163,27 @@ def echo(line: str) -> None:
     sys.stderr.flush()
 
 
-def render_blocked(blocked: DeployBlocked, deployment: str, json: bool) -> None:
-    """What a blocked deploy prints before its error: the parse report, as `dagship parse`."""
-    report = blocked.report
-    if json:
-        print_json(
-            {
-                "blocked": True,
-                "deployment": deployment,
-                "kind": blocked.kind,
-                "checks": blocked.checks,
-                "error": str(blocked),
-                "parse": report.to_dict() if report is not None else None,
-            }
-        )
-    elif report is not None:
+@contextlib.contextmanager
+def blocked_report(deployment: str, json: bool) -> Iterator[None]:
+    """A blocked deploy prints, before its error, the parse report (as `dagship parse`)."""
+    try:
+        yield
+    except DeployBlocked as blocked:
+        report = blocked.report
+        document = {
+            "blocked": True,
+            "deployment": deployment,
+            "kind": blocked.kind,
+            "checks": blocked.checks,
+            "error": str(blocked),
+            "parse": report.to_dict() if report is not None else None,
+        }
+        show(document, lambda: _render_parse(report), json)
+        raise
+
+
+def _render_parse(report: ParseReport | None) -> None:
+    if report is not None:
         from dagship.cli.parse import render_report
 
         render_report(report)
@@ -216,31 +191,27 @@ def render_blocked(blocked: DeployBlocked, deployment: str, json: bool) -> None:
 
 def render_unmapped(target: BranchTarget, json: bool) -> None:
     """A build whose branch maps to no deployment: one line (or JSON), nothing deployed."""
-    if json:
-        print_json({**target.to_dict(), "deployed": False})
-    else:
-        out.print(f"{target.reason[0].upper()}{target.reason[1:]}." if target.reason else "")
+    reason = f"{target.reason[0].upper()}{target.reason[1:]}." if target.reason else ""
+    show({**target.to_dict(), "deployed": False}, lambda: out.print(reason), json)
 
 
-def render(result: DeployResult) -> None:
+def render(result: DeployResult, target: BranchTarget | None = None) -> None:
+    if target is not None:
+        out.print(f"Branch {target.branch} ({target.source}) deploys to {result.deployment}.")
+    deploy = result.deploy
     if result.unchanged:
         out.print(
-            f"Deployment {result.deployment} is unchanged (deploy #{result.seq}); "
+            f"Deployment {deploy.deployment} is unchanged (deploy #{deploy.seq}); "
             "nothing to deploy."
         )
         return
-    deploy = result.deploy
     out.print(
-        f"Deployed {KIND_NAMES.get(result.kind, result.kind)} to {result.deployment}: "
-        f"deploy #{result.seq} ({result.id})."
+        f"Deployed {KIND_NAMES[deploy.kind]} to {deploy.deployment}: "
+        f"deploy #{deploy.seq} ({deploy.id})."
     )
+    out.print(f"  DAG bundle  {short(deploy.dags_version)}  ({plural(deploy.dags_files, 'file')})")
     out.print(
-        f"  DAG bundle  {short(result.dags_version)}  "
-        f"({plural(int(deploy.get('dags_files') or 0), 'file')})"
-    )
-    out.print(
-        f"  project     {short(result.project_version)}  "
-        f"({plural(int(deploy.get('project_files') or 0), 'file')})"
+        f"  project     {short(deploy.project_version)}  ({plural(deploy.project_files, 'file')})"
     )
     out.print(
         f"  uploaded    {plural(result.uploaded_files, 'file')}, "

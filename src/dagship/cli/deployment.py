@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from dagship.cli.common import (
@@ -17,9 +16,13 @@ from dagship.cli.common import (
     git_summary,
     out,
     plural,
-    print_json,
+    print_grid,
+    show,
     when,
 )
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import DeploymentOut
 
 app = typer.Typer(help="Create, change, list and delete deployments.", no_args_is_help=True)
 
@@ -71,11 +74,12 @@ def create(
         deployment = api.create_deployment(
             name, description, dag_deploys, airflow_url, airflow_bundle
         )
-    if json:
-        print_json(deployment)
-        return
-    out.print(f"Created deployment {deployment['name']} ({_dag_deploys(deployment)}).")
-    out.print(f"Deploy to it with: dagship deploy --deployment {deployment['name']}")
+    show(deployment, lambda: _created(deployment), json)
+
+
+def _created(deployment: DeploymentOut) -> None:
+    out.print(f"Created deployment {deployment.name} ({_dag_deploys(deployment)}).")
+    out.print(f"Deploy to it with: dagship deploy --deployment {deployment.name}")
 
 
 @app.command()
@@ -107,10 +111,11 @@ def update(
         deployment = api.update_deployment(
             name, description, dag_deploys, airflow_url, airflow_bundle
         )
-    if json:
-        print_json(deployment)
-        return
-    out.print(f"Updated deployment {deployment['name']} ({_dag_deploys(deployment)}).")
+    show(
+        deployment,
+        lambda: out.print(f"Updated deployment {deployment.name} ({_dag_deploys(deployment)})."),
+        json,
+    )
 
 
 @app.command("list")
@@ -118,9 +123,10 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
     """List deployments with their current deploy."""
     with client(url, token) as api:
         deployments = api.list_deployments()
-    if json:
-        print_json(deployments)
-        return
+    show(deployments, lambda: _render_list(deployments), json)
+
+
+def _render_list(deployments: list[DeploymentOut]) -> None:
     if not deployments:
         out.print("No deployments yet: create one with `dagship deployment create NAME`.")
         return
@@ -128,14 +134,14 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
     for column in ("NAME", "DAG DEPLOYS", "CURRENT", "KIND", "DEPLOYED AT", "DESCRIPTION"):
         table.add_column(column)
     for item in deployments:
-        current = item.get("current") or {}
+        current = item.current
         table.add_row(
-            item["name"],
-            "on" if item.get("dag_deploys") else "off",
-            f"#{current['seq']}" if current else "-",
-            current.get("kind", "-"),
-            when(current.get("created_at")),
-            escape(item.get("description") or ""),
+            item.name,
+            "on" if item.dag_deploys else "off",
+            f"#{current.seq}" if current else "-",
+            current.kind if current else "-",
+            when(current.created_at if current else None),
+            item.description,
         )
     out.print(table)
 
@@ -147,10 +153,7 @@ def inspect(
     """Show a deployment and its current deploy."""
     with client(url, token) as api:
         deployment = api.get_deployment(name)
-    if json:
-        print_json(deployment)
-        return
-    render_deployment(deployment)
+    show(deployment, lambda: render_deployment(deployment), json)
 
 
 @app.command()
@@ -171,49 +174,39 @@ def delete(
         )
     with client(url, token) as api:
         api.delete_deployment(name)
-    if json:
-        print_json({"name": name, "deleted": True})
-        return
-    out.print(f"Deleted deployment {name}.")
+    show({"name": name, "deleted": True}, lambda: out.print(f"Deleted deployment {name}."), json)
 
 
-def render_deployment(deployment: dict[str, Any]) -> None:
-    current = deployment.get("current")
+def render_deployment(deployment: DeploymentOut) -> None:
+    current = deployment.current
     rows = [
-        ("Deployment", deployment["name"]),
-        ("Description", escape(deployment.get("description") or "-")),
-        ("DAG deploys", "enabled" if deployment.get("dag_deploys") else "disabled"),
-        ("Airflow", escape(_airflow(deployment))),
-        ("Created", when(deployment.get("created_at"))),
+        ("Deployment", deployment.name),
+        ("Description", deployment.description or "-"),
+        ("DAG deploys", "enabled" if deployment.dag_deploys else "disabled"),
+        ("Airflow", _airflow(deployment)),
+        ("Created", when(deployment.created_at)),
     ]
     if current:
         rows += [
-            ("Current deploy", f"#{current['seq']} {current['id']} ({current['kind']})"),
-            ("Deployed at", when(current.get("created_at"))),
-            ("DAG version", f"{current['dags_version']} ({_files(current, 'dags_files')})"),
+            ("Current deploy", f"#{current.seq} {current.id} ({current.kind})"),
+            ("Deployed at", when(current.created_at)),
+            ("DAG version", f"{current.dags_version} ({plural(current.dags_files, 'file')})"),
             (
                 "Project version",
-                f"{current['project_version']} ({_files(current, 'project_files')})",
+                f"{current.project_version} ({plural(current.project_files, 'file')})",
             ),
-            ("Git", escape(git_summary(current))),
+            ("Git", git_summary(current)),
         ]
     else:
         rows.append(("Current deploy", "none yet"))
-    table = Table.grid(padding=(0, 2))
-    for label, value in rows:
-        table.add_row(f"[bold]{label}[/bold]", value)
-    out.print(table)
+    print_grid(rows)
 
 
-def _airflow(deployment: dict[str, Any]) -> str:
-    if not deployment.get("airflow_url"):
+def _airflow(deployment: DeploymentOut) -> str:
+    if not deployment.airflow_url:
         return "- (set one with --airflow-url to follow deploys in Airflow)"
-    return f"{deployment['airflow_url']} (bundle {deployment.get('airflow_bundle')})"
+    return f"{deployment.airflow_url} (bundle {deployment.airflow_bundle})"
 
 
-def _dag_deploys(deployment: dict[str, Any]) -> str:
-    return "DAG deploys " + ("enabled" if deployment.get("dag_deploys") else "disabled")
-
-
-def _files(deploy: dict[str, Any], key: str) -> str:
-    return plural(int(deploy.get(key) or 0), "file")
+def _dag_deploys(deployment: DeploymentOut) -> str:
+    return "DAG deploys " + ("enabled" if deployment.dag_deploys else "disabled")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from dagship.cli import waiting
@@ -18,15 +17,17 @@ from dagship.cli.common import (
     human_bytes,
     out,
     plural,
-    print_json,
+    print_grid,
     short,
+    show,
     when,
 )
-from dagship.cli.waiting import TimeoutOption
+from dagship.cli.options import TimeoutOption
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import DeployOut, DiffOut
 
 app = typer.Typer(help="List, inspect and compare deploys.", no_args_is_help=True)
-
-_TREES = (("dags", "DAG bundle"), ("project", "Project"))
 
 
 @app.command("list")
@@ -40,9 +41,11 @@ def list_(
     """List a deployment's deploys, newest first."""
     with client(url, token) as api:
         deploys = api.list_deploys(deployment, limit)
-    if json:
-        print_json([{**item, "unchanged": False} for item in deploys])
-        return
+    document = [{**item.model_dump(mode="json"), "unchanged": False} for item in deploys]
+    show(document, lambda: _render_list(deployment, deploys), json)
+
+
+def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
     if not deploys:
         out.print(
             f"Deployment {deployment} has no deploys yet: run `dagship deploy -d {deployment}`."
@@ -54,15 +57,15 @@ def list_(
     table.add_column("DESCRIPTION")
     for item in deploys:
         table.add_row(
-            f"#{item['seq']}",
-            item["id"],
-            item["kind"],
-            escape(origin(item)),
-            short(item["dags_version"], 8),
-            short(item["project_version"], 8),
-            escape(git_summary(item)),
-            when(item.get("created_at")),
-            escape(item.get("description") or ""),
+            f"#{item.seq}",
+            item.id,
+            item.kind,
+            origin(item),
+            short(item.dags_version, 8),
+            short(item.project_version, 8),
+            git_summary(item),
+            when(item.created_at),
+            item.description or "",
         )
     out.print(table)
 
@@ -77,10 +80,7 @@ def inspect(
     """Show one deploy: versions, files, who and why."""
     with client(url, token) as api:
         deploy = api.get_deploy(deploy_id)
-    if json:
-        print_json(deploy)
-        return
-    render_deploy(deploy)
+    show(deploy, lambda: render_deploy(deploy), json)
 
 
 @app.command()
@@ -98,20 +98,15 @@ def wait(
     started = waiting.now()
     with client(url, token) as api:
         result = waiting.follow(api, deploy_id, timeout, json, started)
-    if json:
-        status = result.status
-        print_json(
-            {
-                "deploy_id": status["deploy_id"],
-                "seq": status["seq"],
-                "deployment": status["deployment"],
-                "dags_version": status["dags_version"],
-                **result.to_dict(),
-            }
-        )
-    code = waiting.report(result, timeout)
-    if code:
-        raise typer.Exit(code)
+    status = result.status
+    document = {
+        "deploy_id": status.deploy_id,
+        "seq": status.seq,
+        "deployment": status.deployment,
+        "dags_version": status.dags_version,
+        **result.to_dict(),
+    }
+    waiting.finish(document, result, timeout, json)
 
 
 _REF_HELP = "NAME (its current deploy), NAME:SEQ or a deploy id (dpl_…)."
@@ -132,88 +127,79 @@ def diff(
     """
     with client(url, token) as api:
         result = api.diff_refs(from_ref, to_ref)
-    if json:
-        print_json(result)
-        return
-    before, after = result["from"], result["to"]
-    out.print(f"From {_label(before)} to {_label(after)}:")
+    show(result, lambda: _render_diff_of(result), json)
+
+
+def _render_diff_of(result: DiffOut) -> None:
+    out.print(f"From {_label(result.from_)} to {_label(result.to)}:")
     render_diff(result)
 
 
-def _label(deploy: dict[str, Any]) -> str:
-    return f"{deploy['deployment']} deploy #{deploy['seq']} ({deploy['id']})"
+def _label(deploy: DeployOut) -> str:
+    return f"{deploy.deployment} deploy #{deploy.seq} ({deploy.id})"
 
 
-def render_diff(result: dict[str, Any]) -> None:
+def render_diff(result: DiffOut) -> None:
     """Each tree's added, removed and changed files; "no changes" for an identical tree."""
-    for key, label in _TREES:
-        tree = result[key]
-        changes = [("+", "green", p) for p in tree["added"]]
-        changes += [("-", "red", p) for p in tree["removed"]]
-        changes += [("~", "yellow", p) for p in tree["changed"]]
+    for tree, label in ((result.dags, "DAG bundle"), (result.project, "Project")):
+        changes = [("+", "green", p) for p in tree.added]
+        changes += [("-", "red", p) for p in tree.removed]
+        changes += [("~", "yellow", p) for p in tree.changed]
         if not changes:
             out.print(f"{label}: no changes")
             continue
         out.print(
-            f"{label}: {len(tree['added'])} added, {len(tree['removed'])} removed, "
-            f"{len(tree['changed'])} changed"
+            f"{label}: {len(tree.added)} added, {len(tree.removed)} removed, "
+            f"{len(tree.changed)} changed"
         )
         for sign, color, path in sorted(changes, key=lambda change: change[2]):
-            out.print(f"  [{color}]{sign} {escape(path)}[/{color}]")
+            out.print(f"  {sign} {path}", style=color)
 
 
-def checks_summary(deploy: dict[str, Any]) -> str:
+def checks_summary(deploy: DeployOut) -> str:
     """``parse passed, pytest not-run``: what the client checked before the deploy."""
-    checks = deploy.get("checks") or {}
-    return ", ".join(f"{name} {checks.get(name, 'not-run')}" for name in ("parse", "pytest"))
+    return f"parse {deploy.checks.parse}, pytest {deploy.checks.pytest}"
 
 
-def render_deploy(deploy: dict[str, Any]) -> None:
+def render_deploy(deploy: DeployOut) -> None:
     rows = [
-        ("Deploy", f"#{deploy['seq']} {deploy['id']}"),
-        ("Deployment", deploy["deployment"]),
-        ("Kind", deploy["kind"]),
+        ("Deploy", f"#{deploy.seq} {deploy.id}"),
+        ("Deployment", deploy.deployment),
+        ("Kind", deploy.kind),
         ("Origin", origin(deploy)),
-        ("Created", when(deploy.get("created_at"))),
-        (
-            "DAG version",
-            f"{deploy['dags_version']} ({plural(deploy.get('dags_files') or 0, 'file')})",
-        ),
+        ("Created", when(deploy.created_at)),
+        ("DAG version", f"{deploy.dags_version} ({plural(deploy.dags_files, 'file')})"),
         (
             "Project version",
-            f"{deploy['project_version']} ({plural(deploy.get('project_files') or 0, 'file')})",
+            f"{deploy.project_version} ({plural(deploy.project_files, 'file')})",
         ),
         (
             "Uploaded",
-            f"{plural(deploy.get('uploaded_files') or 0, 'file')}, "
-            f"{human_bytes(deploy.get('uploaded_bytes') or 0)}",
+            f"{plural(deploy.uploaded_files, 'file')}, {human_bytes(deploy.uploaded_bytes)}",
         ),
-        ("Token", deploy.get("token_id") or "-"),
-        ("Git commit", deploy.get("git_sha") or "-"),
-        ("Git branch", deploy.get("git_branch") or "-"),
-        ("Git author", deploy.get("git_author") or "-"),
-        ("Git message", (deploy.get("git_message") or "-").splitlines()[0]),
-        ("Description", deploy.get("description") or "-"),
+        ("Token", deploy.token_id or "-"),
+        ("Git commit", deploy.git_sha or "-"),
+        ("Git branch", deploy.git_branch or "-"),
+        ("Git author", deploy.git_author or "-"),
+        ("Git message", (deploy.git_message or "-").splitlines()[0]),
+        ("Description", deploy.description or "-"),
         ("Checks", checks_summary(deploy)),
     ]
-    if deploy.get("source_deployment"):
+    if deploy.source_deployment:
         rows.append(
             (
                 "Promoted from",
-                f"{deploy['source_deployment']} deploy #{deploy['source_seq']} "
-                f"({deploy['source_deploy_id']})",
+                f"{deploy.source_deployment} deploy #{deploy.source_seq} "
+                f"({deploy.source_deploy_id})",
             )
         )
-    elif deploy.get("source_deploy_id"):
-        rows.append(("Copied from", deploy["source_deploy_id"]))
-    table = Table.grid(padding=(0, 2))
-    for label, value in rows:
-        table.add_row(f"[bold]{label}[/bold]", escape(str(value)))
-    out.print(table)
+    elif deploy.source_deploy_id:
+        rows.append(("Copied from", deploy.source_deploy_id))
+    print_grid(rows)
 
 
-def origin(deploy: dict[str, Any]) -> str:
+def origin(deploy: DeployOut) -> str:
     """The origin, with the source of a promotion: ``promote from dev#5``."""
-    if deploy.get("source_deployment"):
-        return f"{deploy['origin']} from {deploy['source_deployment']}#{deploy['source_seq']}"
-    return str(deploy["origin"])
+    if deploy.source_deployment:
+        return f"{deploy.origin} from {deploy.source_deployment}#{deploy.source_seq}"
+    return str(deploy.origin)

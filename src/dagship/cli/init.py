@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, out, plural, print_json
+from dagship.cli.common import JsonOption, out, plural, show
 
 
 def init_command(
@@ -34,9 +34,10 @@ def init_command(
     from dagship.project.scaffold import init_project
 
     written = init_project(path, force=force)
-    if json:
-        print_json({"path": str(path.absolute()), "written": written})
-        return
+    show({"path": str(path.absolute()), "written": written}, lambda: _render(path, written), json)
+
+
+def _render(path: Path, written: list[str]) -> None:
     if not written:
         out.print(f"{path} already has every example file; nothing written.")
         return

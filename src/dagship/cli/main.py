@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{exc.code}\n")
         return 1
     except DagshipError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
+        # Imported here: the hints are needed only on this path, and startup stays quick.
+        from dagship.cli.hints import message
+
+        sys.stderr.write(f"Error: {message(exc)}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")

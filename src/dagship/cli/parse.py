@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from dagship.cli.common import EnvFileOption, JsonOption, err, out, plural, print_json
+from dagship.cli.common import EnvFileOption, JsonOption, err, out, plural, show
 
 if TYPE_CHECKING:
     from dagship.validate.parse import ParseReport
@@ -66,10 +67,7 @@ def parse_command(
     report = parse_project(
         path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache, env_file=env_file
     )
-    if json:
-        print_json(report.to_dict())
-    else:
-        render_report(report)
+    show(report.to_dict(), lambda: render_report(report), json)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -85,11 +83,11 @@ def render_report(report: ParseReport) -> None:
         table.add_column("Result")
         for result in report.files:
             if result.errors:
-                status = f"[red]{plural(len(result.errors), 'error')}[/red]"
+                status = Text(plural(len(result.errors), "error"), style="red")
             else:
-                status = "[green]ok[/green]"
+                status = Text("ok", style="green")
             if result.cached:
-                status += " (cached)"
+                status.append(" (cached)")
             table.add_row(
                 result.path,
                 ", ".join(dag.dag_id for dag in result.dags) or "-",
@@ -106,10 +104,15 @@ def render_report(report: ParseReport) -> None:
         out.print(f"Skipped {path} (listed in a parse exceptions file)")
     for path, error in report.errors:
         where = f"{path}:{error.line}" if error.line else path
-        out.print(f"\n[red bold]Error[/red bold] in [bold]{where}[/bold] ({error.kind}): ", end="")
-        out.print(error.message, markup=False)
+        out.print(
+            Text.assemble(
+                "\n", ("Error", "red bold"), " in ", (where, "bold"), f" ({error.kind}): "
+            ),
+            end="",
+        )
+        out.print(error.message)
         if error.traceback and error.traceback != error.message:
-            out.print(_indent(error.traceback), markup=False)
+            out.print(_indent(error.traceback))
     cached = sum(1 for result in report.files if result.cached)
     summary = (
         f"\nParsed {plural(len(report.files), 'file')}"

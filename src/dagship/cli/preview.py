@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from dagship.cli import waiting
@@ -15,19 +14,30 @@ from dagship.cli.common import (
     TokenOption,
     UrlOption,
     client,
-    err,
     fail,
     out,
-    print_json,
     short,
+    show,
     when,
 )
-from dagship.cli.deploy import LocalOption, ParseOption, PytestOption, checker, render_blocked
+from dagship.cli.deploy import blocked_report, checker, deploy_mode
 from dagship.cli.deploy import render as render_deploy
+from dagship.cli.options import (
+    DagsOption,
+    DeployDescriptionOption,
+    LocalOption,
+    ParseOption,
+    ProjectOnlyOption,
+    ProjectPathArg,
+    PytestOption,
+    TimeoutOption,
+    WaitOption,
+)
 from dagship.cli.progress import UploadBar
-from dagship.cli.waiting import TimeoutOption
-from dagship.core.vocabulary import Mode
-from dagship.validate.gate import CheckPlan, DeployBlocked
+from dagship.validate.gate import CheckPlan
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import CleanupOut, PreviewCreated, PreviewDeleted, PreviewOut
 
 app = typer.Typer(
     help="Preview deployments: one per branch, made from another deployment.",
@@ -53,10 +63,7 @@ def name_command(
     from dagship.flows.preview import name_of
 
     name = name_of(branch)
-    if json:
-        print_json({"name": name, "branch": branch})
-        return
-    out.print(name)
+    show({"name": name, "branch": branch}, lambda: out.print(name), json)
 
 
 @app.command()
@@ -85,85 +92,64 @@ def create(
     """
     with client(url, token) as api:
         result = api.create_preview(source, branch, airflow_url)
-    if json:
-        print_json(result)
-        return
-    preview, deploy = result["preview"], result["deploy"]
-    name = preview["name"]
-    if not result["created"]:
+    show(result, lambda: _render_created(result, source), json)
+
+
+def _render_created(result: PreviewCreated, source: str) -> None:
+    preview, deploy = result.preview, result.deploy
+    name, branch = preview.name, preview.branch
+    if not result.created:
         out.print(
-            f"Preview {name} of branch {escape(branch)} already exists (from {preview['source']}); "
+            f"Preview {name} of branch {branch} already exists (from {preview.source}); "
             "nothing changed."
         )
-        return
-    if deploy is None:
+    elif deploy is None:
         out.print(
-            f"Created preview {name} of branch {escape(branch)} from {source}, which has no "
-            f"deploys yet: deploy with `dagship preview deploy --name '{escape(branch)}'`."
+            f"Created preview {name} of branch {branch} from {source}, which has no deploys "
+            f"yet: deploy with `dagship preview deploy --name '{branch}'`."
         )
-        return
-    out.print(
-        f"Created preview {name} of branch {escape(branch)} from {source} deploy "
-        f"#{deploy['source_seq']}: deploy #{deploy['seq']} ({deploy['id']}), nothing uploaded."
-    )
+    else:
+        out.print(
+            f"Created preview {name} of branch {branch} from {source} deploy "
+            f"#{deploy.source_seq}: deploy #{deploy.seq} ({deploy.id}), nothing uploaded."
+        )
 
 
 @app.command()
 def deploy(
-    path: Annotated[
-        Path,
-        typer.Argument(help="The project folder (the one holding dags/). Default: here."),
-    ] = Path("."),
+    path: ProjectPathArg = Path("."),
     branch: BranchOption = ...,  # type: ignore[assignment]
-    dags: Annotated[bool, typer.Option("--dags", help="Deploy only the DAG bundle.")] = False,
-    project: Annotated[
-        bool, typer.Option("--project", help="Deploy only the project (everything but dags/).")
-    ] = False,
-    description: Annotated[
-        str | None, typer.Option("--description", help="Why: recorded with the deploy.")
-    ] = None,
+    dags: DagsOption = False,
+    project: ProjectOnlyOption = False,
+    description: DeployDescriptionOption = None,
     parse: ParseOption = None,
     pytest: PytestOption = False,
     local: LocalOption = False,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait",
-            help="Then wait until the preview's Airflow has parsed the new version; exit 1 "
-            "printing each import error.",
-        ),
-    ] = False,
+    wait: WaitOption = False,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Deploy a project to a branch's preview, exactly like `dagship deploy` to it."""
-    if dags and project:
-        raise fail("--dags and --project cannot be used together: pass one, or neither", 2)
+    mode = deploy_mode(dags, project)
     from dagship.flows.preview import deploy_preview, name_of
 
     started = waiting.now()
-    mode = Mode.DAGS if dags else Mode.PROJECT if project else Mode.AUTO
-    plan = CheckPlan(parse=parse, pytest=pytest, local=local)
+    check = checker(path, CheckPlan(parse=parse, pytest=pytest, local=local), json)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        try:
-            result = deploy_preview(
-                api, branch, path, mode, description, bar, checker(path, plan, json)
-            )
-        except DeployBlocked as exc:
-            render_blocked(exc, name_of(branch), json)
-            raise
-        if not json:
-            render_deploy(result)
-        if not wait:
-            if json:
-                print_json(result.to_dict())
-            return
-        if not json:
-            err.print(f"Uploaded: deploy #{result.seq} ({result.id}).")
-        waited = waiting.follow(api, result.id, timeout, json, started)
-    waiting.finish(result.to_dict(), waited, timeout, json)
+        with blocked_report(name_of(branch), json):
+            result = deploy_preview(api, branch, path, mode, description, bar, check)
+        waiting.conclude(
+            api,
+            result.to_dict(),
+            result.deploy,
+            lambda: render_deploy(result),
+            wait=wait,
+            timeout=timeout,
+            json=json,
+            started=started,
+        )
 
 
 @app.command()
@@ -178,15 +164,14 @@ def delete(
 
     with client(url, token) as api:
         result = delete_preview(api, branch)
-    if json:
-        print_json(result)
-        return
-    if result["deleted"]:
-        out.print(f"Deleted preview {result['name']} of branch {escape(branch)}.")
+    show(result, lambda: _render_deleted(result, branch), json)
+
+
+def _render_deleted(result: PreviewDeleted, branch: str) -> None:
+    if result.deleted:
+        out.print(f"Deleted preview {result.name} of branch {branch}.")
     else:
-        out.print(
-            f"There is no preview {result['name']} for branch {escape(branch)}; nothing to delete."
-        )
+        out.print(f"There is no preview {result.name} for branch {branch}; nothing to delete.")
 
 
 @app.command("list")
@@ -194,9 +179,10 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
     """List previews: name, source, branch, created, last activity."""
     with client(url, token) as api:
         previews = api.list_previews()
-    if json:
-        print_json(previews)
-        return
+    show(previews, lambda: _render_list(previews), json)
+
+
+def _render_list(previews: list[PreviewOut]) -> None:
     if not previews:
         out.print(
             "No previews: create one with `dagship preview create --from DEPLOYMENT --name BRANCH`."
@@ -206,15 +192,15 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
     for column in ("NAME", "SOURCE", "BRANCH", "CREATED", "LAST ACTIVITY", "DEPLOY", "DAGS"):
         table.add_column(column)
     for item in previews:
-        current = item.get("current")
+        current = item.current
         table.add_row(
-            item["name"],
-            item["source"],
-            escape(item["branch"]),
-            when(item["created_at"]),
-            when(item["last_activity_at"]),
-            f"#{current['seq']}" if current else "-",
-            short(current["dags_version"], 8) if current else "-",
+            item.name,
+            item.source,
+            item.branch,
+            when(item.created_at),
+            when(item.last_activity_at),
+            f"#{current.seq}" if current else "-",
+            short(current.dags_version, 8) if current else "-",
         )
     out.print(table)
 
@@ -243,17 +229,16 @@ def cleanup(
         raise fail(f"--idle: {exc}", 2) from None
     with client(url, token) as api:
         result = api.cleanup_previews(seconds)
-    if json:
-        print_json(result)
-        return
-    deleted: list[dict[str, Any]] = result["deleted"]
-    limit = f"{result['idle_seconds']:g}s"
-    if not deleted:
+    show(result, lambda: _render_cleanup(result), json)
+
+
+def _render_cleanup(result: CleanupOut) -> None:
+    limit = f"{result.idle_seconds:g}s"
+    if not result.deleted:
         out.print(f"No preview has been idle for more than {limit}; nothing deleted.")
         return
-    out.print(f"Deleted {len(deleted)} preview(s) idle for more than {limit}:")
-    for item in deleted:
+    out.print(f"Deleted {len(result.deleted)} preview(s) idle for more than {limit}:")
+    for item in result.deleted:
         out.print(
-            f"  {item['name']} (branch {escape(item['branch'])}, last activity "
-            f"{when(item['last_activity_at'])})"
+            f"  {item.name} (branch {item.branch}, last activity {when(item.last_activity_at)})"
         )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, err, out, plural, print_json
+from dagship.cli.common import JsonOption, err, out, plural, show
 from dagship.cli.progress import UploadBar
 
 if TYPE_CHECKING:
@@ -67,13 +67,14 @@ def quickstart_command(
             on_progress=bar,
             with_airflow=airflow,
             airflow_port=airflow_port,
-            on_step=None if json else (lambda message: err.print(f"[dim]{message}…[/dim]")),
+            on_step=None if json else (lambda message: err.print(f"{message}…", style="dim")),
         )
         pid_file = write_pid_file(result.server) if detach else None
-        if json:
-            print_json({**result.to_dict(), "pid_file": str(pid_file) if pid_file else None})
-        else:
-            render(result, pid_file, detach)
+        show(
+            {**result.to_dict(), "pid_file": str(pid_file) if pid_file else None},
+            lambda: render(result, pid_file, detach),
+            json,
+        )
         if not detach:
             serving.set()
             code = serve_until_stopped(result, stop)
@@ -120,8 +121,8 @@ def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> Non
     else:
         out.print(
             f"Deployed {result.project_dir} to {LOCAL_DEPLOYMENT}: deploy #{deploy.seq} "
-            f"({deploy.id}), {plural(int(deploy.deploy.get('dags_files') or 0), 'DAG file')}, "
-            f"{plural(int(deploy.deploy.get('project_files') or 0), 'project file')}; "
+            f"({deploy.id}), {plural(deploy.deploy.dags_files, 'DAG file')}, "
+            f"{plural(deploy.deploy.project_files, 'project file')}; "
             f"uploaded {plural(deploy.uploaded_files, 'file')}."
         )
     airflow = result.airflow
@@ -139,9 +140,10 @@ def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> Non
                 + (", ".join(airflow.dags) or "-")
             )
         for error in airflow.import_errors or []:
-            err.print(f"[red]import error in {error['filename']}:[/red]\n{error['stack_trace']}")
+            err.print(f"import error in {error['filename']}:", style="red")
+            err.print(error["stack_trace"])
     elif result.airflow_skipped:
-        err.print(f"[yellow]No local Airflow: {result.airflow_skipped}.[/yellow]")
+        err.print(f"No local Airflow: {result.airflow_skipped}.", style="yellow")
     out.print("\nNext:")
     out.print(f"  export DAGSHIP_URL={server.url}")
     out.print(f"  dagship deploys list {LOCAL_DEPLOYMENT}")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out, print_json, short
+from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out, short, show
+from dagship.cli.options import DeployDescriptionOption, ExpectSeqOption
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import RollbackOut
 
 
 def rollback(
@@ -19,15 +23,8 @@ def rollback(
             show_default=False,
         ),
     ] = None,
-    expect_seq: Annotated[
-        int | None,
-        typer.Option(
-            "--expect-seq", help="Fail unless the current deploy is #N.", show_default=False
-        ),
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option("--description", help="Why: recorded with the deploy.")
-    ] = None,
+    expect_seq: ExpectSeqOption = None,
+    description: DeployDescriptionOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -35,19 +32,21 @@ def rollback(
     """Roll back: a new deploy with an earlier deploy's exact versions (no upload)."""
     with client(url, token) as api:
         result = api.rollback(deployment, to, expect_seq, description)
-    deploy = result["deploy"]
-    if json:
-        print_json({**deploy, "unchanged": bool(result["unchanged"])})
-        return
-    if result["unchanged"]:
+    document = {**result.deploy.model_dump(mode="json"), "unchanged": result.unchanged}
+    show(document, lambda: render(result), json)
+
+
+def render(result: RollbackOut) -> None:
+    deploy = result.deploy
+    if result.unchanged:
         out.print(
-            f"Deployment {deployment} already runs those versions (deploy #{deploy['seq']}); "
+            f"Deployment {deploy.deployment} already runs those versions (deploy #{deploy.seq}); "
             "nothing to roll back."
         )
         return
-    source = deploy.get("source_deploy_id") or "an earlier deploy"
+    source = deploy.source_deploy_id or "an earlier deploy"
     out.print(
-        f"Rolled back {deployment} to the versions of {source}: deploy #{deploy['seq']} "
-        f"({deploy['id']}), DAGs {short(deploy['dags_version'])}, "
-        f"project {short(deploy['project_version'])}."
+        f"Rolled back {deploy.deployment} to the versions of {source}: deploy #{deploy.seq} "
+        f"({deploy.id}), DAGs {short(deploy.dags_version)}, "
+        f"project {short(deploy.project_version)}."
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from dagship.cli.common import EnvFileOption, JsonOption, err, print_json
+from dagship.cli.common import EnvFileOption, JsonOption, err, show
 
 
 class PytestArgsCommand(TyperCommand):
@@ -69,25 +69,24 @@ def test_command(
         env_file=env_file,
     )
     environment = run.environment
-    if json:
-        print_json(
-            {
-                "project": str(path.resolve()),
-                "exit_code": run.code,
-                "passed": run.code == 0,
-                "python": str(environment.python),
-                "airflow_version": environment.airflow_version,
-                "environment": str(environment.location) if environment.location else None,
-                "environment_reused": environment.reused,
-                "pytest_args": run.pytest_args,
-            }
-        )
+    summary = {
+        "project": str(path.resolve()),
+        "exit_code": run.code,
+        "passed": run.code == 0,
+        "python": str(environment.python),
+        "airflow_version": environment.airflow_version,
+        "environment": str(environment.location) if environment.location else None,
+        "environment_reused": environment.reused,
+        "pytest_args": run.pytest_args,
+    }
+    # People have read pytest's own report already.
+    show(summary, lambda: None, json)
     if run.code:
         raise typer.Exit(run.code)
 
 
 def _progress(message: str) -> None:
-    err.print(message, markup=False)
+    err.print(message)
 
 
 def _to_stdout(line: str) -> None:

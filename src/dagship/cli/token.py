@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out, print_json, when
+from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out, show, when
+from dagship.core.vocabulary import Role
+
+if TYPE_CHECKING:
+    from dagship.core.schemas import TokenCreated, TokenOut
 
 app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
-
-
-class Role(StrEnum):
-    viewer = "viewer"
-    dag_author = "dag-author"
-    operator = "operator"
-    admin = "admin"
 
 
 def _duration(value: str | None) -> int | None:
@@ -67,16 +62,15 @@ def create(
     """Create a token and print its secret once (needs an admin token)."""
     seconds = _duration(expires_in)
     with client(url, token) as api:
-        created = api.create_token(role.value, deployment, seconds, description)
-    if json:
-        print_json(created)
-        return
-    scope = (
-        f"deployment {created['deployment']}" if created.get("deployment") else "all deployments"
-    )
-    expires = when(created.get("expires_at")) if created.get("expires_at") else "never"
-    out.print(f"Created token {created['id']}: role {created['role']}, {scope}, expires {expires}.")
-    out.print(f"Token: {created['token']}")
+        created = api.create_token(role, deployment, seconds, description)
+    show(created, lambda: _render_created(created), json)
+
+
+def _render_created(created: TokenCreated) -> None:
+    scope = f"deployment {created.deployment}" if created.deployment else "all deployments"
+    expires = when(created.expires_at) if created.expires_at else "never"
+    out.print(f"Created token {created.id}: role {created.role}, {scope}, expires {expires}.")
+    out.print(f"Token: {created.token}")
     out.print("Store it now: it is not shown again. Use it as DAGSHIP_API_TOKEN.")
 
 
@@ -85,9 +79,10 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
     """List tokens (never their secrets)."""
     with client(url, token) as api:
         tokens = api.list_tokens()
-    if json:
-        print_json(tokens)
-        return
+    show(tokens, lambda: _render_list(tokens), json)
+
+
+def _render_list(tokens: list[TokenOut]) -> None:
     if not tokens:
         out.print("No tokens.")
         return
@@ -97,14 +92,14 @@ def list_(url: UrlOption = None, token: TokenOption = None, json: JsonOption = F
     table.add_column("DESCRIPTION")
     for item in tokens:
         table.add_row(
-            item["id"],
-            item["role"],
-            item.get("deployment") or "(all)",
+            item.id,
+            item.role,
+            item.deployment or "(all)",
             _state(item),
-            when(item.get("created_at")),
-            when(item.get("expires_at")) if item.get("expires_at") else "never",
-            when(item.get("last_used_at")),
-            escape(item.get("description") or ""),
+            when(item.created_at),
+            when(item.expires_at) if item.expires_at else "never",
+            when(item.last_used_at),
+            item.description,
         )
     out.print(table)
 
@@ -119,16 +114,16 @@ def revoke(
     """Revoke a token: it stops working at once (revoking twice is fine)."""
     with client(url, token) as api:
         revoked = api.revoke_token(token_id)
-    if json:
-        print_json(revoked)
-        return
-    out.print(f"Revoked token {revoked['id']} at {when(revoked.get('revoked_at'))}.")
+    show(
+        revoked,
+        lambda: out.print(f"Revoked token {revoked.id} at {when(revoked.revoked_at)}."),
+        json,
+    )
 
 
-def _state(item: dict[str, Any]) -> str:
-    if item.get("revoked_at"):
+def _state(item: TokenOut) -> str:
+    if item.revoked_at:
         return "revoked"
-    expires = item.get("expires_at")
-    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= datetime.now(UTC):
+    if item.expires_at and item.expires_at <= datetime.now(UTC):
         return "expired"
     return "active"

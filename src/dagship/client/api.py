@@ -7,14 +7,44 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dagship import __version__
-from dagship.client.errors import ApiError, ClientError, ServerUnreachableError
+from dagship.client.errors import ApiError, BadAnswerError, ClientError, ServerUnreachableError
+from dagship.core.schemas import (
+    BlobOut,
+    CleanupOut,
+    CleanupRequest,
+    DagsCurrentOut,
+    DeployAirflowOut,
+    DeploymentCreate,
+    DeploymentOut,
+    DeploymentUpdate,
+    DeployOut,
+    DeployRequest,
+    DiffOut,
+    InfoOut,
+    ManifestOut,
+    MissingOut,
+    MissingRequest,
+    PreviewCreate,
+    PreviewCreated,
+    PreviewDeleted,
+    PreviewOut,
+    PromoteOut,
+    PromoteRequest,
+    RollbackOut,
+    RollbackRequest,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+)
+from dagship.core.vocabulary import Kind, Role
 
-JSON = dict[str, Any]
+T = TypeVar("T")
 MAX_DIGESTS_PER_REQUEST = 100_000
 # Blobs up to this size are sent from memory; bigger ones are streamed from the file.
 STREAM_THRESHOLD = 1024 * 1024
@@ -67,12 +97,9 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- health ---------------------------------------------------------------------------
-    def healthz(self) -> JSON:
-        return self._json("GET", "/healthz")
-
-    def info(self) -> JSON:
-        return self._json("GET", "/api/v1/info")
+    # -- server ---------------------------------------------------------------------------
+    def info(self) -> InfoOut:
+        return self._call(InfoOut, "GET", "/api/v1/info")
 
     # -- deployments ----------------------------------------------------------------------
     def create_deployment(
@@ -82,21 +109,22 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
-    ) -> JSON:
-        body = _given(
+    ) -> DeploymentOut:
+        body = _body(
+            DeploymentCreate,
             name=name,
             description=description,
             dag_deploys=dag_deploys,
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
-        return self._json("POST", "/api/v1/deployments", json=body)
+        return self._call(DeploymentOut, "POST", "/api/v1/deployments", json=body)
 
-    def list_deployments(self) -> list[JSON]:
-        return self._json("GET", "/api/v1/deployments")
+    def list_deployments(self) -> list[DeploymentOut]:
+        return self._call(list[DeploymentOut], "GET", "/api/v1/deployments")
 
-    def get_deployment(self, name: str) -> JSON:
-        return self._json("GET", f"/api/v1/deployments/{name}")
+    def get_deployment(self, name: str) -> DeploymentOut:
+        return self._call(DeploymentOut, "GET", f"/api/v1/deployments/{name}")
 
     def update_deployment(
         self,
@@ -105,15 +133,16 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
-    ) -> JSON:
+    ) -> DeploymentOut:
         """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them."""
-        body = _given(
+        body = _body(
+            DeploymentUpdate,
             description=description,
             dag_deploys=dag_deploys,
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
-        return self._json("PATCH", f"/api/v1/deployments/{name}", json=body)
+        return self._call(DeploymentOut, "PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:
         self._request("DELETE", f"/api/v1/deployments/{name}")
@@ -121,28 +150,29 @@ class ApiClient:
     # -- tokens ---------------------------------------------------------------------------
     def create_token(
         self,
-        role: str,
+        role: Role,
         deployment: str | None = None,
         expires_in_seconds: int | None = None,
         description: str | None = None,
-    ) -> JSON:
-        body = _given(
+    ) -> TokenCreated:
+        body = _body(
+            TokenCreate,
             role=role,
             deployment=deployment,
             expires_in_seconds=expires_in_seconds,
             description=description,
         )
-        return self._json("POST", "/api/v1/tokens", json=body)
+        return self._call(TokenCreated, "POST", "/api/v1/tokens", json=body)
 
-    def list_tokens(self) -> list[JSON]:
-        return self._json("GET", "/api/v1/tokens")
+    def list_tokens(self) -> list[TokenOut]:
+        return self._call(list[TokenOut], "GET", "/api/v1/tokens")
 
-    def revoke_token(self, token_id: str) -> JSON:
-        return self._json("DELETE", f"/api/v1/tokens/{token_id}")
+    def revoke_token(self, token_id: str) -> TokenOut:
+        return self._call(TokenOut, "DELETE", f"/api/v1/tokens/{token_id}")
 
     # -- blobs and manifests --------------------------------------------------------------
     def missing_blobs(
-        self, digests: list[str], deployment: str | None = None, kind: str | None = None
+        self, digests: list[str], deployment: str | None = None, kind: Kind | None = None
     ) -> list[str]:
         """The digests among ``digests`` that the server does not store, in order.
 
@@ -154,14 +184,12 @@ class ApiClient:
         # At least one request, even for no digests, so the deploy check above happens.
         for start in range(0, max(len(digests), 1), MAX_DIGESTS_PER_REQUEST):
             chunk = digests[start : start + MAX_DIGESTS_PER_REQUEST]
+            body = _body(MissingRequest, digests=chunk, **intent)
             # Asking is read-only on the server, so it is safe to retry.
-            body = self._json(
-                "POST",
-                "/api/v1/blobs/missing",
-                json={"digests": chunk, **intent},
-                idempotent=True,
+            answer = self._call(
+                MissingOut, "POST", "/api/v1/blobs/missing", json=body, idempotent=True
             )
-            missing.extend(body["missing"])
+            missing.extend(answer.missing)
         return missing
 
     def put_blob(
@@ -170,7 +198,7 @@ class ApiClient:
         path: str | os.PathLike[str],
         size: int,
         on_progress: ProgressCallback | None = None,
-    ) -> JSON:
+    ) -> BlobOut:
         """Upload the file at ``path`` as blob ``digest`` (``size`` bytes, from the scan).
 
         Raises FileChangedError when the file no longer has ``size`` bytes.
@@ -186,7 +214,8 @@ class ApiClient:
                 raise FileChangedError(file)
             return data
 
-        result = self._json(
+        result = self._call(
+            BlobOut,
             "PUT",
             f"/api/v1/blobs/{digest}",
             content=content,
@@ -199,31 +228,31 @@ class ApiClient:
     def get_blob(self, digest: str) -> bytes:
         return self._request("GET", f"/api/v1/blobs/{digest}").content
 
-    def get_manifest(self, version: str) -> JSON:
-        return self._json("GET", f"/api/v1/manifests/{version}")
+    def get_manifest(self, version: str) -> ManifestOut:
+        return self._call(ManifestOut, "GET", f"/api/v1/manifests/{version}")
 
     # -- deploys --------------------------------------------------------------------------
-    def create_deploy(self, deployment: str, request: JSON) -> JSON:
-        return self._json("POST", f"/api/v1/deployments/{deployment}/deploys", json=request)
+    def create_deploy(self, deployment: str, request: DeployRequest) -> DeployOut:
+        body = request.model_dump(mode="json", exclude_none=True)
+        return self._call(DeployOut, "POST", f"/api/v1/deployments/{deployment}/deploys", json=body)
 
-    def list_deploys(self, deployment: str, limit: int = 20) -> list[JSON]:
-        return self._json(
-            "GET", f"/api/v1/deployments/{deployment}/deploys", params={"limit": limit}
-        )
+    def list_deploys(self, deployment: str, limit: int = 20) -> list[DeployOut]:
+        path = f"/api/v1/deployments/{deployment}/deploys"
+        return self._call(list[DeployOut], "GET", path, params={"limit": limit})
 
-    def get_deploy(self, deploy_id: str) -> JSON:
-        return self._json("GET", f"/api/v1/deploys/{deploy_id}")
+    def get_deploy(self, deploy_id: str) -> DeployOut:
+        return self._call(DeployOut, "GET", f"/api/v1/deploys/{deploy_id}")
 
-    def deploy_airflow(self, deploy_id: str) -> JSON:
+    def deploy_airflow(self, deploy_id: str) -> DeployAirflowOut:
         """What the deployment's Airflow made of the deploy (``GET /deploys/{id}/airflow``)."""
-        return self._json("GET", f"/api/v1/deploys/{deploy_id}/airflow")
+        return self._call(DeployAirflowOut, "GET", f"/api/v1/deploys/{deploy_id}/airflow")
 
-    def diff_deploys(self, from_id: str, to_id: str) -> JSON:
-        return self._json("GET", f"/api/v1/deploys/{from_id}/diff/{to_id}")
+    def diff_deploys(self, from_id: str, to_id: str) -> DiffOut:
+        return self._call(DiffOut, "GET", f"/api/v1/deploys/{from_id}/diff/{to_id}")
 
-    def diff_refs(self, old: str, new: str) -> JSON:
+    def diff_refs(self, old: str, new: str) -> DiffOut:
         """Diff of two deploy references: ``dev``, ``dev:5`` or a deploy id."""
-        return self._json("GET", "/api/v1/diff", params={"from": old, "to": new})
+        return self._call(DiffOut, "GET", "/api/v1/diff", params={"from": old, "to": new})
 
     def promote(
         self,
@@ -233,29 +262,33 @@ class ApiClient:
         expect_seq: int | None = None,
         description: str | None = None,
         dry_run: bool = False,
-    ) -> JSON:
-        """``{"unchanged", "dry_run", "kind", "source": Deploy, "deploy": Deploy | None}``."""
-        body = _given(
-            source=source, seq=seq, expect_seq=expect_seq, description=description, dry_run=dry_run
+    ) -> PromoteOut:
+        body = _body(
+            PromoteRequest,
+            source=source,
+            seq=seq,
+            expect_seq=expect_seq,
+            description=description,
+            dry_run=dry_run,
         )
-        return self._json("POST", f"/api/v1/deployments/{target}/promote", json=body)
+        return self._call(PromoteOut, "POST", f"/api/v1/deployments/{target}/promote", json=body)
 
     # -- previews -------------------------------------------------------------------------
-    def list_previews(self) -> list[JSON]:
-        return self._json("GET", "/api/v1/previews")
+    def list_previews(self) -> list[PreviewOut]:
+        return self._call(list[PreviewOut], "GET", "/api/v1/previews")
 
-    def create_preview(self, source: str, branch: str, airflow_url: str | None = None) -> JSON:
-        """``{"created": bool, "preview": Preview, "deploy": Deploy | None}``."""
-        body = _given(source=source, branch=branch, airflow_url=airflow_url)
-        return self._json("POST", "/api/v1/previews", json=body)
+    def create_preview(
+        self, source: str, branch: str, airflow_url: str | None = None
+    ) -> PreviewCreated:
+        body = _body(PreviewCreate, source=source, branch=branch, airflow_url=airflow_url)
+        return self._call(PreviewCreated, "POST", "/api/v1/previews", json=body)
 
-    def delete_preview(self, name: str) -> JSON:
-        return self._json("DELETE", f"/api/v1/previews/{name}")
+    def delete_preview(self, name: str) -> PreviewDeleted:
+        return self._call(PreviewDeleted, "DELETE", f"/api/v1/previews/{name}")
 
-    def cleanup_previews(self, idle_seconds: float | None = None) -> JSON:
-        """``{"idle_seconds", "deleted": [Preview]}``."""
-        body = _given(idle_seconds=idle_seconds)
-        return self._json("POST", "/api/v1/previews/cleanup", json=body)
+    def cleanup_previews(self, idle_seconds: float | None = None) -> CleanupOut:
+        body = _body(CleanupRequest, idle_seconds=idle_seconds)
+        return self._call(CleanupOut, "POST", "/api/v1/previews/cleanup", json=body)
 
     def rollback(
         self,
@@ -263,14 +296,14 @@ class ApiClient:
         to_seq: int | None = None,
         expect_seq: int | None = None,
         description: str | None = None,
-    ) -> JSON:
-        """``{"unchanged": bool, "deploy": Deploy}``."""
-        body = _given(to_seq=to_seq, expect_seq=expect_seq, description=description)
-        return self._json("POST", f"/api/v1/deployments/{deployment}/rollback", json=body)
+    ) -> RollbackOut:
+        body = _body(RollbackRequest, to_seq=to_seq, expect_seq=expect_seq, description=description)
+        path = f"/api/v1/deployments/{deployment}/rollback"
+        return self._call(RollbackOut, "POST", path, json=body)
 
     def current_dags(
         self, deployment: str, etag: str | None = None, wait: float = 0.0
-    ) -> JSON | None:
+    ) -> DagsCurrentOut | None:
         """The deployment's current DAG bundle, or None if it still has version ``etag``
         (after waiting up to ``wait`` seconds for a new one)."""
         headers = {"If-None-Match": f'"{etag}"'} if etag else None
@@ -278,14 +311,16 @@ class ApiClient:
         response = self._request(
             "GET", f"/api/v1/deployments/{deployment}/dags/current", headers=headers, params=params
         )
+        # Airflow's DAG processor asks this in its loop: an unchanged version is a 304, with
+        # nothing to parse or validate.
         if response.status_code == 304:
             return None
-        return response.json()
+        return _parse(DagsCurrentOut, response)
 
     # -- plumbing -------------------------------------------------------------------------
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._request(method, path, **kwargs)
-        return response.json() if response.content else None
+    def _call(self, answer: type[T], method: str, path: str, **kwargs: Any) -> T:
+        """Send a request and read the answer as ``answer`` (a core model, or a list of them)."""
+        return _parse(answer, self._request(method, path, **kwargs))
 
     def _request(
         self,
@@ -323,9 +358,42 @@ class ApiClient:
         return response
 
 
-def _given(**fields: Any) -> JSON:
-    """A request body of the fields that were given: None means "leave it to the server"."""
-    return {name: value for name, value in fields.items() if value is not None}
+def _body(request: type[BaseModel], **fields: Any) -> dict[str, Any]:
+    """The JSON body of a ``request`` with the fields that were given: None means "leave it to
+    the server". Not validated here: the server checks every body and says what is wrong."""
+    unknown = fields.keys() - request.model_fields.keys()
+    if unknown:
+        raise TypeError(f"{request.__name__} has no field {', '.join(sorted(unknown))}")
+    given = {name: value for name, value in fields.items() if value is not None}
+    return request.model_construct(**given).model_dump(mode="json", exclude_unset=True)
+
+
+# One validator per answer type, built on first use (a model's own, or one for a list).
+_adapters: dict[object, TypeAdapter[Any]] = {}
+
+
+def _parse(answer: type[T], response: httpx.Response) -> T:
+    """The body of ``response`` as ``answer``; BadAnswerError when it is not one."""
+    adapter: TypeAdapter[T] = _adapters.get(answer) or _adapters.setdefault(
+        answer, TypeAdapter(answer)
+    )
+    try:
+        return adapter.validate_python(response.json())
+    except ValueError as exc:  # not JSON, or not the document the contract promises
+        raise BadAnswerError(
+            response.status_code, str(response.request.url), _problems(exc)
+        ) from exc
+
+
+def _problems(exc: ValueError) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors()[:3]
+    ]
+    more = exc.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _read_chunks(path: Path, size: int, on_progress: ProgressCallback | None) -> Iterator[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dagship import __version__
 from dagship.core.errors import DagshipError
 
 
@@ -36,6 +37,19 @@ class ServerUnreachableError(ApiError):
             "unreachable",
             f"cannot reach the dagship server at {url} ({reason}): start it with "
             "`dagship server` or set DAGSHIP_URL",
+        )
+        self.url = url
+
+
+class BadAnswerError(ApiError):
+    """The server answered, but not with the document the API promises (docs/api.md)."""
+
+    def __init__(self, status: int, url: str, problems: str) -> None:
+        super().__init__(
+            status,
+            "bad_answer",
+            f"the server at {url} answered with a document dagship {__version__} cannot read "
+            f"({problems}): check that it is a dagship server of the same version",
         )
         self.url = url
 

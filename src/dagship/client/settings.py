@@ -18,8 +18,6 @@ _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 class Settings:
     url: str
     token: str | None
-    # Where the token came from, for messages: "--token", "DAGSHIP_API_TOKEN", a file, or None.
-    token_source: str | None = None
 
 
 def dagship_home(env: Mapping[str, str] | None = None) -> Path:
@@ -48,9 +46,9 @@ def resolve_settings(
     env = os.environ if env is None else env
     resolved_url = (url or env.get("DAGSHIP_URL") or DEFAULT_URL).rstrip("/")
     if token:
-        return Settings(resolved_url, token, "--token")
+        return Settings(resolved_url, token)
     if env.get("DAGSHIP_API_TOKEN"):
-        return Settings(resolved_url, env["DAGSHIP_API_TOKEN"], "DAGSHIP_API_TOKEN")
+        return Settings(resolved_url, env["DAGSHIP_API_TOKEN"])
     if is_loopback(resolved_url):
         path = admin_token_path(env)
         try:
@@ -58,5 +56,5 @@ def resolve_settings(
         except OSError:
             local = ""
         if local:
-            return Settings(resolved_url, local, str(path))
-    return Settings(resolved_url, None, None)
+            return Settings(resolved_url, local)
+    return Settings(resolved_url, None)

@@ -38,31 +38,38 @@ ManifestEntries = Annotated[
 ]
 
 
-class ErrorOut(BaseModel):
+class Model(BaseModel):
+    """The API's models build their validators on first use, not at import: a CLI command
+    uses a handful of them and should not pay for all."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorOut(Model):
     detail: str
     code: str
 
 
-class HealthOut(BaseModel):
+class HealthOut(Model):
     status: str
     version: str
 
 
-class InfoOut(BaseModel):
+class InfoOut(Model):
     version: str
     max_blob_size: int
 
 
-class Checks(BaseModel):
+class Checks(Model):
     """What the deploying client checked before deploying (docs/validate.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     parse: CheckOutcome = CheckOutcome.NOT_RUN
     pytest: CheckOutcome = CheckOutcome.NOT_RUN
 
 
-class DeployOut(BaseModel):
+class DeployOut(Model):
     id: str
     seq: int
     deployment: str
@@ -92,8 +99,8 @@ AirflowUrl = Annotated[str, Field(max_length=2048, pattern=r"^(https?://[^\s/?#]
 BundleName = Annotated[str, Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-class DeploymentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeploymentCreate(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(pattern=DEPLOYMENT_NAME)
     description: str = ""
@@ -102,10 +109,10 @@ class DeploymentCreate(BaseModel):
     airflow_bundle: BundleName | None = None
 
 
-class DeploymentUpdate(BaseModel):
+class DeploymentUpdate(Model):
     """Fields left out are unchanged; ``airflow_url``/``airflow_bundle`` null or "" clear it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     description: str | None = None
     dag_deploys: bool | None = None
@@ -113,7 +120,7 @@ class DeploymentUpdate(BaseModel):
     airflow_bundle: BundleName | Literal[""] | None = None
 
 
-class DeploymentOut(BaseModel):
+class DeploymentOut(Model):
     name: str
     description: str
     dag_deploys: bool
@@ -125,8 +132,8 @@ class DeploymentOut(BaseModel):
     current: DeployOut | None
 
 
-class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TokenCreate(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     role: Role
     deployment: str | None = None
@@ -134,7 +141,7 @@ class TokenCreate(BaseModel):
     description: str = ""
 
 
-class TokenOut(BaseModel):
+class TokenOut(Model):
     id: str
     role: Role
     deployment: str | None
@@ -149,7 +156,7 @@ class TokenCreated(TokenOut):
     token: str
 
 
-class MissingRequest(BaseModel):
+class MissingRequest(Model):
     digests: list[str] = Field(max_length=100_000)
     # The deploy these blobs are for: when given, a deploy that would be refused (role,
     # binding, DAG deploys disabled, unknown deployment) is refused now, before any upload.
@@ -157,30 +164,30 @@ class MissingRequest(BaseModel):
     kind: Kind | None = None
 
 
-class MissingOut(BaseModel):
+class MissingOut(Model):
     missing: list[str]
 
 
-class BlobOut(BaseModel):
+class BlobOut(Model):
     digest: str
     size: int
     created: bool
 
 
-class ManifestFile(BaseModel):
+class ManifestFile(Model):
     path: str
     sha256: str
     size: int
     executable: bool = False
 
 
-class ManifestOut(BaseModel):
+class ManifestOut(Model):
     version: str
     files: list[ManifestFile]
 
 
-class DeployRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeployRequest(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     kind: Kind
     dags_manifest: ManifestEntries | None = None
@@ -198,14 +205,14 @@ class DeployRequest(BaseModel):
     checks: Checks = Field(default_factory=Checks)
 
 
-class TreeDiffOut(BaseModel):
+class TreeDiffOut(Model):
     added: list[str]
     removed: list[str]
     changed: list[str]
 
 
-class DiffOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class DiffOut(Model):
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
     from_: DeployOut = Field(alias="from")
     to: DeployOut
@@ -213,21 +220,21 @@ class DiffOut(BaseModel):
     project: TreeDiffOut
 
 
-class RollbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RollbackRequest(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     to_seq: int | None = None
     expect_seq: int | None = Field(default=None, ge=0)
     description: str | None = None
 
 
-class RollbackOut(BaseModel):
+class RollbackOut(Model):
     unchanged: bool
     deploy: DeployOut
 
 
-class PromoteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PromoteRequest(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     source: str = Field(description="The deployment whose deploy is promoted.")
     seq: int | None = Field(default=None, ge=1, description="The source's deploy; default current.")
@@ -236,7 +243,7 @@ class PromoteRequest(BaseModel):
     dry_run: bool = False
 
 
-class PromoteOut(BaseModel):
+class PromoteOut(Model):
     unchanged: bool
     dry_run: bool
     # What the promotion changes (and so which role it needs); None when unchanged.
@@ -246,15 +253,15 @@ class PromoteOut(BaseModel):
     deploy: DeployOut | None
 
 
-class PreviewCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PreviewCreate(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     source: str
     branch: str = Field(min_length=1, max_length=1000)
     airflow_url: AirflowUrl | None = None
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(Model):
     name: str
     source: str
     branch: str
@@ -264,30 +271,30 @@ class PreviewOut(BaseModel):
     current: DeployOut | None
 
 
-class PreviewCreated(BaseModel):
+class PreviewCreated(Model):
     created: bool
     preview: PreviewOut
     deploy: DeployOut | None
 
 
-class PreviewDeleted(BaseModel):
+class PreviewDeleted(Model):
     deleted: bool
     name: str
     branch: str | None
 
 
-class CleanupRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CleanupRequest(Model):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     idle_seconds: float | None = Field(default=None, gt=0)
 
 
-class CleanupOut(BaseModel):
+class CleanupOut(Model):
     idle_seconds: float
     deleted: list[PreviewOut]
 
 
-class DagsCurrentOut(BaseModel):
+class DagsCurrentOut(Model):
     deployment: str
     version: str
     deploy_id: str
@@ -295,19 +302,19 @@ class DagsCurrentOut(BaseModel):
     files: list[ManifestFile]
 
 
-class ImportErrorOut(BaseModel):
+class ImportErrorOut(Model):
     filename: str
     stack_trace: str
     timestamp: str | None = None
 
 
-class AirflowFilesOut(BaseModel):
+class AirflowFilesOut(Model):
     expected: int
     parsed: int
     pending: list[str]
 
 
-class DeployAirflowOut(BaseModel):
+class DeployAirflowOut(Model):
     """What the deployment's Airflow made of a deploy's DAG version (docs/api.md)."""
 
     deploy_id: str

@@ -79,3 +79,68 @@ class AirflowState(StrEnum):
             AirflowState.SUPERSEDED,
             AirflowState.NO_AIRFLOW,
         )
+
+
+class ErrorCode(StrEnum):
+    """The machine ``code`` of an error answer of the API (docs/api.md, "Errors").
+
+    The ``detail`` next to it says what went wrong in API terms; extra fields of the answer
+    (named here per code) let a client say what to do next in its own words: the CLI's hints
+    (``dagship.cli.hints``) name its commands.
+    """
+
+    # Generic, one per HTTP status, for errors without a code of their own.
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
+    INVALID = "invalid"
+    INTERNAL = "internal"
+
+    # 401: the request's token (``token_id`` for revoked and expired ones).
+    TOKEN_MISSING = "token_missing"
+    TOKEN_INVALID = "token_invalid"
+    TOKEN_REVOKED = "token_revoked"
+    TOKEN_EXPIRED = "token_expired"
+
+    # 403: ``role`` the token has, ``required_role`` the action needs.
+    ROLE_REQUIRED = "role_required"
+    # 403: a token bound to ``deployment`` must name it to create tokens.
+    DEPLOYMENT_REQUIRED = "deployment_required"
+
+    # 404, with the name looked for: ``deployment``, ``token_id``, ``preview``.
+    DEPLOYMENT_NOT_FOUND = "deployment_not_found"
+    TOKEN_NOT_FOUND = "token_not_found"
+    PREVIEW_NOT_FOUND = "preview_not_found"
+    # 404: ``deployment`` has no deploy yet.
+    NO_DEPLOYS = "no_deploys"
+
+    # 409
+    EXISTS = "exists"
+    # ``deployment`` is at ``current_seq``, not the ``expect_seq`` the request based on.
+    SEQ_CONFLICT = "seq_conflict"
+    # ``deployment`` takes full deploys only.
+    DAG_DEPLOYS_DISABLED = "dag_deploys_disabled"
+    # A preview's name is taken by ``deployment``, which is not a preview.
+    PREVIEW_NAME_TAKEN = "preview_name_taken"
+    # ``preview`` exists for another ``branch`` whose name gives the same preview name.
+    PREVIEW_OF_OTHER_BRANCH = "preview_of_other_branch"
+    # ``preview`` of ``branch`` exists, made from another ``source``.
+    PREVIEW_OF_OTHER_SOURCE = "preview_of_other_source"
+    # ``deployment`` is not a preview, so it is not deleted as one.
+    NOT_A_PREVIEW = "not_a_preview"
+
+    # 422
+    BAD_MANIFEST = "bad_manifest"
+    MISSING_BLOBS = "missing_blobs"
+    DIGEST_MISMATCH = "digest_mismatch"
+    SIZE_MISMATCH = "size_mismatch"
+    # ``deployment`` is itself a preview of ``preview_source``.
+    SOURCE_IS_PREVIEW = "source_is_preview"
+    # Source and target are both ``deployment``.
+    PROMOTE_TO_ITSELF = "promote_to_itself"
+    # The server has no preview idle timeout, so a cleanup must say ``idle_seconds``.
+    IDLE_SECONDS_REQUIRED = "idle_seconds_required"

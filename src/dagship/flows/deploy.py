@@ -5,19 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from dagship.client.api import JSON, ApiClient
+from dagship.client.api import ApiClient
 from dagship.client.errors import DeployError
 from dagship.core.kinds import Versions, choose_kind
-from dagship.core.vocabulary import Kind, Mode
-from dagship.flows.upload import UploadProgress, upload_missing
+from dagship.core.schemas import Checks, DeploymentOut, DeployOut, DeployRequest
+from dagship.core.vocabulary import Kind, Mode, Origin
+from dagship.flows.upload import UploadProgress, UploadStats, upload_missing
 from dagship.integrations.ci import detect
-from dagship.project.git import git_info
+from dagship.integrations.source import build_source
 from dagship.project.scan import ScannedProject, ScannedTree, scan_project
-
-_TRUE = {"1", "true", "yes", "on"}
 
 # Called with the kind of deploy once it is known and before anything is uploaded; returns
 # the checks to record on the deploy (e.g. {"parse": "passed"}) or raises to block it.
@@ -26,41 +24,42 @@ CheckDeploy = Callable[[Kind], Mapping[str, str]]
 
 @dataclass(frozen=True)
 class DeployResult:
-    """What ``deploy`` did. ``deploy`` is the server's Deploy object (the current one when
+    """What ``deploy`` did. ``deploy`` is the server's Deploy (the current one when
     ``unchanged``); ``uploaded_*`` count what this run uploaded."""
 
-    deploy: JSON
+    deploy: DeployOut
     unchanged: bool
     uploaded_files: int = 0
     uploaded_bytes: int = 0
 
     @property
     def id(self) -> str:
-        return str(self.deploy["id"])
+        return self.deploy.id
 
     @property
     def seq(self) -> int:
-        return int(self.deploy["seq"])
+        return self.deploy.seq
 
     @property
     def deployment(self) -> str:
-        return str(self.deploy["deployment"])
+        return self.deploy.deployment
 
     @property
-    def kind(self) -> str:
-        return str(self.deploy["kind"])
+    def kind(self) -> Kind:
+        return self.deploy.kind
 
     @property
     def dags_version(self) -> str:
-        return str(self.deploy["dags_version"])
+        return self.deploy.dags_version
 
     @property
     def project_version(self) -> str:
-        return str(self.deploy["project_version"])
+        return self.deploy.project_version
 
     def to_dict(self) -> dict[str, Any]:
+        """The deploy as the API writes it, with what this run uploaded and did."""
         return {
-            **self.deploy,
+            **self.deploy.model_dump(mode="json", by_alias=True),
             "uploaded_files": self.uploaded_files,
             "uploaded_bytes": self.uploaded_bytes,
             "unchanged": self.unchanged,
@@ -75,7 +74,6 @@ def deploy(
     mode: Mode = Mode.AUTO,
     expect_seq: int | None = None,
     description: str | None = None,
-    origin: str | None = None,
     on_progress: UploadProgress | None = None,
     env: Mapping[str, str] | None = None,
     check: CheckDeploy | None = None,
@@ -87,47 +85,49 @@ def deploy(
     """
     env = os.environ if env is None else env
     scanned = scan_project(path)
-    info = client.get_deployment(deployment)
-    current: JSON | None = info.get("current")
-    current_seq = int(current["seq"]) if current else 0
-    if expect_seq is not None and expect_seq != current_seq:
-        raise DeployError(
-            f"deployment {deployment} is at deploy #{current_seq}, not #{expect_seq} as "
-            f"expected (--expect-seq): someone deployed in between; check "
-            f"`dagship deploys list {deployment}` and deploy again"
-        )
-    dag_deploys = bool(info.get("dag_deploys", True))
-    if mode == "dags" and not dag_deploys:
-        raise DeployError(
-            f"deployment {deployment} has DAG deploys disabled, so every deploy carries the "
-            f"whole project: run `dagship deploy` without --dags, or enable them with "
-            f"`dagship deployment update {deployment} --dag-deploys`"
-        )
-    kind = choose_kind(
-        Versions(current["dags_version"], current["project_version"]) if current else None,
-        Versions(scanned.dags.version, scanned.project.version),
-        dag_deploys=dag_deploys,
-        mode=Mode(mode),
-    )
+    target = client.get_deployment(deployment)
+    kind = _kind(target, scanned, mode, expect_seq)
     if kind is None:
-        assert current is not None
-        return DeployResult(deploy=current, unchanged=True)
+        assert target.current is not None
+        return DeployResult(deploy=target.current, unchanged=True)
     checks = None
     if check is not None:
         # Ask first whether the server would take this deploy, so a refused one (role,
         # binding) fails at once rather than after a check that may take a while.
         client.missing_blobs([], deployment, kind)
-        checks = dict(check(kind))
-    trees = _trees(scanned, kind)
-    stats = upload_missing(client, trees, on_progress, deployment=deployment, kind=kind)
-    request = deploy_request(
-        scanned, kind, expect_seq, description, origin or _origin(env), stats.files, stats.bytes
+        checks = Checks.model_validate(dict(check(kind)))
+    stats = upload_missing(
+        client, _trees(scanned, kind), on_progress, deployment=deployment, kind=kind
     )
-    if checks is not None:
-        request["checks"] = checks
-    request.update(_git_fields(scanned.root, env))
+    request = deploy_request(scanned, kind, expect_seq, description, stats, checks, env)
     created = client.create_deploy(deployment, request)
     return DeployResult(created, False, stats.files, stats.bytes)
+
+
+def _kind(
+    target: DeploymentOut, scanned: ScannedProject, mode: Mode, expect_seq: int | None
+) -> Kind | None:
+    """The kind of deploy that brings ``target`` to ``scanned``; None when nothing changed."""
+    current = target.current
+    current_seq = current.seq if current else 0
+    if expect_seq is not None and expect_seq != current_seq:
+        raise DeployError(
+            f"deployment {target.name} is at deploy #{current_seq}, not #{expect_seq} as "
+            f"expected (--expect-seq): someone deployed in between; check "
+            f"`dagship deploys list {target.name}` and deploy again"
+        )
+    if mode == Mode.DAGS and not target.dag_deploys:
+        raise DeployError(
+            f"deployment {target.name} has DAG deploys disabled, so every deploy carries the "
+            f"whole project: run `dagship deploy` without --dags, or enable them with "
+            f"`dagship deployment update {target.name} --dag-deploys`"
+        )
+    return choose_kind(
+        Versions(current.dags_version, current.project_version) if current else None,
+        Versions(scanned.dags.version, scanned.project.version),
+        dag_deploys=target.dag_deploys,
+        mode=mode,
+    )
 
 
 def deploy_request(
@@ -135,43 +135,38 @@ def deploy_request(
     kind: Kind,
     expect_seq: int | None,
     description: str | None,
-    origin: str,
-    uploaded_files: int,
-    uploaded_bytes: int,
-) -> JSON:
-    """The body of ``POST /deployments/{name}/deploys`` (without git fields)."""
-    return {
-        "kind": kind,
-        "dags_manifest": scanned.dags.manifest.to_dicts() if kind != "project" else None,
-        "project_manifest": scanned.project.manifest.to_dicts() if kind != "dags" else None,
-        "expect_seq": expect_seq,
-        "origin": origin,
-        "description": description,
-        "uploaded_files": uploaded_files,
-        "uploaded_bytes": uploaded_bytes,
-    }
+    uploaded: UploadStats,
+    checks: Checks | None,
+    env: Mapping[str, str],
+) -> DeployRequest:
+    """The body of ``POST /deployments/{name}/deploys``: the manifests ``kind`` carries, who
+    and why (``ci`` when run by a CI system), and the git commit the project is at."""
+    source = build_source(scanned.root, env)
+    return DeployRequest(
+        kind=kind,
+        dags_manifest=scanned.dags.manifest.to_dicts() if kind != Kind.PROJECT else None,
+        project_manifest=scanned.project.manifest.to_dicts() if kind != Kind.DAGS else None,
+        expect_seq=expect_seq,
+        origin=_origin(env),
+        description=description,
+        uploaded_files=uploaded.files,
+        uploaded_bytes=uploaded.bytes,
+        git_sha=source.sha,
+        git_branch=source.branch,
+        git_author=source.author,
+        git_message=source.message,
+        checks=checks or Checks(),
+    )
 
 
 def _trees(scanned: ScannedProject, kind: Kind) -> list[ScannedTree]:
-    if kind == "dags":
+    if kind == Kind.DAGS:
         return [scanned.dags]
-    if kind == "project":
+    if kind == Kind.PROJECT:
         return [scanned.project]
     return [scanned.dags, scanned.project]
 
 
-def _origin(env: Mapping[str, str]) -> str:
-    in_ci = env.get("CI", "").strip().lower() in _TRUE or detect(env).in_ci
-    return "ci" if in_ci else "cli"
-
-
-def _git_fields(root: Path, env: Mapping[str, str]) -> JSON:
-    git = git_info(root, env)
-    # CI systems check out a detached HEAD: their variables name the branch built.
-    build = detect(env)
-    return {
-        "git_sha": git.sha or build.sha,
-        "git_branch": git.branch or build.branch,
-        "git_author": git.author,
-        "git_message": git.message,
-    }
+def _origin(env: Mapping[str, str]) -> Literal[Origin.CI, Origin.CLI]:
+    # detect() counts CI=true from a system it does not know as CI too.
+    return Origin.CI if detect(env).in_ci else Origin.CLI

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from dagship.client.api import JSON, ApiClient
+from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError, ClientError
 from dagship.core.naming import PreviewNameError, preview_name
+from dagship.core.schemas import PreviewDeleted
 from dagship.core.vocabulary import Mode
 from dagship.flows.deploy import CheckDeploy, DeployResult, deploy
 from dagship.flows.upload import UploadProgress
@@ -35,7 +36,7 @@ def deploy_preview(
     as for ``deploy``."""
     name = name_of(branch)
     try:
-        info = client.get_deployment(name)
+        target = client.get_deployment(name)
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -43,7 +44,7 @@ def deploy_preview(
             f"there is no preview for branch {branch!r} (deployment {name}); create it with "
             f"`dagship preview create --from DEPLOYMENT --name '{branch}'`"
         ) from None
-    if info.get("preview_branch") is None:
+    if target.preview_branch is None:
         raise ClientError(
             f"deployment {name} is not a preview, so `dagship preview deploy` leaves it alone; "
             f"deploy to it with `dagship deploy -d {name}` if you mean to"
@@ -53,12 +54,12 @@ def deploy_preview(
     )
 
 
-def delete_preview(client: ApiClient, branch: str) -> JSON:
-    """``{"deleted", "name", "branch"}``: deleted False when there was no such preview."""
+def delete_preview(client: ApiClient, branch: str) -> PreviewDeleted:
+    """What was deleted: ``deleted`` False when there was no such preview."""
     name = name_of(branch)
     try:
         return client.delete_preview(name)
     except ApiError as exc:
         if exc.status != 404:
             raise
-        return {"deleted": False, "name": name, "branch": branch}
+        return PreviewDeleted(deleted=False, name=name, branch=branch)

@@ -5,44 +5,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dagship.client.api import JSON, ApiClient
+from dagship.client.api import ApiClient
+from dagship.core.schemas import DeployOut, DiffOut, PromoteOut
 
 
 @dataclass(frozen=True)
 class PromoteResult:
     """The server's answer; ``diff`` (what the promotion changes) only for dry runs."""
 
-    answer: JSON
-    diff: JSON | None = None
+    answer: PromoteOut
+    diff: DiffOut | None = None
 
     @property
     def unchanged(self) -> bool:
-        return bool(self.answer["unchanged"])
+        return self.answer.unchanged
 
     @property
     def dry_run(self) -> bool:
-        return bool(self.answer["dry_run"])
+        return self.answer.dry_run
 
     @property
-    def source(self) -> JSON:
-        return dict(self.answer["source"])
+    def source(self) -> DeployOut:
+        return self.answer.source
 
     @property
-    def deploy(self) -> JSON | None:
-        return self.answer.get("deploy")
+    def deploy(self) -> DeployOut | None:
+        """The new deploy; the target's current one when unchanged or a dry run."""
+        return self.answer.deploy
 
     def to_dict(self) -> dict[str, Any]:
+        """A dry run: the kind, source, target and the diff; else the new (or current) deploy
+        with ``unchanged`` and its ``source``."""
+        answer = self.answer.model_dump(mode="json")
         if self.dry_run:
             return {
                 "dry_run": True,
                 "unchanged": self.unchanged,
-                "kind": self.answer.get("kind"),
-                "source": self.source,
-                "target": self.deploy,
-                "dags": (self.diff or {}).get("dags"),
-                "project": (self.diff or {}).get("project"),
+                "kind": answer["kind"],
+                "source": answer["source"],
+                "target": answer["deploy"],
+                "dags": self.diff.dags.model_dump() if self.diff else None,
+                "project": self.diff.project.model_dump() if self.diff else None,
             }
-        return {**(self.deploy or {}), "unchanged": self.unchanged, "source": self.source}
+        return {**(answer["deploy"] or {}), "unchanged": self.unchanged, "source": answer["source"]}
 
 
 def promote(
@@ -60,7 +65,6 @@ def promote(
     it comes back with the diff from the target's current deploy to the source deploy.
     """
     answer = client.promote(target, source, seq, expect_seq, description, dry_run)
-    if not dry_run or answer["unchanged"] or answer.get("deploy") is None:
+    if not dry_run or answer.unchanged or answer.deploy is None:
         return PromoteResult(answer)
-    diff = client.diff_refs(answer["deploy"]["id"], answer["source"]["id"])
-    return PromoteResult(answer, diff)
+    return PromoteResult(answer, client.diff_refs(answer.deploy.id, answer.source.id))

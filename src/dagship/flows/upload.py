@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from dagship.client.api import ApiClient, FileChangedError
 from dagship.client.errors import ApiError, DeployError
+from dagship.core.vocabulary import Kind
 from dagship.project.scan import ScannedTree
 
 # Many small blobs: the server syncs each to disk, so parallel requests hide that latency
@@ -30,7 +31,7 @@ def upload_missing(
     on_progress: UploadProgress | None = None,
     workers: int = UPLOAD_WORKERS,
     deployment: str | None = None,
-    kind: str | None = None,
+    kind: Kind | None = None,
 ) -> UploadStats:
     """Ask the server which contents of ``trees`` it lacks and upload only those.
 

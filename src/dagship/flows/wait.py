@@ -11,44 +11,47 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dagship.client.api import JSON, ApiClient
+from dagship.client.api import ApiClient
+from dagship.core.schemas import DeployAirflowOut
+from dagship.core.vocabulary import AirflowState
 
 # (waited so far, pause between polls): a small change is usually parsed within seconds, so
 # ask often at first; a slow Airflow needs no hammering.
 POLL_SCHEDULE = ((10.0, 0.1), (60.0, 0.5))
 SLOW_POLL_SECONDS = 1.0
 
-StatusCallback = Callable[[JSON], None]
+StatusCallback = Callable[[DeployAirflowOut], None]
 
 
 @dataclass(frozen=True)
 class WaitResult:
     """The last answer of the server about a deploy in Airflow, and whether it came in time."""
 
-    status: JSON
+    status: DeployAirflowOut
     timed_out: bool
     elapsed: float
 
     @property
-    def state(self) -> str:
-        return str(self.status["state"])
+    def state(self) -> AirflowState:
+        return self.status.state
 
     @property
     def ok(self) -> bool:
         """True only when Airflow parsed every changed DAG file without an import error."""
-        return not self.timed_out and self.state == "parsed"
+        return not self.timed_out and self.state == AirflowState.PARSED
 
     def to_dict(self) -> dict[str, Any]:
+        status = self.status.model_dump(mode="json")
         return {
-            "state": self.state,
+            "state": status["state"],
             "timed_out": self.timed_out,
             "elapsed_seconds": round(self.elapsed, 3),
-            "dags": self.status.get("dags") or [],
-            "import_errors": self.status.get("import_errors") or [],
-            "files": self.status.get("files"),
-            "airflow_url": self.status.get("airflow_url"),
-            "bundle_name": self.status.get("bundle_name"),
-            "detail": self.status.get("detail"),
+            "dags": status["dags"],
+            "import_errors": status["import_errors"],
+            "files": status["files"],
+            "airflow_url": status["airflow_url"],
+            "bundle_name": status["bundle_name"],
+            "detail": status["detail"],
         }
 
 
@@ -67,7 +70,7 @@ def wait_for_airflow(
         if on_status is not None:
             on_status(status)
         elapsed = time.monotonic() - started
-        if status.get("done"):
+        if status.done:
             return WaitResult(status, False, elapsed)
         if elapsed >= timeout:
             return WaitResult(status, True, elapsed)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagship.integrations.ci import CiBuild, detect, git_branch
 from dagship.integrations.errors import IntegrationError
+from dagship.integrations.source import BuildSource, build_source
 from dagship.project.config import CONFIG_FILE, load_config
 
 AUTO = "auto"
@@ -56,20 +56,20 @@ def branch_target(
             f"cannot pick one: add e.g. `deployments: {{main: prod, develop: dev}}`, "
             f"or deploy with --deployment NAME"
         )
-    build = detect(env)
     if requested != AUTO:
         branch, source = requested.strip(), "argument"
         if not branch:
             raise BranchError("--branch needs a branch name, or `auto` for the one CI builds")
-    elif build.in_ci and build.event == "tag":
-        return BranchTarget(
-            None,
-            build.system or "ci",
-            None,
-            f"this {build.name} build is for tag {build.tag or '?'}, not a branch: "
-            f"nothing deployed",
-        )
     else:
+        build = build_source(project, env)
+        if build.ci.event == "tag":
+            return BranchTarget(
+                None,
+                build.ci.system or "ci",
+                None,
+                f"this {build.ci.name} build is for tag {build.tag or '?'}, not a branch: "
+                f"nothing deployed",
+            )
         branch, source = _auto_branch(project, build)
     deployment = config.deployment_for(branch)
     if deployment is not None:
@@ -84,13 +84,11 @@ def branch_target(
     )
 
 
-def _auto_branch(project: str | os.PathLike[str], build: CiBuild) -> tuple[str, str]:
-    if build.branch:
-        return build.branch, build.system or "ci"
-    branch = git_branch(project)
-    if branch:
-        return branch, "git"
-    where = f"{build.name} sets no branch variable dagship knows" if build.in_ci else "not in CI"
+def _auto_branch(project: str | os.PathLike[str], build: BuildSource) -> tuple[str, str]:
+    if build.branch and build.branch_source:
+        return build.branch, build.branch_source
+    ci = build.ci
+    where = f"{ci.name} sets no branch variable dagship knows" if ci.in_ci else "not in CI"
     raise BranchError(
         f"cannot tell which branch this is ({where}, and git has no branch checked out at "
         f"{project}: detached HEAD or not a repository): pass --branch NAME"

@@ -1,32 +1,19 @@
 """What a CI system says about the build it runs: which system, branch, event, PR, commit.
 
 Each system names these in its own environment variables; ``detect`` reads them into one
-``CiBuild``. CI systems check out a detached HEAD, so the branch comes from these variables;
-outside CI it comes from git (``git rev-parse --abbrev-ref HEAD``).
+``CiBuild``. This module is the only reader of those variables: ``dagship.integrations.source``
+combines what it reads with git's commit.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 Event = Literal["push", "pull_request", "tag", "other"]
 
-SYSTEMS = (
-    "github",
-    "gitlab",
-    "jenkins",
-    "bitbucket",
-    "azure",
-    "circleci",
-    "codebuild",
-    "cloudbuild",
-    "drone",
-)
 SYSTEM_NAMES = {
     "github": "GitHub Actions",
     "gitlab": "GitLab CI",
@@ -100,24 +87,6 @@ def branch_from_ref(ref: str | None) -> str | None:
     if ref.startswith("refs/"):
         return None
     return ref
-
-
-def git_branch(path: str | os.PathLike[str]) -> str | None:
-    """The branch checked out at ``path``; None for a detached HEAD or outside git."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(Path(path)), "rev-parse", "--abbrev-ref", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    name = done.stdout.strip()
-    if done.returncode != 0 or not name or name == "HEAD":
-        return None
-    return name
 
 
 # --------------------------------------------------------------------------- per system

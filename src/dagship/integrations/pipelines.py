@@ -8,11 +8,11 @@ pull-request previews copy. Files are written whole, through a temporary file an
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from dagship.files import write_atomic
 from dagship.integrations.ci import SYSTEM_NAMES
 from dagship.integrations.errors import IntegrationError
 
@@ -110,13 +110,5 @@ def write_pipeline(
             f"`dagship ci init {pipeline.provider} --print`, or replace it with --force"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, text)
     return Written(pipeline, target, exists)

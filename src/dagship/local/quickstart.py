@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import socket
 import threading
@@ -21,6 +20,8 @@ from dagship.client.errors import ApiError
 from dagship.client.settings import dagship_home, resolve_settings
 from dagship.core import naming
 from dagship.core.errors import DagshipError
+from dagship.core.schemas import DeployAirflowOut
+from dagship.core.vocabulary import Role
 from dagship.files import write_atomic
 from dagship.flows.deploy import DeployResult, deploy
 from dagship.flows.upload import UploadProgress
@@ -165,7 +166,7 @@ def quickstart(
             result = deploy(
                 client, project_dir, LOCAL_DEPLOYMENT, on_progress=on_progress, check=_no_parse
             )
-            if airflow is not None and int(result.deploy.get("dags_files") or 0):
+            if airflow is not None and result.deploy.dags_files:
                 step("Waiting for Airflow to parse the deployed DAGs")
                 _wait_parsed(client, airflow, result)
     except BaseException:
@@ -281,9 +282,9 @@ def _wait_parsed(client: ApiClient, airflow: LocalAirflow, result: DeployResult)
     from Airflow's REST API."""
     if airflow.followed and not result.unchanged:
 
-        def give_up_if_unreachable(status: dict[str, Any]) -> None:
+        def give_up_if_unreachable(status: DeployAirflowOut) -> None:
             # E.g. a server started earlier without this Airflow's login: ask Airflow directly.
-            if status.get("reachable") is False:
+            if not status.reachable:
                 raise _ServerCannotFollow
 
         try:
@@ -293,10 +294,10 @@ def _wait_parsed(client: ApiClient, airflow: LocalAirflow, result: DeployResult)
         except (ApiError, _ServerCannotFollow):
             waited = None
         if waited is not None and not waited.timed_out and waited.state in ("parsed", "failed"):
-            airflow.dags = [str(dag) for dag in waited.status.get("dags") or []]
+            airflow.dags = list(waited.status.dags)
             airflow.import_errors = [
-                {"filename": str(e.get("filename")), "stack_trace": str(e.get("stack_trace"))}
-                for e in waited.status.get("import_errors") or []
+                {"filename": e.filename, "stack_trace": e.stack_trace}
+                for e in waited.status.import_errors
             ]
             return
     try:
@@ -326,9 +327,9 @@ def _airflow_token(client: ApiClient, path: Path) -> str:
                     if exc.status not in (401, 403, 404):
                         raise
     created = client.create_token(
-        "viewer", LOCAL_DEPLOYMENT, description="local Airflow of dagship quickstart"
+        Role.VIEWER, LOCAL_DEPLOYMENT, description="local Airflow of dagship quickstart"
     )
-    secret = str(created["token"])
+    secret = created.token
     write_atomic(path, secret + "\n", mode=0o600)
     return secret
 
@@ -338,16 +339,13 @@ def _set_airflow_url(client: ApiClient, airflow: LocalAirflow) -> None:
     that predate this simply do not)."""
     try:
         current = client.get_deployment(LOCAL_DEPLOYMENT)
-    except ApiError:
+    except ApiError:  # also a server too old to know a deployment's Airflow
         return
-    if "airflow_url" not in current:
-        return
-    wanted = {"airflow_url": airflow.url, "airflow_bundle": airflow.bundle_name}
-    if any(current.get(key) != value for key, value in wanted.items()):
-        update: Any = client.update_deployment
-        known = inspect.signature(update).parameters
+    if (current.airflow_url, current.airflow_bundle) != (airflow.url, airflow.bundle_name):
         try:
-            update(LOCAL_DEPLOYMENT, **{k: v for k, v in wanted.items() if k in known})
+            client.update_deployment(
+                LOCAL_DEPLOYMENT, airflow_url=airflow.url, airflow_bundle=airflow.bundle_name
+            )
         except ApiError:
             return
     airflow.followed = True

@@ -1,40 +1,40 @@
-"""Git metadata of the commit a project folder is at, recorded with each deploy."""
+"""The git repository a project folder is in: the commit checked out and its branch.
+
+Every git command dagship runs is here. What a CI system says about a build is read by
+``dagship.integrations.ci``; ``dagship.integrations.source`` combines the two.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# CI systems check out a detached HEAD; these name the branch being built.
-_CI_BRANCH_VARS = ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME")
 _SEP = "\x1f"
 
 
 @dataclass(frozen=True)
 class GitInfo:
+    """The HEAD commit; ``branch`` is None for a detached HEAD (as CI systems check out)."""
+
     sha: str | None = None
     branch: str | None = None
     author: str | None = None
     message: str | None = None
 
 
-def git_info(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> GitInfo:
+def git_info(path: str | os.PathLike[str]) -> GitInfo:
     """The HEAD commit of the repository holding ``path``; all None outside git."""
-    env = os.environ if env is None else env
     log = _git(path, "log", "-1", f"--format=%H{_SEP}%an{_SEP}%ae{_SEP}%B")
     if log is None:
         return GitInfo()
     sha, name, email, message = [*log.split(_SEP, 3), "", "", ""][:4]
     branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD")
-    if not branch:
-        branch = next((env[var] for var in _CI_BRANCH_VARS if env.get(var)), None)
     author = f"{name} <{email}>" if name or email else None
     return GitInfo(
         sha=sha.strip() or None,
-        branch=branch.strip() if branch else None,
+        branch=branch or None,
         author=author,
         message=message.strip() or None,
     )

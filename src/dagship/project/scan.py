@@ -50,10 +50,6 @@ class ScannedProject:
     dags: ScannedTree
     project: ScannedTree
 
-    @property
-    def has_dags_folder(self) -> bool:
-        return (self.root / DAGS_FOLDER).is_dir()
-
 
 @dataclass(frozen=True)
 class _File:

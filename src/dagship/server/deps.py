@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from dagship.core.vocabulary import Role
 from dagship.server.db.engine import Database
 from dagship.server.events import DeployEvents
 from dagship.server.services import access, tokens
@@ -74,7 +75,7 @@ def get_current_token(request: Request, database: DatabaseDep) -> AuthToken:
 CurrentToken = Annotated[AuthToken, Depends(get_current_token)]
 
 
-def require_role(role: str, action: str) -> Callable[..., AuthToken]:
+def require_role(role: Role, action: str) -> Callable[..., AuthToken]:
     """A dependency allowing tokens with at least `role`, bound to the route's deployment."""
 
     def dependency(request: Request, token: CurrentToken) -> AuthToken:
@@ -87,12 +88,12 @@ def require_role(role: str, action: str) -> Callable[..., AuthToken]:
     return dependency
 
 
-Viewer = Annotated[AuthToken, Depends(require_role("viewer", "reads"))]
+Viewer = Annotated[AuthToken, Depends(require_role(Role.VIEWER, "reads"))]
 DagAuthor = Annotated[
-    AuthToken, Depends(require_role("dag-author", "blob uploads and DAG deploys"))
+    AuthToken, Depends(require_role(Role.DAG_AUTHOR, "blob uploads and DAG deploys"))
 ]
-Operator = Annotated[AuthToken, Depends(require_role("operator", "rollbacks"))]
-Admin = Annotated[AuthToken, Depends(require_role("admin", "managing deployments and tokens"))]
+Operator = Annotated[AuthToken, Depends(require_role(Role.OPERATOR, "rollbacks"))]
+Admin = Annotated[AuthToken, Depends(require_role(Role.ADMIN, "managing deployments and tokens"))]
 
 
 def _bearer(header: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """Domain errors raised by services; api/errors.py turns them into HTTP responses.
 
-Each carries a machine `code` (the API's error codes) and optional extra fields that
-are returned next to `detail`, e.g. `missing` for missing blobs.
+Each carries a machine `code` (``ErrorCode``, the API's error codes) and optional extra
+fields that are returned next to `detail`, e.g. `missing` for missing blobs. The detail says
+what went wrong in the API's terms; clients add what to do next in theirs (the CLI's hints).
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from dagship.core.errors import DagshipError
+from dagship.core.vocabulary import ErrorCode
 
 
 class ServiceError(DagshipError):
     """A request the server refuses; ``code`` and ``extra`` go into the error response."""
 
-    code: ClassVar[str] = "invalid"
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID
 
-    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str, *, code: ErrorCode | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.error_code = code or self.code
@@ -24,28 +26,28 @@ class ServiceError(DagshipError):
 
 
 class BadRequest(ServiceError):
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
 
 
 class Unauthorized(ServiceError):
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class Forbidden(ServiceError):
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class NotFound(ServiceError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class Conflict(ServiceError):
-    code = "conflict"
+    code = ErrorCode.CONFLICT
 
 
 class TooLarge(ServiceError):
-    code = "too_large"
+    code = ErrorCode.TOO_LARGE
 
 
 class Invalid(ServiceError):
-    code = "invalid"
+    code = ErrorCode.INVALID

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from dagship.files import write_atomic
 from dagship.server.app import create_app, migrated_database
 from dagship.server.db.engine import Database
 from dagship.server.services import tokens
@@ -63,13 +63,8 @@ def prepare_database(settings: Settings) -> Database:
 
 def write_admin_token(home: Path, secret: str) -> Path:
     path = home / ADMIN_TOKEN_FILE
-    tmp = path.with_name(f".{ADMIN_TOKEN_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # Readable by its owner only, and on disk before the token is committed.
+    write_atomic(path, secret + "\n", mode=0o600, fsync=True)
     return path
 
 

@@ -6,22 +6,31 @@ with it. dagship reads the same file: the project's ``.env`` when there is one, 
 given with ``--env``. A variable already set in the calling environment wins over the file, so
 a CI secret overrides a local value.
 
-The format is Docker's and Compose's: one ``KEY=VALUE`` per line, blank lines and ``#``
-comments ignored, an optional ``export`` in front, values optionally in single or double quotes
-(``#`` after an unquoted value, past a space, starts a comment).
+The format is Docker Compose's, read by python-dotenv: one ``KEY=VALUE`` per line, blank lines
+and ``#`` comments ignored, an optional ``export`` in front, values optionally in single or
+double quotes (a quoted value may span lines; ``\\"`` and ``\\n`` are escapes in double quotes;
+``#`` after an unquoted value, past a space, starts a comment). ``${NAME}`` and
+``${NAME:-default}`` expand to the calling environment's value, else the file's value set
+above; single-quoted values are taken literally.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from dotenv.parser import Binding, parse_stream
+from dotenv.variables import parse_variables
+
 from dagship.validate.errors import ValidateError
 
 DEFAULT_ENV_FILE = ".env"
-_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+# A binding's text up to its value's opening quote, when the value is quoted.
+_QUOTED_VALUE = re.compile(r"\s*(?:export\s+)?(?:'[^']*'|[^=\s]+)\s*=[^\S\r\n]*(['\"])")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -33,30 +42,58 @@ def read_env_file(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidateError(f"cannot read env file {path}: {exc}") from exc
     variables: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _LINE.match(stripped)
-        if match is None:
-            raise ValidateError(
-                f"{path}:{number}: expected KEY=VALUE (a variable name, '=', a value), "
-                f"got {stripped[:60]!r}"
-            )
-        key, value = match.groups()
-        variables[key] = _value(value, path, number)
+    # python-dotenv's dotenv_values() only logs a line it cannot parse and lets the file win
+    # over the calling environment in expansions: its parser and expander are used directly.
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.key is None and not binding.error:
+            continue  # blank lines and comments
+        key, value = _checked(path, binding)
+        variables[key] = value if _single_quoted(binding) else _expand(value, variables)
     return variables
 
 
-def _value(raw: str, path: Path, number: int) -> str:
-    if raw[:1] in ("'", '"'):
-        quote = raw[0]
-        end = raw.find(quote, 1)
-        if end < 0:
-            raise ValidateError(f"{path}:{number}: the value's {quote} quote is not closed")
-        value = raw[1:end]
-        return value.replace("\\n", "\n") if quote == '"' else value
-    return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+def _checked(path: Path, binding: Binding) -> tuple[str, str]:
+    """The key and the value of a binding, or a ValidateError naming its line."""
+    body = binding.original.string.lstrip()
+    where = f"{path}:{_line(binding)}"
+    quoted = _QUOTED_VALUE.match(body)
+    if binding.error and quoted and not _closes(body[quoted.end() :], quoted.group(1)):
+        raise ValidateError(f"{where}: the value's {quoted.group(1)} quote is not closed")
+    if binding.error or binding.key is None or binding.value is None:
+        raise _expected(where, body)  # e.g. a line without '='
+    if not _NAME.fullmatch(binding.key):
+        raise _expected(where, body)  # python-dotenv takes any key, such as 1ST or a-b
+    return binding.key, binding.value
+
+
+def _line(binding: Binding) -> int:
+    """The line a binding's variable is on: its text starts with the blank lines before it."""
+    string = binding.original.string
+    blank = string[: len(string) - len(string.lstrip())]
+    return binding.original.line + blank.count("\n")
+
+
+def _closes(rest: str, quote: str) -> bool:
+    """Whether ``rest`` holds the closing ``quote``: else the parser failed on an open one."""
+    return re.search(rf"(?<!\\){quote}", rest) is not None
+
+
+def _expected(where: str, body: str) -> ValidateError:
+    line = body.splitlines()[0] if body else ""
+    return ValidateError(
+        f"{where}: expected KEY=VALUE (a variable name, '=', a value), got {line[:60]!r}"
+    )
+
+
+def _single_quoted(binding: Binding) -> bool:
+    quoted = _QUOTED_VALUE.match(binding.original.string)
+    return quoted is not None and quoted.group(1) == "'"
+
+
+def _expand(value: str, variables: Mapping[str, str]) -> str:
+    # The calling environment first: it wins over the file for the DAGs, so in values too.
+    scope = {**variables, **os.environ}
+    return "".join(atom.resolve(scope) for atom in parse_variables(value))
 
 
 def project_variables(project: Path, env_file: Path | None = None) -> dict[str, str]:

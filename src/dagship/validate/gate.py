@@ -72,54 +72,75 @@ def run_checks(
     progress = on_progress or (lambda message: None)
     environment = _environment(project, kind, plan, checks, progress)
     if parse:
-        from dagship.validate.parse import parse_project
-
-        progress("Parsing the DAGs before deploying…")
-        try:
-            report = parse_project(project, environment)
-        except ValidateError as exc:
-            raise DeployBlocked(
-                f"deploy blocked: the parse check could not run: {exc}\nTo deploy anyway, "
-                f"pass --no-parse (the deploy records that it was skipped)",
-                kind,
-                checks,
-            ) from exc
-        if not report.ok:
-            raise DeployBlocked(
-                f"deploy blocked: {_errors(report)} (see the report); fix them and deploy "
-                "again, or pass --no-parse to deploy without the check (the deploy records "
-                "that it was skipped)",
-                kind,
-                {**checks, "parse": "failed"},
-                report,
-            )
-        checks["parse"] = PASSED
-        progress(
-            f"Parse check passed: {_count(len(report.files), 'DAG file')}, "
-            f"{_count(report.dag_count, 'DAG')}, no errors"
-        )
+        checks["parse"] = _parse_check(project, environment, kind, checks, progress)
     if plan.pytest:
-        from dagship.validate.pytest_runner import run_tests
-
-        progress("Running the project's tests before deploying…")
-        try:
-            code = run_tests(project, environment, on_output=on_test_output)
-        except ValidateError as exc:
-            raise DeployBlocked(
-                f"deploy blocked: the tests could not run: {exc}\nTo deploy without them, "
-                "leave out --pytest",
-                kind,
-                {**checks, "pytest": "failed"},
-            ) from exc
-        if code != 0:
-            raise DeployBlocked(
-                f"deploy blocked: {_pytest_failure(code)}; fix them and deploy again (run "
-                "them with `dagship test`), or deploy without --pytest",
-                kind,
-                {**checks, "pytest": "failed"},
-            )
-        checks["pytest"] = PASSED
+        checks["pytest"] = _pytest_check(
+            project, environment, kind, checks, progress, on_test_output
+        )
     return checks
+
+
+def _parse_check(
+    project: Path, environment: Environment, kind: str, checks: dict[str, str], progress: Progress
+) -> str:
+    """PASSED when the DAGs parse without errors, else DeployBlocked with the report."""
+    from dagship.validate.parse import parse_project
+
+    progress("Parsing the DAGs before deploying…")
+    try:
+        report = parse_project(project, environment)
+    except ValidateError as exc:
+        raise DeployBlocked(
+            f"deploy blocked: the parse check could not run: {exc}\nTo deploy anyway, "
+            f"pass --no-parse (the deploy records that it was skipped)",
+            kind,
+            checks,
+        ) from exc
+    if not report.ok:
+        raise DeployBlocked(
+            f"deploy blocked: {_errors(report)} (see the report); fix them and deploy "
+            "again, or pass --no-parse to deploy without the check (the deploy records "
+            "that it was skipped)",
+            kind,
+            {**checks, "parse": "failed"},
+            report,
+        )
+    progress(
+        f"Parse check passed: {_count(len(report.files), 'DAG file')}, "
+        f"{_count(report.dag_count, 'DAG')}, no errors"
+    )
+    return PASSED
+
+
+def _pytest_check(
+    project: Path,
+    environment: Environment,
+    kind: str,
+    checks: dict[str, str],
+    progress: Progress,
+    on_test_output: OutputLine | None,
+) -> str:
+    """PASSED when the project's tests pass, else DeployBlocked."""
+    from dagship.validate.pytest_runner import run_tests
+
+    progress("Running the project's tests before deploying…")
+    try:
+        code = run_tests(project, environment, on_output=on_test_output)
+    except ValidateError as exc:
+        raise DeployBlocked(
+            f"deploy blocked: the tests could not run: {exc}\nTo deploy without them, "
+            "leave out --pytest",
+            kind,
+            {**checks, "pytest": "failed"},
+        ) from exc
+    if code != 0:
+        raise DeployBlocked(
+            f"deploy blocked: {_pytest_failure(code)}; fix them and deploy again (run "
+            "them with `dagship test`), or deploy without --pytest",
+            kind,
+            {**checks, "pytest": "failed"},
+        )
+    return PASSED
 
 
 def _environment(

@@ -131,16 +131,13 @@ def parse_project(
     the project's ``.env``, if there) that it does not set."""
     started = time.perf_counter()
     project = project.resolve()
-    dags = project / "dags"
-    if not dags.is_dir():
+    if not (project / "dags").is_dir():
         raise ValidateError(
             f"{project} has no dags/ folder: run `dagship parse` on an Airflow project"
         )
     variables = project_variables(project, env_file)
     base = with_variables(variables)
-    timeout = timeout if timeout is not None else _default_timeout(base)
-    if timeout <= 0:
-        raise ValidateError("--timeout must be a positive number of seconds")
+    timeout = _timeout(timeout, base)
     settings = json.dumps(airflow_settings(base))
     worker = worker_digest()
     # Everything the forkserver's own state depends on; a running one with it is reused.
@@ -152,29 +149,17 @@ def parse_project(
         digests = project_file_digests(project)
         cache = ParseCache(cache_dir() / "parse", project)
         listed = [Path(p) for p in forkserver.list_files()]
-        skip_patterns = _exception_patterns(project)
-        files = [p for p in listed if not _matches(_relative(p, project), skip_patterns)]
+        files = _not_excepted(project, listed)
         shared = shared_code_digest(digests, (_relative(p, project) for p in listed))
         context = [environment.key, shared, worker, settings, json.dumps(variables)]
-        keys = {}
-        for path in files:
-            relative = _relative(path, project)
-            digest = digests.get(relative) or file_digest(path)  # e.g. through a symlink
-            keys[path] = entry_key(relative, digest, *context)
-        results: dict[Path, FileResult] = {}
-        if use_cache:
-            for path, key in keys.items():
-                entry = cache.get(key)
-                if entry is not None:
-                    results[path] = _from_dict(entry, cached=True)
+        keys = _cache_keys(project, files, digests, context)
+        results = _cached_results(cache, keys) if use_cache else {}
         todo = [path for path in files if path not in results]
         workers = min(jobs or os.cpu_count() or 1, len(todo))
         if todo:
-            answers = _run_workers(forkserver, todo, workers, timeout)
-            for path in todo:
-                result = results[path] = _file_result(project, answers[str(path)], timeout)
-                if not any(e.kind in ("timeout", "crash") for e in result.errors):
-                    cache.put(keys[path], asdict(result))
+            parsed = _parse_files(project, forkserver, todo, workers, timeout)
+            results.update(parsed)
+            _cache_results(cache, keys, parsed)
         cache.save(list(keys.values()))
     ordered = [results[path] for path in files]
     _report_duplicates(ordered)
@@ -189,6 +174,43 @@ def parse_project(
         forkserver_reused=forkserver.reused,
         seconds=time.perf_counter() - started,
     )
+
+
+def _cache_keys(
+    project: Path, files: list[Path], digests: Mapping[str, str], context: list[str]
+) -> dict[Path, str]:
+    """Each file's parse cache key: its path, its content and the ``context`` it parses in."""
+    keys = {}
+    for path in files:
+        relative = _relative(path, project)
+        digest = digests.get(relative) or file_digest(path)  # e.g. through a symlink
+        keys[path] = entry_key(relative, digest, *context)
+    return keys
+
+
+def _cached_results(cache: ParseCache, keys: Mapping[Path, str]) -> dict[Path, FileResult]:
+    results = {}
+    for path, key in keys.items():
+        entry = cache.get(key)
+        if entry is not None:
+            results[path] = _from_dict(entry, cached=True)
+    return results
+
+
+def _parse_files(
+    project: Path, forkserver: Forkserver, todo: list[Path], workers: int, timeout: float
+) -> dict[Path, FileResult]:
+    answers = _run_workers(forkserver, todo, workers, timeout)
+    return {path: _file_result(project, answers[str(path)], timeout) for path in todo}
+
+
+def _cache_results(
+    cache: ParseCache, keys: Mapping[Path, str], results: Mapping[Path, FileResult]
+) -> None:
+    for path, result in results.items():
+        # A timeout or a crash may not happen next time (a busy machine): parse it again.
+        if not any(e.kind in ("timeout", "crash") for e in result.errors):
+            cache.put(keys[path], asdict(result))
 
 
 def _relative(path: Path, project: Path) -> str:
@@ -220,12 +242,26 @@ def _forkserver(
             shutil.rmtree(home, ignore_errors=True)
 
 
+def _timeout(requested: float | None, env: Mapping[str, str]) -> float:
+    """The import timeout: ``requested``, else the environment's Airflow setting or 30 s."""
+    timeout = requested if requested is not None else _default_timeout(env)
+    if timeout <= 0:
+        raise ValidateError("--timeout must be a positive number of seconds")
+    return timeout
+
+
 def _default_timeout(env: Mapping[str, str]) -> float:
     configured = env.get("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT")
     try:
         return float(configured) if configured else DEFAULT_TIMEOUT
     except ValueError:
         return DEFAULT_TIMEOUT
+
+
+def _not_excepted(project: Path, listed: list[Path]) -> list[Path]:
+    """The files of ``listed`` that no exceptions file leaves out of the check."""
+    patterns = _exception_patterns(project)
+    return [path for path in listed if not _matches(_relative(path, project), patterns)]
 
 
 def _exception_patterns(project: Path) -> list[str]:

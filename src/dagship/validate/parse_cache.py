@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from dagship.files import write_atomic
 
 SHARED_FOLDERS = ("dags", "include", "plugins")
 _SKIPPED_PARTS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
@@ -56,15 +56,7 @@ class ParseCache:
         kept = dict(older[max(0, len(older) + len(recent) - MAX_ENTRIES) :])
         kept.update(recent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(kept, stream)
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_atomic(self.path, json.dumps(kept), mode=0o600)
 
 
 def file_digest(path: Path) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from dagship.core.schemas import BlobOut, MissingOut, MissingRequest
+from dagship.core.vocabulary import Kind
 from dagship.server.deps import (
     DagAuthor,
     SessionDep,
@@ -30,7 +31,7 @@ UPLOAD_BODY = {
 @router.post("/missing")
 def missing_blobs(body: MissingRequest, session: SessionDep, token: DagAuthor) -> MissingOut:
     if body.deployment is not None:
-        deploys.check_deploy_allowed(session, token, body.deployment, body.kind or "full")
+        deploys.check_deploy_allowed(session, token, body.deployment, body.kind or Kind.FULL)
     return MissingOut(missing=blobs.missing_blobs(session, body.digests))
 
 

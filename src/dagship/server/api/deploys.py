@@ -20,6 +20,7 @@ from dagship.core.schemas import (
     RollbackRequest,
     TreeDiffOut,
 )
+from dagship.core.vocabulary import ErrorCode
 from dagship.server import views
 from dagship.server.db.engine import Database
 from dagship.server.db.models import Deploy
@@ -175,7 +176,9 @@ def _current_dags(
         deployment = deployments.get_deployment(session, name)
         current = deployments.current_deploy(session, deployment)
         if current is None:
-            raise NotFound(f"deployment {name} has no deploys yet; deploy with `dagship deploy`")
+            raise NotFound(
+                f"deployment {name} has no deploys yet", code=ErrorCode.NO_DEPLOYS, deployment=name
+            )
         etag = f'"{current.dags_version}"'
         # Polled by every DAG processor: answer "unchanged" before touching the manifest body.
         if if_none_match and _matches(if_none_match, etag):

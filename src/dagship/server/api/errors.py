@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from dagship.core.vocabulary import ErrorCode
 from dagship.server import errors
 
 log = logging.getLogger("dagship.server")
@@ -23,14 +24,14 @@ STATUS = {
     errors.Invalid: 422,
 }
 HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    422: "invalid",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    422: ErrorCode.INVALID,
 }
 
 
@@ -51,7 +52,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
         for error in exc.errors()[:5]
     ]
-    return error_response(422, "; ".join(problems) or "invalid request", "invalid")
+    return error_response(422, "; ".join(problems) or "invalid request", ErrorCode.INVALID)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -66,7 +67,7 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return error_response(
-        500, "internal server error: this is a bug in dagship; please report it", "internal"
+        500, "internal server error: this is a bug in dagship; please report it", ErrorCode.INTERNAL
     )
 
 

@@ -12,6 +12,7 @@ from dagship.core.schemas import (
     PreviewDeleted,
     PreviewOut,
 )
+from dagship.core.vocabulary import ErrorCode
 from dagship.server import views
 from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
 from dagship.server.errors import Invalid
@@ -61,7 +62,8 @@ def cleanup(
     if idle is None:
         raise Invalid(
             "this server never cleans up previews (DAGSHIP_PREVIEW_IDLE_TIMEOUT is off); "
-            "say how long a preview may be idle, e.g. `dagship preview cleanup --idle 7d`"
+            "say how long a preview may be idle in idle_seconds",
+            code=ErrorCode.IDLE_SECONDS_REQUIRED,
         )
     deleted = [_out(p) for p in previews.cleanup(session, token, idle)]
     session.commit()

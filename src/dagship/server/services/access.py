@@ -1,12 +1,11 @@
-"""Who may do what: roles, deployment binding, and the 403 messages that explain them."""
+"""Who may do what: roles, deployment binding, and the 403 errors that explain them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dagship.core.vocabulary import ErrorCode, Role
 from dagship.server.errors import Forbidden
-
-ROLES = ("viewer", "dag-author", "operator", "admin")
 
 
 @dataclass(frozen=True)
@@ -14,24 +13,17 @@ class AuthToken:
     """The token a request was made with, detached from any database session."""
 
     id: str
-    role: str
+    role: Role
     deployment_id: int | None
     deployment: str | None
 
-    def has_role(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
 
-    @property
-    def bound(self) -> bool:
-        return self.deployment is not None
-
-
-def check_role(token: AuthToken, role: str, action: str) -> None:
+def check_role(token: AuthToken, role: Role, action: str) -> None:
     """Raise Forbidden unless the token has `role`; `action` reads "<action> need <role>"."""
-    if not token.has_role(role):
+    if not token.role.allows(role):
         raise Forbidden(
-            f"token has role {token.role}; {action} need {role}: "
-            f"create one with `dagship token create --role {role}`",
+            f"token has role {token.role}; {action} need {role}",
+            code=ErrorCode.ROLE_REQUIRED,
             role=token.role,
             required_role=role,
         )

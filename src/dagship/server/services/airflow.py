@@ -27,18 +27,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pathspec
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dagship.airflow_api.client import JSON, AirflowClient, AirflowError
 from dagship.core.manifest import Manifest
 from dagship.core.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
+from dagship.core.vocabulary import AirflowState
 from dagship.server.db.models import Deploy
 from dagship.server.services import deploys
 from dagship.server.services.access import AuthToken
@@ -47,7 +49,10 @@ from dagship.server.settings import AirflowAuth
 from dagship.server.store import BlobStore
 
 SETTLE_SECONDS = 10.0
+# How much is remembered (least recently used first out): deploys followed, file digests
+# checked for DAGs, and file contents whose DAG ids Airflow showed.
 _REMEMBERED = 2000
+_REMEMBERED_DIGESTS = 100_000
 _REMEMBERED_FILES = 200_000
 _HEURISTIC_BYTES = 4 * 1024 * 1024
 _MENTIONS_DAG = 1
@@ -100,16 +105,28 @@ class _Plan:
 
 
 class AirflowFollower:
-    """Airflow clients (one per URL) and what was observed per deploy; one per server."""
+    """Airflow clients (one per URL) and what was observed per deploy; one per server.
 
-    def __init__(self, auth: AirflowAuth, settle_seconds: float = SETTLE_SECONDS) -> None:
+    ``transport`` (tests) replaces the HTTP transport of every Airflow client.
+    """
+
+    def __init__(
+        self,
+        auth: AirflowAuth,
+        settle_seconds: float = SETTLE_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.auth = auth
         self.settle_seconds = settle_seconds
+        self._transport = transport
         self._clients: dict[str, AirflowClient] = {}
-        self._tracking: OrderedDict[str, _Tracking] = OrderedDict()
-        self._heuristic: OrderedDict[str, int] = OrderedDict()
+        # The caches are not thread-safe: every use holds the lock.
+        self._tracking: LRUCache[str, _Tracking] = LRUCache(_REMEMBERED)
+        self._heuristic: LRUCache[str, int] = LRUCache(_REMEMBERED_DIGESTS)
         # (bundle, path, sha256) -> the DAG ids Airflow showed for that file content.
-        self._file_dags: OrderedDict[tuple[str, str, str], tuple[str, ...]] = OrderedDict()
+        self._file_dags: LRUCache[tuple[str, str, str], tuple[str, ...]] = LRUCache(
+            _REMEMBERED_FILES
+        )
         self._lock = threading.Lock()
 
     def client(self, url: str) -> AirflowClient:
@@ -120,15 +137,15 @@ class AirflowFollower:
                     username=self.auth.username,
                     password=self.auth.password,
                     token=self.auth.token,
+                    transport=self._transport,
                 )
             return self._clients[url]
 
     def tracking(self, deploy_id: str) -> _Tracking:
         with self._lock:
-            found = self._tracking.pop(deploy_id, None) or _Tracking()
-            self._tracking[deploy_id] = found
-            while len(self._tracking) > _REMEMBERED:
-                self._tracking.popitem(last=False)
+            found = self._tracking.get(deploy_id)
+            if found is None:
+                found = self._tracking[deploy_id] = _Tracking()
             return found
 
     def might_contain_dag(self, store: BlobStore, digest: str) -> bool:
@@ -150,8 +167,6 @@ class AirflowFollower:
             found = _DEFINES_DAG if _BUILDS_DAG.search(data) else _MENTIONS_DAG
         with self._lock:
             self._heuristic[digest] = found
-            while len(self._heuristic) > 100_000:
-                self._heuristic.popitem(last=False)
         return found
 
     def known_dags(self, bundle: str, files: dict[str, str]) -> dict[str, tuple[str, ...]] | None:
@@ -169,11 +184,7 @@ class AirflowFollower:
         """Remember that Airflow showed ``dags[path]`` (none if absent) for each file content."""
         with self._lock:
             for path, digest in files.items():
-                key = (bundle, path, digest)
-                self._file_dags.pop(key, None)
-                self._file_dags[key] = tuple(sorted(dags.get(path, ())))
-            while len(self._file_dags) > _REMEMBERED_FILES:
-                self._file_dags.popitem(last=False)
+                self._file_dags[(bundle, path, digest)] = tuple(sorted(dags.get(path, ())))
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -194,14 +205,13 @@ def deploy_status(
     if plan.airflow_url is None:
         return _out(
             plan,
-            "no_airflow",
-            detail=f"deployment {plan.deployment} has no Airflow URL: set one with "
-            f"`dagship deployment update {plan.deployment} --airflow-url URL`",
+            AirflowState.NO_AIRFLOW,
+            detail=f"deployment {plan.deployment} has no Airflow URL",
         )
     try:
         return _observe(plan, follower)
     except AirflowError as exc:
-        return _out(plan, "waiting", reachable=False, detail=str(exc))
+        return _out(plan, AirflowState.WAITING, reachable=False, detail=str(exc))
 
 
 def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowFollower) -> _Plan:
@@ -265,67 +275,130 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
     )
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What Airflow shows for a deploy's DAG version, read in one go."""
+
+    # DAGs of the bundle parsed at the version.
+    at_version: list[JSON]
+    # Import errors of the version's files (see _version_errors).
+    errors: list[dict[str, str]]
+    # Changed files with an import error recorded after the deploy.
+    failed_files: set[str]
+    # Changed files with neither a DAG at the version nor such an error, sorted.
+    pending: list[str]
+
+
 def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
+    """Ask Airflow where the deploy is, then answer: picked up, parsed, failed..."""
     client = follower.client(plan.airflow_url or "")
     tracking = follower.tracking(plan.deploy_id)
+    seen = _read_version(client, plan)
+    picked_up_at = _note_pick_up(tracking, seen)
+    pending = seen.pending
+    if picked_up_at is not None and pending:
+        _reparse_once(client, plan, pending, tracking, follower)
+        since_pickup = time.monotonic() - picked_up_at
+        pending = _settle(client, plan, pending, since_pickup, follower.settle_seconds)
+    expected = len(plan.changed)
+    files = AirflowFilesOut(expected=expected, parsed=expected - len(pending), pending=pending)
+    state, detail = _state(plan, seen, picked_up_at is not None, files)
+    dags: list[str] = []
+    if state in (AirflowState.PARSED, AirflowState.FAILED):
+        dags = _dags_of_version(client, plan, seen.at_version, seen.failed_files, follower)
+    return _out(
+        plan,
+        state,
+        detail=detail,
+        dags=dags,
+        errors=seen.errors,
+        files=files,
+        reparse_requested=tracking.reparse_requested,
+    )
+
+
+def _read_version(client: AirflowClient, plan: _Plan) -> _Seen:
+    """The DAGs parsed at the version, the import errors of its files, what is pending."""
     at_version = client.dags(plan.bundle_name, plan.version)
     parsed_files = {str(dag.get("relative_fileloc")) for dag in at_version}
     errors = _version_errors(client.import_errors(plan.bundle_name), plan)
     changed = set(plan.changed)
     failed_files = {error["filename"] for error in errors if error["filename"] in changed}
     pending = sorted(changed - parsed_files - failed_files)
+    return _Seen(at_version, errors, failed_files, pending)
 
-    picked_up = bool(at_version) or bool(failed_files) or tracking.picked_up_at is not None
-    if picked_up and tracking.picked_up_at is None:
+
+def _note_pick_up(tracking: _Tracking, seen: _Seen) -> float | None:
+    """When Airflow was first seen to have picked up the version (None: not yet).
+
+    Picked up: a DAG parsed at the version, or an import error in a changed file since the
+    deploy; once seen, it stays picked up.
+    """
+    if tracking.picked_up_at is None and (seen.at_version or seen.failed_files):
         tracking.picked_up_at = time.monotonic()
-    if picked_up and pending and not tracking.reparse_done:
+    return tracking.picked_up_at
+
+
+def _reparse_once(
+    client: AirflowClient,
+    plan: _Plan,
+    pending: list[str],
+    tracking: _Tracking,
+    follower: AirflowFollower,
+) -> None:
+    """Ask Airflow to parse the pending files now, the first time they are found pending."""
+    if not tracking.reparse_done:
         tracking.reparse_done = True
         tracking.reparse_requested = _request_reparse(client, plan, pending, follower)
 
-    since_pickup = time.monotonic() - tracking.picked_up_at if tracking.picked_up_at else 0.0
-    if pending and picked_up and since_pickup >= follower.settle_seconds:
-        # Files that define no DAG (helpers that mention airflow and dag) never show up in
-        # the DAG list: after the settle time, a pending file without any DAG counts as parsed,
-        # unless it seems to build one (then it has not been parsed yet: keep waiting).
-        with_dags = {str(dag.get("relative_fileloc")) for dag in client.dags(plan.bundle_name)}
-        patient = since_pickup < follower.settle_seconds * DEFINES_SETTLE_FACTOR
-        pending = [
-            path for path in pending if path in with_dags or (patient and path in plan.defines)
-        ]
 
-    expected = len(plan.changed)
-    files = AirflowFilesOut(expected=expected, parsed=expected - len(pending), pending=pending)
+def _settle(
+    client: AirflowClient,
+    plan: _Plan,
+    pending: list[str],
+    since_pickup: float,
+    settle_seconds: float,
+) -> list[str]:
+    """The pending files still awaited once the settle time has passed since the pick-up.
+
+    Files that define no DAG (helpers that mention airflow and dag) never show up in the DAG
+    list: after the settle time, a pending file without any DAG counts as parsed, unless it
+    seems to build one (then it has not been parsed yet: wait up to DEFINES_SETTLE_FACTOR
+    times longer).
+    """
+    if since_pickup < settle_seconds:
+        return pending
+    with_dags = {str(dag.get("relative_fileloc")) for dag in client.dags(plan.bundle_name)}
+    patient = since_pickup < settle_seconds * DEFINES_SETTLE_FACTOR
+    return [path for path in pending if path in with_dags or (patient and path in plan.defines)]
+
+
+def _state(
+    plan: _Plan, seen: _Seen, picked_up: bool, files: AirflowFilesOut
+) -> tuple[AirflowState, str]:
+    """The deploy's state in Airflow and the detail that explains it."""
     if not plan.changed:
-        state, detail = (
-            "failed" if errors else "parsed",
+        return (
+            AirflowState.FAILED if seen.errors else AirflowState.PARSED,
             "no DAG file was added or changed in this version, so Airflow has nothing new to "
             "parse; unchanged files keep what Airflow made of them",
         )
-    elif pending and not plan.current:
-        state, detail = "superseded", _superseded(plan)
-    elif not picked_up:
-        state, detail = "waiting", f"Airflow has not picked up {plan.version} yet"
-    elif pending:
-        state = "picked_up"
-        detail = f"Airflow is parsing: {files.parsed} of {expected} changed DAG files done"
-    elif errors:
-        state = "failed"
-        detail = f"{len(errors)} file(s) of this version fail to import in Airflow"
-    else:
-        state, detail = "parsed", f"Airflow parsed all {expected} changed DAG file(s)"
-
-    dags: list[str] = []
-    if state in ("parsed", "failed"):
-        dags = _dags_of_version(client, plan, at_version, failed_files, follower)
-    return _out(
-        plan,
-        state,
-        detail=detail,
-        dags=dags,
-        errors=errors,
-        files=files,
-        reparse_requested=tracking.reparse_requested,
-    )
+    if files.pending and not plan.current:
+        return AirflowState.SUPERSEDED, (
+            f"deploy #{plan.seq} is no longer the current deploy of {plan.deployment} and "
+            "Airflow had not parsed it"
+        )
+    if not picked_up:
+        return AirflowState.WAITING, f"Airflow has not picked up {plan.version} yet"
+    if files.pending:
+        return AirflowState.PICKED_UP, (
+            f"Airflow is parsing: {files.parsed} of {files.expected} changed DAG files done"
+        )
+    if seen.errors:
+        return AirflowState.FAILED, (
+            f"{len(seen.errors)} file(s) of this version fail to import in Airflow"
+        )
+    return AirflowState.PARSED, f"Airflow parsed all {files.expected} changed DAG file(s)"
 
 
 def _version_errors(items: list[dict[str, Any]], plan: _Plan) -> list[dict[str, str]]:
@@ -407,17 +480,9 @@ def _dags_of_version(
     return sorted(found)
 
 
-def _superseded(plan: _Plan) -> str:
-    return (
-        f"deploy #{plan.seq} is no longer the current deploy of {plan.deployment} and Airflow "
-        f"had not parsed it; follow the current one with "
-        f"`dagship deploys list {plan.deployment}` and `dagship deploys wait ID`"
-    )
-
-
 def _out(
     plan: _Plan,
-    state: str,
+    state: AirflowState,
     *,
     detail: str,
     reachable: bool = True,
@@ -433,8 +498,8 @@ def _out(
         dags_version=plan.version,
         airflow_url=plan.airflow_url,
         bundle_name=plan.bundle_name,
-        state=state,  # type: ignore[arg-type]
-        done=state in ("parsed", "failed", "superseded", "no_airflow"),
+        state=state,
+        done=state.done,
         reachable=reachable,
         dags=dags or [],
         import_errors=[ImportErrorOut(**error) for error in errors or []],

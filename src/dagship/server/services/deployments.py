@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from dagship.core.vocabulary import ErrorCode
 from dagship.server.db.models import Deploy, Deployment, Token, utcnow
 from dagship.server.errors import Conflict, NotFound
 from dagship.server.services.access import AuthToken
@@ -24,7 +25,9 @@ def get_deployment(session: Session, name: str, *, lock: bool = False) -> Deploy
     deployment = session.scalar(query)
     if deployment is None:
         raise NotFound(
-            f"deployment {name!r} does not exist; list them with `dagship deployment list`"
+            f"deployment {name!r} does not exist",
+            code=ErrorCode.DEPLOYMENT_NOT_FOUND,
+            deployment=name,
         )
     return deployment
 
@@ -63,7 +66,7 @@ def create_deployment(
     airflow_bundle: str | None = None,
 ) -> Deployment:
     if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
-        raise Conflict(f"deployment {name!r} already exists", code="exists")
+        raise Conflict(f"deployment {name!r} already exists", code=ErrorCode.EXISTS)
     deployment = Deployment(
         name=name,
         description=description,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dagship.core.manifest import Manifest, ManifestError, TreeDiff, diff
+from dagship.core.vocabulary import ErrorCode, Kind, Origin, Role
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import access
@@ -25,18 +26,22 @@ from dagship.server.services.manifests import load_manifest, store_manifest
 if TYPE_CHECKING:
     from dagship.core.schemas import DeployRequest
 
-KIND_ROLES = {"dags": ("dag-author", "DAG deploys"), "project": ("operator", "project deploys"),
-              "full": ("operator", "full deploys")}  # fmt: skip
+# The role each kind of deploy needs, and how a 403 names such deploys.
+KIND_ROLES = {
+    Kind.DAGS: (Role.DAG_AUTHOR, "DAG deploys"),
+    Kind.PROJECT: (Role.OPERATOR, "project deploys"),
+    Kind.FULL: (Role.OPERATOR, "full deploys"),
+}
 
 
-def check_may_deploy(token: AuthToken, name: str, kind: str) -> None:
+def check_may_deploy(token: AuthToken, name: str, kind: Kind) -> None:
     """Raise Forbidden unless `token` may make a deploy of `kind` to deployment `name`."""
     role, action = KIND_ROLES[kind]
     access.check_role(token, role, action)
     access.check_deployment(token, name)
 
 
-def check_deploy_allowed(session: Session, token: AuthToken, name: str, kind: str) -> None:
+def check_deploy_allowed(session: Session, token: AuthToken, name: str, kind: Kind) -> None:
     """Everything a deploy of `kind` to `name` would be refused for before its blobs matter.
 
     Clients ask this (with the missing-blobs question) before uploading, so a deploy that
@@ -49,9 +54,9 @@ def check_deploy_allowed(session: Session, token: AuthToken, name: str, kind: st
 def commit_deploy(session: Session, token: AuthToken, name: str, request: DeployRequest) -> Deploy:
     check_may_deploy(token, name, request.kind)
     # Validate before taking the lock: hashing a large manifest should not hold it.
-    dags = _manifest(request.dags_manifest, "dags_manifest", request.kind in ("dags", "full"))
+    dags = _manifest(request.dags_manifest, "dags_manifest", request.kind in (Kind.DAGS, Kind.FULL))
     project = _manifest(
-        request.project_manifest, "project_manifest", request.kind in ("project", "full")
+        request.project_manifest, "project_manifest", request.kind in (Kind.PROJECT, Kind.FULL)
     )
 
     deployment = get_deployment(session, name, lock=True)
@@ -79,13 +84,13 @@ def commit_deploy(session: Session, token: AuthToken, name: str, request: Deploy
     )
 
 
-def _check_dag_deploys(deployment: Deployment, kind: str) -> None:
-    if not deployment.dag_deploys and kind != "full":
+def _check_dag_deploys(deployment: Deployment, kind: Kind) -> None:
+    if not deployment.dag_deploys and kind != Kind.FULL:
         raise Conflict(
             f"deployment {deployment.name} has DAG deploys disabled, so every deploy must be "
-            "full (DAGs and project together); deploy without --dags, or enable them with "
-            f"`dagship deployment update {deployment.name} --dag-deploys`",
-            code="dag_deploys_disabled",
+            "full (DAGs and project together)",
+            code=ErrorCode.DAG_DEPLOYS_DISABLED,
+            deployment=deployment.name,
         )
 
 
@@ -98,7 +103,7 @@ def check_blobs(session: Session, manifests: list[Manifest]) -> None:
         raise Invalid(
             f"{len(missing)} blob(s) are not uploaded yet (first: {missing[0]}); upload them "
             "with PUT /api/v1/blobs/{digest}, then commit the deploy again",
-            code="missing_blobs",
+            code=ErrorCode.MISSING_BLOBS,
             missing=missing,
         )
     wrong = [e for e in entries if sizes[e.sha256] != e.size]
@@ -107,7 +112,7 @@ def check_blobs(session: Session, manifests: list[Manifest]) -> None:
         raise Invalid(
             f"{first.path} says size {first.size} but blob {first.sha256} has "
             f"{sizes[first.sha256]} bytes",
-            code="size_mismatch",
+            code=ErrorCode.SIZE_MISMATCH,
             paths=[e.path for e in wrong],
         )
 
@@ -116,10 +121,10 @@ def check_expected_seq(deployment: Deployment, expect_seq: int | None) -> None:
     if expect_seq is not None and expect_seq != deployment.current_seq:
         raise Conflict(
             f"deployment {deployment.name} is at seq {deployment.current_seq}, not the expected "
-            f"seq {expect_seq}: someone deployed in between; review it with "
-            f"`dagship deploys list {deployment.name}` and deploy again",
-            code="seq_conflict",
+            f"seq {expect_seq}: someone deployed in between",
+            code=ErrorCode.SEQ_CONFLICT,
             current_seq=deployment.current_seq,
+            deployment=deployment.name,
         )
 
 
@@ -144,7 +149,7 @@ def append_copy(
     deployment: Deployment,
     source: Deploy,
     *,
-    kind: str,
+    kind: Kind,
     token_id: str,
     description: str | None,
 ) -> Deploy:
@@ -154,7 +159,7 @@ def append_copy(
         session,
         deployment,
         kind=kind,
-        origin="promote",
+        origin=Origin.PROMOTE,
         dags_version=source.dags_version,
         project_version=source.project_version,
         token_id=token_id,
@@ -223,7 +228,7 @@ def _manifest(items: list[dict[str, Any]] | None, field: str, needed: bool) -> M
     try:
         return Manifest.from_dicts(items)
     except ManifestError as exc:
-        raise Invalid(f"{field}: {exc}", code="bad_manifest") from None
+        raise Invalid(f"{field}: {exc}", code=ErrorCode.BAD_MANIFEST) from None
 
 
 def _version(session: Session, manifest: Manifest | None, carried: str | None) -> str:

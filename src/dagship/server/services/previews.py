@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dagship.core.naming import PreviewNameError, preview_name
+from dagship.core.vocabulary import ErrorCode, Kind, Role
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import access
@@ -52,7 +53,7 @@ class CreateResult:
 
 
 def check_may_manage(token: AuthToken) -> None:
-    access.check_role(token, "operator", MANAGE)
+    access.check_role(token, Role.OPERATOR, MANAGE)
     access.check_unbound(token, MANAGE)
 
 
@@ -77,7 +78,10 @@ def create_preview(
     if source.preview_branch is not None:
         raise Invalid(
             f"deployment {source_name} is itself a preview (of {source.preview_source}); "
-            f"create previews from a regular deployment, e.g. --from {source.preview_source}"
+            "previews are made from a regular deployment",
+            code=ErrorCode.SOURCE_IS_PREVIEW,
+            deployment=source_name,
+            preview_source=source.preview_source,
         )
     existing = session.scalar(select(Deployment).where(Deployment.name == name))
     if existing is not None:
@@ -109,7 +113,7 @@ def create_preview(
             session,
             deployment,
             copied,
-            kind="full",
+            kind=Kind.FULL,
             token_id=token.id,
             description=f"preview of {source_name} for branch {branch}",
         )
@@ -121,23 +125,26 @@ def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> 
     name = existing.name
     if existing.preview_branch is None:
         raise Conflict(
-            f"deployment {name} already exists and is not a preview; rename the branch, or "
-            f"remove that deployment with `dagship deployment delete {name}`",
-            code="exists",
+            f"deployment {name} already exists and is not a preview",
+            code=ErrorCode.PREVIEW_NAME_TAKEN,
+            deployment=name,
         )
     if existing.preview_branch != branch:
         raise Conflict(
             f"preview {name} already exists for branch {existing.preview_branch!r}, whose name "
-            f"gives the same preview name as {branch!r}; delete it with `dagship preview delete "
-            f"--name '{existing.preview_branch}'` or rename the branch",
-            code="exists",
+            f"gives the same preview name as {branch!r}",
+            code=ErrorCode.PREVIEW_OF_OTHER_BRANCH,
+            preview=name,
+            branch=existing.preview_branch,
         )
     if existing.preview_source != source_name:
         raise Conflict(
             f"preview {name} of branch {branch!r} already exists, made from "
-            f"{existing.preview_source}, not {source_name}; delete it with `dagship preview "
-            f"delete --name '{branch}'` and create it again",
-            code="exists",
+            f"{existing.preview_source}, not {source_name}",
+            code=ErrorCode.PREVIEW_OF_OTHER_SOURCE,
+            preview=name,
+            branch=branch,
+            source=existing.preview_source,
         )
 
 
@@ -162,11 +169,14 @@ def delete_preview(session: Session, token: AuthToken, name: str) -> Preview:
     check_may_manage(token)
     deployment = session.scalar(select(Deployment).where(Deployment.name == name))
     if deployment is None:
-        raise NotFound(f"there is no preview {name}; list them with `dagship preview list`")
+        raise NotFound(
+            f"there is no preview {name}", code=ErrorCode.PREVIEW_NOT_FOUND, preview=name
+        )
     if deployment.preview_branch is None:
         raise Conflict(
-            f"deployment {name} is not a preview, so `dagship preview delete` leaves it alone; "
-            f"delete it with `dagship deployment delete {name}` if you mean to"
+            f"deployment {name} is not a preview, so deleting previews leaves it alone",
+            code=ErrorCode.NOT_A_PREVIEW,
+            deployment=name,
         )
     preview = Preview(deployment, current_deploy(session, deployment))
     delete_deployment(session, name)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from dagship.core.kinds import Versions, choose_kind
-from dagship.core.vocabulary import Kind
+from dagship.core.vocabulary import ErrorCode, Kind
 from dagship.server.db.models import Deploy
 from dagship.server.errors import Invalid, NotFound
 from dagship.server.services import access
@@ -53,8 +53,9 @@ def promote(
 ) -> PromoteResult:
     if source_name == target_name:
         raise Invalid(
-            f"cannot promote {target_name} to itself; to go back to an earlier deploy use "
-            f"`dagship rollback {target_name} --to N`"
+            f"cannot promote {target_name} to itself (a rollback goes back to an earlier deploy)",
+            code=ErrorCode.PROMOTE_TO_ITSELF,
+            deployment=target_name,
         )
     # Binding first: a token that may not touch either side learns nothing about them.
     access.check_deployment(token, target_name)
@@ -87,7 +88,8 @@ def source_deploy(session: Session, name: str, seq: int | None) -> Deploy:
     current = current_deploy(session, deployment)
     if current is None:
         raise NotFound(
-            f"deployment {name} has no deploys yet, so there is nothing to promote; "
-            f"deploy to it first with `dagship deploy -d {name}`"
+            f"deployment {name} has no deploys yet, so there is nothing to promote",
+            code=ErrorCode.NO_DEPLOYS,
+            deployment=name,
         )
     return current

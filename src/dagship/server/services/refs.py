@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from dagship.core.vocabulary import ErrorCode
 from dagship.server.db.models import Deploy
 from dagship.server.errors import Invalid, NotFound
 from dagship.server.services import access
@@ -32,6 +33,6 @@ def resolve_ref(session: Session, ref: str, reader: AuthToken) -> Deploy:
     current = current_deploy(session, deployment)
     if current is None:
         raise NotFound(
-            f"deployment {name} has no deploys yet; deploy to it with `dagship deploy -d {name}`"
+            f"deployment {name} has no deploys yet", code=ErrorCode.NO_DEPLOYS, deployment=name
         )
     return current

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from dagship.core.vocabulary import ErrorCode, Role
 from dagship.server.db.models import Deployment, Token, utcnow
-from dagship.server.errors import Forbidden, Invalid, NotFound, Unauthorized
+from dagship.server.errors import Forbidden, NotFound, Unauthorized
 from dagship.server.services import access
 from dagship.server.services.access import AuthToken
 
 SECRET_PREFIX = "dsh_"
 # last_used_at is refreshed at most this often, so reads do not turn into a write each.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-_NEW_TOKEN_HINT = "create a new one with `dagship token create`"
 
 
 @dataclass(frozen=True)
@@ -34,27 +34,31 @@ def hash_secret(secret: str) -> str:
 
 def create_token(
     session: Session,
-    role: str,
+    role: Role,
     *,
     deployment: str | None = None,
     description: str = "",
     expires_in_seconds: int | None = None,
     creator: AuthToken | None = None,
 ) -> NewToken:
-    if role not in access.ROLES:
-        raise Invalid(f"unknown role {role!r}; choose one of {', '.join(access.ROLES)}")
     if creator is not None and creator.deployment is not None:
         if deployment is None:
             raise Forbidden(
                 f"token is bound to deployment {creator.deployment}; it can only create "
-                f"tokens for it: pass --deployment {creator.deployment}"
+                "tokens for that deployment, named in the request",
+                code=ErrorCode.DEPLOYMENT_REQUIRED,
+                deployment=creator.deployment,
             )
         access.check_deployment(creator, deployment)
     deployment_id = None
     if deployment is not None:
         found = session.scalar(select(Deployment.id).where(Deployment.name == deployment))
         if found is None:
-            raise NotFound(f"deployment {deployment!r} does not exist")
+            raise NotFound(
+                f"deployment {deployment!r} does not exist",
+                code=ErrorCode.DEPLOYMENT_NOT_FOUND,
+                deployment=deployment,
+            )
         deployment_id = found
     now = utcnow()
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
@@ -76,29 +80,32 @@ def ensure_initial_admin(session: Session) -> NewToken | None:
     """Create the first admin token when there are no tokens at all."""
     if session.scalar(select(func.count()).select_from(Token)):
         return None
-    return create_token(session, "admin", description="initial admin token")
+    return create_token(session, Role.ADMIN, description="initial admin token")
 
 
 def authenticate(session: Session, secret: str | None) -> tuple[Token, bool]:
     """The valid token for `secret`, and whether its last_used_at is due a refresh."""
     if not secret:
         raise Unauthorized(
-            "missing token: send `Authorization: Bearer <token>` "
-            "(the CLI reads it from DAGSHIP_API_TOKEN)"
+            "missing token: send `Authorization: Bearer <token>`", code=ErrorCode.TOKEN_MISSING
         )
     digest = hash_secret(secret)
     token = session.scalar(select(Token).where(Token.token_hash == digest))
     # The lookup is by hash; the constant-time compare guards the final equality check.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
-        raise Unauthorized(f"invalid token; check DAGSHIP_API_TOKEN or {_NEW_TOKEN_HINT}")
+        raise Unauthorized("invalid token", code=ErrorCode.TOKEN_INVALID)
     now = utcnow()
     if token.revoked_at is not None:
         raise Unauthorized(
-            f"token {token.id} was revoked at {_iso(token.revoked_at)}; {_NEW_TOKEN_HINT}"
+            f"token {token.id} was revoked at {_iso(token.revoked_at)}",
+            code=ErrorCode.TOKEN_REVOKED,
+            token_id=token.id,
         )
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthorized(
-            f"token {token.id} expired at {_iso(token.expires_at)}; {_NEW_TOKEN_HINT}"
+            f"token {token.id} expired at {_iso(token.expires_at)}",
+            code=ErrorCode.TOKEN_EXPIRED,
+            token_id=token.id,
         )
     due = token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
     return token, due
@@ -111,7 +118,7 @@ def touch(session: Session, token_id: str) -> None:
 def auth_token(token: Token) -> AuthToken:
     return AuthToken(
         id=token.id,
-        role=token.role,
+        role=Role(token.role),
         deployment_id=token.deployment_id,
         deployment=token.deployment.name if token.deployment else None,
     )
@@ -129,7 +136,9 @@ def revoke_token(session: Session, token_id: str, actor: AuthToken) -> Token:
     if token is None or (
         actor.deployment_id is not None and token.deployment_id != actor.deployment_id
     ):
-        raise NotFound(f"token {token_id} does not exist; list tokens with `dagship token list`")
+        raise NotFound(
+            f"token {token_id} does not exist", code=ErrorCode.TOKEN_NOT_FOUND, token_id=token_id
+        )
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()

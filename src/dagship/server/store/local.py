@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from anyio import to_thread
 
+from dagship.core.vocabulary import ErrorCode
 from dagship.server.errors import Invalid, NotFound, TooLarge
 
 READ_CHUNK = 1024 * 1024
@@ -53,7 +54,7 @@ class LocalBlobStore:
             if actual != digest:
                 raise Invalid(
                     f"uploaded bytes hash to {actual}, not {digest}; nothing was stored",
-                    code="digest_mismatch",
+                    code=ErrorCode.DIGEST_MISMATCH,
                     actual=actual,
                 )
             await to_thread.run_sync(self._publish, tmp_path, digest)

@@ -1,0 +1,69 @@
+"""Options that several commands share: the ones of the commands that make a deploy
+(`deploy`, `preview deploy`, `promote`, `rollback`) and of waiting for Airflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ProjectPathArg = Annotated[
+    Path, typer.Argument(help="The project folder (the one holding dags/). Default: here.")
+]
+DagsOption = Annotated[
+    bool, typer.Option("--dags", help="Deploy only the DAG bundle (the dags/ folder).")
+]
+ProjectOnlyOption = Annotated[
+    bool, typer.Option("--project", help="Deploy only the project (everything but dags/).")
+]
+ExpectSeqOption = Annotated[
+    int | None,
+    typer.Option(
+        "--expect-seq",
+        help="Fail unless the deployment's current deploy is #N (0: no deploy yet).",
+        show_default=False,
+    ),
+]
+DeployDescriptionOption = Annotated[
+    str | None, typer.Option("--description", help="Why: recorded with the deploy.")
+]
+
+# The checks before a deploy (docs/validate.md).
+ParseOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--parse/--no-parse",
+        help="Parse the DAGs (`dagship parse`) before deploying; a parse error blocks the "
+        "deploy. Default: before deploys that change the project, not DAG-only ones. "
+        "--no-parse deploys unchecked and records that the check was skipped.",
+        show_default=False,
+    ),
+]
+PytestOption = Annotated[
+    bool,
+    typer.Option(
+        "--pytest", help="Also run the project's tests (`dagship test`); a failure blocks."
+    ),
+]
+LocalOption = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        help="Check with the Airflow installed next to dagship instead of the "
+        "deployment's environment (built with uv from the Dockerfile or dagship.yaml).",
+    ),
+]
+
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Then wait until the deployment's Airflow has parsed the new version; "
+        "exit 1 printing each import error (file and traceback).",
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", min=1, help="With --wait: give up after this many seconds (exit 1)."),
+]
