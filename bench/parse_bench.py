@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from dagship.validate.environment import Environment, ensure_environment  # noqa: E402
+from dagship.environment.build import Environment, ensure_environment  # noqa: E402
 from dagship.validate.parse import stop_forkservers  # noqa: E402
 
 HEAVY_REQUIREMENTS = ("pandas", "numpy")

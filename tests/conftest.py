@@ -62,3 +62,10 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One DAGSHIP_CACHE_DIR for the session: uv environments are built once (tests/validate
+    and tests/environment use it)."""
+    return tmp_path_factory.mktemp("dagship-cache")

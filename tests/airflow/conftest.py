@@ -7,11 +7,13 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 import dagship.local.airflow as runtime
-from dagship.airflow_api.client import AirflowClient
+from dagship.airflow_api.client import JSON, AirflowClient
 from tests.helpers import Api, Cli, Server, free_port, unique
 
 if not runtime.airflow_installed():
@@ -21,13 +23,49 @@ if not runtime.airflow_installed():
     pytest.skip("Apache Airflow is not installed next to dagship", allow_module_level=True)
 
 
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+class TestAirflowClient(AirflowClient):
+    """dagship's Airflow client plus the calls only the tests make: read a DAG and its source,
+    trigger runs and read their tasks and XComs."""
+
+    __test__ = False  # not a pytest test class
+
+    def dag(self, dag_id: str) -> JSON:
+        return self._json("GET", f"/api/v2/dags/{_q(dag_id)}")
+
+    def dag_source(self, dag_id: str) -> str:
+        """The source code of the DAG's latest version."""
+        return str(self._json("GET", f"/api/v2/dagSources/{_q(dag_id)}")["content"])
+
+    def trigger(self, dag_id: str, conf: JSON | None = None) -> JSON:
+        body = {"logical_date": None, "conf": conf or {}}
+        return self._json("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", json=body)
+
+    def dag_run(self, dag_id: str, run_id: str) -> JSON:
+        return self._json("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[JSON]:
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
+        return list(self._pages(path, "task_instances", {}))
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = (
+            f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}"
+            f"/taskInstances/{_q(task_id)}/xcomEntries/{_q(key)}"
+        )
+        return self._json("GET", path, params={"deserialize": True})["value"]
+
+
 @dataclasses.dataclass
 class AirflowSetup:
     server: Server
     api: Api
     cli: Cli
     deployment: str
-    airflow: AirflowClient
+    airflow: TestAirflowClient
     airflow_url: str
     log_file: Path
     airflow_home: Path
@@ -57,7 +95,7 @@ def airflow_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
         log_file = root / "airflow.log"
         process = runtime.start_airflow(env, log_file)
         process.wait_ready(timeout=240)
-        with AirflowClient(url) as client:
+        with TestAirflowClient(url) as client:
             yield AirflowSetup(
                 server=server,
                 api=api,

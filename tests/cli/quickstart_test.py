@@ -203,7 +203,7 @@ def test_quickstart_runs_airflow_until_ctrl_c(tmp_path: Path) -> None:
     re-running reuses everything; Ctrl-C stops every process quickstart started."""
     pytest.importorskip("airflow", reason="needs Apache Airflow (scripts/setup installs it)")
     pytest.importorskip("dagship.airflow.bundle", reason="needs the dagship DAG bundle")
-    from dagship.local.airflow import api_token
+    from dagship.airflow_api.client import AirflowClient
 
     home, folder = tmp_path / "home", tmp_path / "work"
     folder.mkdir()
@@ -230,11 +230,9 @@ def test_quickstart_runs_airflow_until_ctrl_c(tmp_path: Path) -> None:
         assert airflow["followed_by_server"] is True, "the server knows local's Airflow"
 
         # Airflow's own REST API, logged in as the reported user: the deployed version runs.
-        jwt = api_token(airflow["url"], airflow["username"], airflow["password"])
-        dag = httpx.get(
-            f"{airflow['url']}/api/v2/dags/example_dag/details",
-            headers={"Authorization": f"Bearer {jwt}"},
-        ).json()
+        login = {"username": airflow["username"], "password": airflow["password"]}
+        with AirflowClient(airflow["url"], **login) as airflow_api:
+            dag = airflow_api.dag_details("example_dag")
         assert dag["bundle_name"] == "dagship-local"
         assert dag["bundle_version"] == doc["deploy"]["dags_version"]
 

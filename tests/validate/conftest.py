@@ -1,7 +1,8 @@
 """Fixtures for the parse tests: Airflow projects written file by file, the CLI, a cache folder.
 
 Most parse tests use ``--local`` (the test interpreter has Apache Airflow 3.3.2); the
-environment tests build real uv environments in one cache folder shared by the session.
+environment tests build real uv environments in one cache folder shared by the session
+(``shared_cache``, in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -33,12 +34,6 @@ def write_project(tmp_path: Path) -> WriteProject:
         return write_files(tmp_path / "project", files)
 
     return write
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One DAGSHIP_CACHE_DIR for the session: environments are built once."""
-    return tmp_path_factory.mktemp("dagship-cache")
 
 
 ParseCli = Callable[..., Result]

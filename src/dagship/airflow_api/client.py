@@ -1,12 +1,15 @@
 """A small client for Apache Airflow 3's REST API (v2), over httpx.
 
 The dagship server uses it to follow deploys in the Airflow of a deployment (which DAGs were
-parsed at which bundle version, import errors, reparse requests); tests use it to trigger DAG
-runs and read XCom. It never imports Airflow, so it works wherever dagship is installed.
+parsed at which bundle version, import errors, reparse requests); ``dagship quickstart`` to
+wait for its local Airflow and read what it parsed. It never imports Airflow, so it works
+wherever dagship is installed. Lists are read page by page to the end.
 
 Authentication, in order: a fixed bearer token; a username and password exchanged for a JWT at
-``POST /auth/token`` (Airflow 3's simple and FAB auth managers), cached and renewed once on a
-401; nothing (an Airflow whose auth manager lets everyone in, e.g. tests).
+``POST /auth/token`` (Airflow 3's simple and FAB auth managers), or, when Airflow refuses them,
+the credential-less token of ``GET /auth/token`` (the simple auth manager with
+``simple_auth_manager_all_admins``), cached and renewed once on a 401; nothing (an Airflow
+whose auth manager lets everyone in, e.g. tests).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dagship.core.errors import DagshipError
 JSON = dict[str, Any]
 # Airflow's default [api] maximum_page_limit.
 PAGE = 100
+HEALTH_PATH = "/api/v2/monitor/health"
 
 
 class AirflowError(DagshipError):
@@ -31,6 +35,10 @@ class AirflowError(DagshipError):
 
 class AirflowUnreachableError(AirflowError):
     """No HTTP answer from Airflow at all."""
+
+
+class AirflowLoginError(AirflowError):
+    """Airflow refused the credentials: waiting will not help."""
 
 
 class AirflowClient:
@@ -67,27 +75,26 @@ class AirflowClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- health -----------------------------------------------------------------------------
+    def health(self, timeout: float = 2.0) -> JSON | None:
+        """Airflow's health document (``{"metadatabase": {"status": "healthy"}, ...}``; no login
+        needed), or None while nothing answers with one."""
+        try:
+            response = self._http.get(HEALTH_PATH, timeout=timeout)
+            document = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
+
     # -- DAGs and parsing -----------------------------------------------------------------
     def dags(self, bundle_name: str | None = None, bundle_version: str | None = None) -> list[JSON]:
         """Every non-stale DAG, optionally of one bundle and one bundle version."""
         params = {"bundle_name": bundle_name, "bundle_version": bundle_version}
         return list(self._pages("/api/v2/dags", "dags", _present(params)))
 
-    def dag(self, dag_id: str) -> JSON:
-        return self._json("GET", f"/api/v2/dags/{quote(dag_id, safe='')}")
-
     def dag_details(self, dag_id: str) -> JSON:
         """The DAG's details, among them ``file_token`` for :meth:`reparse`."""
         return self._json("GET", f"/api/v2/dags/{quote(dag_id, safe='')}/details")
-
-    def dag_source(self, dag_id: str) -> str:
-        """The source code of the DAG's latest version."""
-        return str(self._json("GET", f"/api/v2/dagSources/{quote(dag_id, safe='')}")["content"])
-
-    def dag_versions(self, dag_id: str) -> list[JSON]:
-        return list(
-            self._pages(f"/api/v2/dags/{quote(dag_id, safe='')}/dagVersions", "dag_versions", {})
-        )
 
     def import_errors(self, bundle_name: str | None = None) -> list[JSON]:
         """Import errors (``filename`` relative to the bundle, ``stack_trace``, ``timestamp``)."""
@@ -97,34 +104,6 @@ class AirflowClient:
     def reparse(self, file_token: str) -> None:
         """Put the DAG file behind ``file_token`` at the front of the DAG processor's queue."""
         self._request("PUT", f"/api/v2/parseDagFile/{quote(file_token, safe='')}")
-
-    # -- runs, for tests and tools ----------------------------------------------------------
-    def unpause(self, dag_id: str) -> JSON:
-        return self._json(
-            "PATCH", f"/api/v2/dags/{quote(dag_id, safe='')}", json={"is_paused": False}
-        )
-
-    def trigger(self, dag_id: str, conf: JSON | None = None) -> JSON:
-        body = {"logical_date": None, "conf": conf or {}}
-        return self._json("POST", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
-
-    def dag_run(self, dag_id: str, run_id: str) -> JSON:
-        return self._json(
-            "GET", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
-        )
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[JSON]:
-        path = (
-            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances"
-        )
-        return list(self._pages(path, "task_instances", {}))
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        path = (
-            f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
-            f"/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
-        )
-        return self._json("GET", path, params={"deserialize": True})["value"]
 
     # -- plumbing ---------------------------------------------------------------------------
     def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[JSON]:
@@ -176,7 +155,12 @@ class AirflowClient:
         body = {"username": self._username, "password": self._password or ""}
         response = self._send("POST", "/auth/token", {}, json=body)
         if response.status_code >= 400:
-            raise AirflowError(
+            # A password that all-admins mode ignores: its credential-less token, if it is on.
+            fallback = self._send("GET", "/auth/token", {})
+            if fallback.status_code < 400:
+                response = fallback
+        if response.status_code >= 400:
+            raise AirflowLoginError(
                 f"Airflow at {self.url} refused to log in user {self._username!r} "
                 f"(HTTP {response.status_code}); check DAGSHIP_AIRFLOW_USERNAME and "
                 "DAGSHIP_AIRFLOW_PASSWORD on the dagship server"

@@ -56,7 +56,7 @@ def parse_command(
 ) -> None:
     """Import every DAG file of the project with Airflow's own DagBag, in parallel, and report
     the DAGs found and every error (file, line, traceback). Exit code 1 on any error."""
-    from dagship.validate.environment import ensure_environment
+    from dagship.environment.build import ensure_environment
     from dagship.validate.parse import parse_project
 
     def progress(message: str) -> None:

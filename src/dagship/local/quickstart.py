@@ -12,23 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from dagship.airflow_api.client import AirflowClient, AirflowError
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.client.settings import dagship_home, resolve_settings
 from dagship.core import naming
+from dagship.core.errors import DagshipError
 from dagship.core.schemas import DeployAirflowOut
 from dagship.core.vocabulary import Role
+from dagship.files import write_atomic
 from dagship.flows.deploy import DeployResult, deploy
 from dagship.flows.upload import UploadProgress
 from dagship.flows.wait import wait_for_airflow
 from dagship.local import airflow as runtime
-from dagship.local.server import (
-    DEFAULT_PORT,
-    LocalServer,
-    LocalServerError,
-    start_local_server,
-    stop_local_server,
-)
+from dagship.local.errors import LocalError
+from dagship.local.server import DEFAULT_PORT, LocalServer, start_local_server, stop_local_server
 from dagship.project.scaffold import scaffold_project
 
 LOCAL_DEPLOYMENT = "local"
@@ -209,13 +209,13 @@ def serve_until_stopped(result: QuickstartResult, stop: threading.Event) -> int:
     try:
         while not stop.wait(0.5):
             if result.server.process is not None and result.server.process.poll() is not None:
-                raise LocalServerError(
+                raise LocalError(
                     f"the dagship server stopped with code {result.server.process.returncode}: "
                     f"see {result.server.log_file}"
                 )
             airflow = result.airflow
             if airflow is not None and airflow.process and not airflow.process.running():
-                raise LocalServerError(f"Airflow stopped on its own: see {airflow.log_file}")
+                raise LocalError(f"Airflow stopped on its own: see {airflow.log_file}")
         return 0
     finally:
         stop_all(result)
@@ -233,22 +233,23 @@ def _start_airflow(
     if pid is not None and running is not None:
         # Started by an earlier quickstart (detached, or still running in another terminal).
         if running != port:
-            raise LocalServerError(
+            raise LocalError(
                 f"the local Airflow (pid {pid}) runs on port {running}: re-run with "
                 f"--airflow-port {running}, or stop it with `kill -- -{pid}`"
             )
         step(f"Reusing the local Airflow at {url} (pid {pid})")
         deadline = time.monotonic() + AIRFLOW_READY_TIMEOUT
-        while not runtime.is_healthy(runtime.health(url)):
-            if time.monotonic() > deadline or _airflow_port(pid) is None:
-                raise LocalServerError(
-                    f"the local Airflow (pid {pid}) is not ready at {url}: see "
-                    f"{airflow_home / AIRFLOW_LOG_FILE}, or stop it with `kill -- -{pid}`"
-                )
-            time.sleep(1.0)
+        with AirflowClient(url) as airflow_api:
+            while not runtime.is_healthy(airflow_api.health()):
+                if time.monotonic() > deadline or _airflow_port(pid) is None:
+                    raise LocalError(
+                        f"the local Airflow (pid {pid}) is not ready at {url}: see "
+                        f"{airflow_home / AIRFLOW_LOG_FILE}, or stop it with `kill -- -{pid}`"
+                    )
+                time.sleep(1.0)
         airflow = LocalAirflow(url, airflow_home, bundle_name, None, pid_file)
     elif _port_in_use(port):
-        raise LocalServerError(
+        raise LocalError(
             f"port {port} is taken by another program (another Airflow?): pass --airflow-port "
             "with a free port, or stop it"
         )
@@ -256,28 +257,23 @@ def _start_airflow(
         token = _airflow_token(client, home / AIRFLOW_TOKEN_FILE)
         env = runtime.airflow_env(airflow_home, port, server.url, LOCAL_DEPLOYMENT, token)
         step(f"Starting Airflow at {url} (logs in {airflow_home / AIRFLOW_LOG_FILE})")
-        try:
-            process = runtime.start_airflow(env, airflow_home / AIRFLOW_LOG_FILE)
-        except runtime.AirflowRuntimeError as exc:
-            raise LocalServerError(str(exc)) from exc
+        process = runtime.start_airflow(env, airflow_home / AIRFLOW_LOG_FILE)
         airflow = LocalAirflow(url, airflow_home, bundle_name, process, pid_file)
         assert process.pid is not None  # start_airflow always returns a started process
-        _write_pid(pid_file, process.pid)
+        write_atomic(pid_file, f"{process.pid}\n")
         try:
             step("Waiting for Airflow to be ready (up to a minute on first start)")
             process.wait_ready(AIRFLOW_READY_TIMEOUT)
-        except BaseException as exc:
+        except BaseException:
             stop_airflow(airflow)
-            if isinstance(exc, runtime.AirflowRuntimeError):
-                raise LocalServerError(str(exc)) from exc
             raise
     airflow.password = runtime.admin_password(airflow_home)
     _set_airflow_url(client, airflow)
     return airflow
 
 
-class _ServerCannotFollow(Exception):
-    """The server cannot reach or log in to the local Airflow."""
+class _ServerCannotFollow(DagshipError):
+    """The server cannot reach or log in to the local Airflow: ask Airflow directly."""
 
 
 def _wait_parsed(client: ApiClient, airflow: LocalAirflow, result: DeployResult) -> None:
@@ -305,12 +301,14 @@ def _wait_parsed(client: ApiClient, airflow: LocalAirflow, result: DeployResult)
             ]
             return
     try:
-        jwt = runtime.api_token(airflow.url, airflow.username, airflow.password)
-        parsed = runtime.wait_for_version(
-            airflow.url, jwt, airflow.bundle_name, result.dags_version, PARSE_TIMEOUT
-        )
-    except runtime.AirflowRuntimeError as exc:
-        raise LocalServerError(f"{exc}\nSee {airflow.log_file}") from exc
+        with AirflowClient(
+            airflow.url, username=airflow.username, password=airflow.password
+        ) as airflow_api:
+            parsed = runtime.wait_for_version(
+                airflow_api, airflow.bundle_name, result.dags_version, PARSE_TIMEOUT
+            )
+    except (LocalError, AirflowError) as exc:
+        raise LocalError(f"{exc}\nSee {airflow.log_file}") from exc
     airflow.dags = parsed.dags
     airflow.import_errors = parsed.import_errors
 
@@ -332,11 +330,7 @@ def _airflow_token(client: ApiClient, path: Path) -> str:
         Role.VIEWER, LOCAL_DEPLOYMENT, description="local Airflow of dagship quickstart"
     )
     secret = created.token
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secret + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, secret + "\n", mode=0o600)
     return secret
 
 
@@ -368,12 +362,6 @@ def _ensure_deployment(client: ApiClient, name: str) -> bool:
     return True
 
 
-def _write_pid(path: Path, pid: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{pid}\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text(encoding="utf-8").strip())
@@ -385,16 +373,15 @@ def _airflow_port(pid: int) -> int | None:
     """The API port of the ``airflow standalone`` running as ``pid``, or None if ``pid`` is
     not one (gone, or reused by another program)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
+        process = psutil.Process(pid)
+        cmdline = process.cmdline()
+        environ = process.environ()
+    except psutil.Error:
         return None
-    if b"standalone" not in cmdline or not any(b"airflow" in part for part in cmdline):
+    if "standalone" not in cmdline or not any("airflow" in part for part in cmdline):
         return None
-    for item in environ:
-        if item.startswith(b"AIRFLOW__API__PORT="):
-            with contextlib.suppress(ValueError):
-                return int(item.split(b"=", 1)[1])
+    with contextlib.suppress(KeyError, ValueError):
+        return int(environ["AIRFLOW__API__PORT"])
     return DEFAULT_AIRFLOW_PORT
 
 

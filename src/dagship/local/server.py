@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,17 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from dagship.client.errors import ClientError
 from dagship.client.settings import ADMIN_TOKEN_FILE
+from dagship.files import write_atomic
+from dagship.local.errors import LocalError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 PID_FILE = "server.pid"
 LOG_FILE = "server.log"
-
-
-class LocalServerError(ClientError):
-    """The local server could not be started, or stopped unexpectedly."""
 
 
 @dataclass
@@ -95,13 +91,13 @@ def start_local_server(
     deadline = time.monotonic() + timeout
     while not (server_answers(url) and server.token_file.exists()):
         if process.poll() is not None:
-            raise LocalServerError(
+            raise LocalError(
                 f"the dagship server exited with code {process.returncode} while starting: "
                 f"see {server.log_file}{_log_tail(server.log_file)}"
             )
         if time.monotonic() > deadline:
             stop_local_server(server)
-            raise LocalServerError(
+            raise LocalError(
                 f"the dagship server did not answer at {url} within {timeout:.0f}s: "
                 f"see {server.log_file}"
             )
@@ -127,36 +123,8 @@ def write_pid_file(server: LocalServer) -> Path | None:
     if server.pid is None:
         return None
     path = server.home / PID_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{server.pid}\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, f"{server.pid}\n")
     return path
-
-
-def serve_until_stopped(server: LocalServer) -> int:
-    """Wait until Ctrl-C or SIGTERM, then stop the server; 0, or 1 if it died on its own."""
-    process = server.process
-    if process is None:
-        return 0
-    stop = threading.Event()
-
-    def handle(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.is_set():
-            if process.poll() is not None:
-                raise LocalServerError(
-                    f"the dagship server stopped with code {process.returncode}: "
-                    f"see {server.log_file}{_log_tail(server.log_file)}"
-                )
-            stop.wait(0.5)
-        return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        stop_local_server(server)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

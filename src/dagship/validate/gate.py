@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dagship.environment.errors import EnvironmentBuildError
 from dagship.validate.errors import ValidateError
 
 if TYPE_CHECKING:
-    from dagship.validate.environment import Environment
+    from dagship.environment.build import Environment
     from dagship.validate.parse import ParseReport
     from dagship.validate.pytest_runner import OutputLine
 
@@ -145,11 +146,11 @@ def _pytest_check(
 def _environment(
     project: Path, kind: str, plan: CheckPlan, checks: dict[str, str], progress: Progress
 ) -> Environment:
-    from dagship.validate.environment import ensure_environment
+    from dagship.environment.build import ensure_environment
 
     try:
         return ensure_environment(project, local=plan.local, on_progress=progress)
-    except ValidateError as exc:
+    except (EnvironmentBuildError, ValidateError) as exc:
         ways = [] if plan.local else ["pass --local to check with the Airflow next to dagship"]
         if plan.parses(kind):
             ways.append("pass --no-parse to deploy without parsing (the deploy records it)")

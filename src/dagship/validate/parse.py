@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dagship.environment.airflow import airflow_environment
+from dagship.environment.build import Environment, cache_dir
 from dagship.validate import parse_pool
 from dagship.validate.env_file import project_variables, with_variables
-from dagship.validate.environment import Environment, cache_dir
 from dagship.validate.errors import ValidateError
 from dagship.validate.parse_cache import (
     ParseCache,
@@ -288,21 +289,12 @@ def _matches(relative: str, patterns: list[str]) -> bool:
 def _worker_env(
     base: Mapping[str, str], project: Path, home: Path, timeout: float
 ) -> dict[str, str]:
-    dags = project / "dags"
-    env = {k: v for k, v in base.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
-    # The project is importable as Airflow sees it: dags/ and plugins/ on sys.path, and the
-    # project root for `from include.x import y`.
-    paths = [str(project), str(dags), str(project / "plugins")]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
+    """The project's Airflow environment, with the parse's own settings: Airflow's import
+    timeout, full tracebacks, only errors logged, and no bytecode written into the project."""
+    env = airflow_environment(home, project, base)
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join(paths),
             "PYTHONDONTWRITEBYTECODE": "1",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": f"{timeout:g}",
             "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "True",
             "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACK_DEPTH": "100",

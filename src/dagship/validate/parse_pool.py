@@ -26,7 +26,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 from dagship.core.errors import DagshipError
+from dagship.files import write_atomic
 
 WORKER_SCRIPT = Path(__file__).with_name("parse_worker.py")
 STARTUP_TIMEOUT = 300.0
@@ -136,7 +139,7 @@ class Forkserver:
             )
         assert self.proc.stdout is not None
         self.status = Lines(self.proc.stdout.fileno())
-        self.pid_file.write_text(str(self.proc.pid))
+        write_atomic(self.pid_file, str(self.proc.pid))
 
     def _release(self) -> None:
         if self.start_lock is not None:
@@ -251,10 +254,11 @@ def stop_forkservers(base: Path, project: Path) -> int:
     for pid_file in base.glob("*/forkserver.pid"):
         try:
             pid = int(pid_file.read_text())
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
+            command = psutil.Process(pid).cmdline()
+        except (OSError, ValueError, psutil.Error):
             continue
-        if str(project).encode() in command and str(WORKER_SCRIPT).encode() in command:
+        # The pid may have been reused by another program since: check it is our forkserver.
+        if str(project) in command and str(WORKER_SCRIPT) in command:
             _kill_group(pid)
             stopped += 1
     return stopped

@@ -11,7 +11,6 @@ at another Airflow: its home, its config file and its metadata database.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -19,17 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dagship.project.scan import DAGS_FOLDER
+from dagship.environment.airflow import airflow_environment
 from dagship.validate.env_file import project_variables, with_variables
 from dagship.validate.errors import ValidateError
 
 if TYPE_CHECKING:
-    from dagship.validate.environment import Environment
+    from dagship.environment.build import Environment
 
 TESTS_FOLDER = "tests"
-PLUGINS_FOLDER = "plugins"
-# Settings that would make the tests use the user's own Airflow: its files and its database.
-_OTHER_AIRFLOW = ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "AIRFLOW__DATABASE__")
 
 # Called with each line pytest prints (with its newline).
 OutputLine = Callable[[str], None]
@@ -57,7 +53,7 @@ def run_project_tests(
     env_file: Path | None = None,
 ) -> TestRun:
     """``dagship test``: find the tests, get the deployment's environment, run pytest."""
-    from dagship.validate.environment import ensure_environment
+    from dagship.environment.build import ensure_environment
 
     project = Path(project).resolve()
     # A project without tests or with a bad env file fails before a build.
@@ -117,7 +113,8 @@ def _run(
     _check_pytest(environment)
     with tempfile.TemporaryDirectory(prefix="dagship-test-") as airflow_home:
         command = [str(environment.python), "-m", "pytest", *args]
-        env = pytest_env(project, Path(airflow_home), with_variables(variables))
+        # No specifics of its own: the project's Airflow environment with a throwaway home.
+        env = airflow_environment(Path(airflow_home), project, with_variables(variables))
         if on_output is None:
             return subprocess.call(command, cwd=project, env=env, stdin=subprocess.DEVNULL)
         with subprocess.Popen(
@@ -134,30 +131,6 @@ def _run(
             for line in proc.stdout:
                 on_output(line)
         return proc.returncode
-
-
-def pytest_env(
-    project: Path, airflow_home: Path, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment pytest runs in: ``base`` (default: ours) without what points at another
-    Airflow, plus the paths and settings of a throwaway Airflow for ``project``."""
-    base = os.environ if base is None else base
-    env = {k: v for k, v in base.items() if not k.startswith(_OTHER_AIRFLOW)}
-    paths = [project, project / DAGS_FOLDER, project / PLUGINS_FOLDER]
-    inherited = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *inherited])
-    env.update(
-        {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(project / DAGS_FOLDER),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / PLUGINS_FOLDER),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(airflow_home / "dag_bundles"),
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
-        }
-    )
-    return env
 
 
 def _names_tests(project: Path, args: Sequence[str]) -> bool:

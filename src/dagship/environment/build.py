@@ -1,4 +1,5 @@
-"""The deployment's environment: the Airflow version and requirements the project runs with.
+"""The deployment's Python environment: the Airflow version and requirements the project runs
+with.
 
 The Airflow version comes from ``dagship.yaml`` (``airflow_version``), else from the
 Dockerfile's ``FROM`` line: an official ``apache/airflow:X`` image or an Astro Runtime image.
@@ -28,8 +29,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagship.environment.errors import EnvironmentBuildError
+from dagship.files import write_atomic
 from dagship.project.config import load_config
-from dagship.validate.errors import ValidateError
 
 # Bump when the way environments are built changes, so that old ones are not reused.
 ENV_FORMAT = "1"
@@ -85,7 +87,8 @@ def project_airflow_version(project: Path) -> str:
 
 
 def image_airflow(image: str) -> AirflowImage:
-    """The Airflow version of a base image reference; ValidateError for an unknown image."""
+    """The Airflow version of a base image reference; EnvironmentBuildError for an unknown
+    image."""
     name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
     name = name.split("@")[0].lower()
     tag = tag.split("@")[0]
@@ -94,7 +97,7 @@ def image_airflow(image: str) -> AirflowImage:
         if match and match["airflow"].startswith("3."):
             return AirflowImage(match["airflow"], match["python"])
         if match:
-            raise ValidateError(
+            raise EnvironmentBuildError(
                 f"{image} runs Airflow {match['airflow']}; dagship validates Airflow 3 projects: "
                 f"upgrade the image or {ASK_FOR_VERSION}"
             )
@@ -103,12 +106,12 @@ def image_airflow(image: str) -> AirflowImage:
         if match and match["line"] in RUNTIME_AIRFLOW_LINES:
             return AirflowImage(RUNTIME_AIRFLOW_LINES[match["line"]], match["python"])
         if _RUNTIME2_TAG.match(tag):
-            raise ValidateError(
+            raise EnvironmentBuildError(
                 f"{image} is an Astro Runtime image for Airflow 2; dagship validates Airflow 3 "
                 f"projects: use an Astro Runtime 3 image (e.g. {RUNTIME_REPOSITORIES[1]}:3.1-12) "
                 f"or {ASK_FOR_VERSION}"
             )
-    raise ValidateError(
+    raise EnvironmentBuildError(
         f"cannot tell which Airflow version the image {image} runs: {ASK_FOR_VERSION}"
     )
 
@@ -119,11 +122,11 @@ def _project_image(project: Path) -> AirflowImage:
     image = _base_image(dockerfile) if dockerfile.is_file() else None
     if config.airflow_version:
         python = None
-        with contextlib.suppress(ValidateError):
+        with contextlib.suppress(EnvironmentBuildError):
             python = image_airflow(image).python if image else None
         return AirflowImage(config.airflow_version, python)
     if image is None:
-        raise ValidateError(
+        raise EnvironmentBuildError(
             f"{project} has no Dockerfile with a FROM line and no airflow_version in "
             f"dagship.yaml, so the Airflow version is unknown: {ASK_FOR_VERSION}"
         )
@@ -215,7 +218,7 @@ def _remove(location: Path, cutoff: float) -> bool:
 
 def _local_environment() -> Environment:
     if importlib.util.find_spec("airflow") is None:
-        raise ValidateError(
+        raise EnvironmentBuildError(
             f"--local needs Apache Airflow in this interpreter ({sys.executable}): install it "
             "with `pip install 'dagship[airflow]'`, or drop --local to let dagship build the "
             "deployment's environment"
@@ -237,7 +240,7 @@ def _read_requirements(project: Path) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidateError(f"cannot read {path}: {exc}") from exc
+        raise EnvironmentBuildError(f"cannot read {path}: {exc}") from exc
 
 
 def _hash(data: object) -> str:
@@ -271,7 +274,7 @@ def _locked(path: Path) -> Iterator[None]:
 def _uv() -> str:
     uv = shutil.which("uv")
     if uv is None:
-        raise ValidateError(
+        raise EnvironmentBuildError(
             "uv is needed to build the deployment's environment: install it with "
             "`pip install uv` (or use --local to parse with this interpreter's Airflow)"
         )
@@ -291,7 +294,9 @@ def _build(project: Path, location: Path, airflow: str, python: str, has_require
         # The image's Python is not on this machine: the current interpreter is the next best.
         done = _run([*venv, "--python", sys.executable], project)
         if done.returncode != 0:
-            raise ValidateError(f"could not create a virtual environment with uv:\n{done.stderr}")
+            raise EnvironmentBuildError(
+                f"could not create a virtual environment with uv:\n{done.stderr}"
+            )
     install = [uv, "pip", "install", "--quiet", "--compile-bytecode"]
     install += ["--python", str(_python_of(location)), spec, "pytest"]
     if has_requirements:
@@ -301,12 +306,12 @@ def _build(project: Path, location: Path, airflow: str, python: str, has_require
         shutil.rmtree(location, ignore_errors=True)
         explanation = (done.stderr or done.stdout).strip()
         if "No solution found" in explanation or "unsatisfiable" in explanation:
-            raise ValidateError(
+            raise EnvironmentBuildError(
                 f"dependency conflict: apache-airflow {airflow} and requirements.txt cannot be "
                 f"installed together.\n{explanation}\nChange requirements.txt (or "
                 "airflow_version in dagship.yaml) and run again."
             )
-        raise ValidateError(
+        raise EnvironmentBuildError(
             f"could not install apache-airflow {airflow} and requirements.txt:\n{explanation}"
         )
     # Installed is not importable: without Airflow's constraints file (published outside the
@@ -316,17 +321,15 @@ def _build(project: Path, location: Path, airflow: str, python: str, has_require
     if done.returncode != 0:
         shutil.rmtree(location, ignore_errors=True)
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ValidateError(
+        raise EnvironmentBuildError(
             f"apache-airflow {airflow} was installed but does not import: {last}\n"
             "A dependency resolved to a release newer than this Airflow supports: pin it in "
             "requirements.txt to the version Airflow's constraints file names (for Airflow "
             "3.1.0: `structlog==25.4.0`), or use a newer airflow_version."
         )
     version = done.stdout.strip().splitlines()[-1]
-    marker = location / MARKER
-    temporary = marker.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"airflow_version": version}), encoding="utf-8")
-    os.replace(temporary, marker)  # written last: the environment is complete
+    # Written last: the environment is complete.
+    write_atomic(location / MARKER, json.dumps({"airflow_version": version}))
     return version
 
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from dagship.validate.environment import (
+from dagship.environment.build import (
     AirflowImage,
     ensure_environment,
     image_airflow,
     project_airflow_version,
     remove_unused_environments,
 )
-from dagship.validate.errors import ValidateError
+from dagship.environment.errors import EnvironmentBuildError
 from tests.validate.conftest import ParseCli, by_path, write_files
 
 
@@ -48,7 +48,7 @@ def test_known_images_map_to_their_airflow(image: str, expected: AirflowImage) -
     ],
 )
 def test_unknown_or_airflow2_images_ask_for_airflow_version(image: str, needles: list[str]) -> None:
-    with pytest.raises(ValidateError) as caught:
+    with pytest.raises(EnvironmentBuildError) as caught:
         image_airflow(image)
     for needle in needles:
         assert needle in str(caught.value)
@@ -67,7 +67,7 @@ def test_dagship_yaml_wins_over_the_dockerfile(tmp_path: Path) -> None:
 
 
 def test_no_dockerfile_and_no_version_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValidateError) as caught:
+    with pytest.raises(EnvironmentBuildError) as caught:
         project_airflow_version(tmp_path)
     assert "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml" in str(
         caught.value

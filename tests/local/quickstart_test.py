@@ -1,0 +1,61 @@
+"""How the quickstart recognizes the local Airflow an earlier quickstart left running (by its
+pid file): a process is taken for it only if it is an ``airflow standalone``; its API port
+comes from its environment. The real Airflow runs in tests/cli/quickstart_test.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagship.local.quickstart import DEFAULT_AIRFLOW_PORT, _airflow_port
+
+SLEEPER = "import sys, time\nprint('up', flush=True)\ntime.sleep(600)\n"
+
+
+@contextmanager
+def running(command: list[str], env: Mapping[str, str]) -> Iterator[int]:
+    base = {k: v for k, v in os.environ.items() if k != "AIRFLOW__API__PORT"}
+    process = subprocess.Popen(command, env={**base, **env}, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"up\n"  # running, arguments and environment set
+        yield process.pid
+    finally:
+        process.kill()
+        process.wait()
+
+
+def fake_airflow(folder: Path) -> Path:
+    """An executable called ``airflow``: its command line is that of the real one."""
+    script = folder / "bin" / "airflow"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!{sys.executable}\n{SLEEPER}")
+    script.chmod(0o755)
+    return script
+
+
+def test_an_airflow_standalone_is_recognized_with_its_port(tmp_path: Path) -> None:
+    airflow = fake_airflow(tmp_path)
+    with running([str(airflow), "standalone"], {"AIRFLOW__API__PORT": "18123"}) as pid:
+        assert _airflow_port(pid) == 18123
+
+
+def test_without_a_port_setting_it_is_airflows_default(tmp_path: Path) -> None:
+    airflow = fake_airflow(tmp_path)
+    with running([str(airflow), "standalone"], {}) as pid:
+        assert _airflow_port(pid) == DEFAULT_AIRFLOW_PORT
+
+
+def test_other_processes_are_not_taken_for_airflow(tmp_path: Path) -> None:
+    airflow = fake_airflow(tmp_path)
+    port = {"AIRFLOW__API__PORT": "18123"}
+    # A reused pid: another program, or another airflow command.
+    with running([sys.executable, "-c", SLEEPER], port) as pid:
+        assert _airflow_port(pid) is None
+    with running([str(airflow), "scheduler"], port) as pid:
+        assert _airflow_port(pid) is None
+    assert _airflow_port(pid) is None  # gone
