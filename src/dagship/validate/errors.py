@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dagship.project.errors import ProjectError
+from dagship.core.errors import DagshipError
 
 
-class ValidateError(ProjectError):
+class ValidateError(DagshipError):
     """The project cannot be validated: no usable environment, no Airflow, no dags/ folder."""
