@@ -25,7 +25,7 @@ from dagship.files import write_atomic
 
 SHARED_FOLDERS = ("dags", "include", "plugins")
 _SKIPPED_PARTS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
-_WORKER_FILES = ("parse_worker.py", "placeholders.py")
+_WORKER_FILES = ("parse_worker.py", "processor.py", "placeholders.py")
 
 
 MAX_ENTRIES = 10_000
