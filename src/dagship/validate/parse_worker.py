@@ -16,11 +16,13 @@ only the standard library and Airflow; dagship itself is not installed there.
 
     A worker takes the caller's environment variables from the first line, then reads one JSON
     request per line and answers each with one JSON line: ``{"list": true}`` is answered with
-    the listing as above, ``{"path": ...}`` with the DAGs found in that file (id, task count),
-    the errors Airflow recorded (with tracebacks), the placeholders used and the time taken.
-    Airflow's own per-file timeout (``[core] dagbag_import_timeout``) applies. Database access
-    is blocked as in Airflow's DAG processor. Anything the DAG files print goes to stderr, never
-    into the answers.
+    the listing as above, ``{"path": ...}`` with what Airflow's DAG processor makes of that
+    file (processor.py, for the installed Airflow 3.0 to 3.3): the DAGs it registers (id, task
+    count), the import errors (with tracebacks), the DAGs that fail to serialize, the warnings
+    DagBag captured, the placeholders used and the time taken. Airflow's own per-file timeout
+    (``[core] dagbag_import_timeout``) applies. Database access is blocked and the plugins are
+    loaded (once, before forking) as in Airflow's DAG processor. Anything the DAG files print
+    goes to stderr, never into the answers.
 """
 
 from __future__ import annotations
