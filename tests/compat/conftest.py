@@ -39,10 +39,16 @@ class VersionedEnvironment:
         return root
 
 
-def environment_for(line: str, cache: Path, root: Path) -> VersionedEnvironment:
+def environment_for(
+    line: str, cache: Path, root: Path, requirements: str | None = None
+) -> VersionedEnvironment:
+    """The environment of Airflow ``line`` (with ``requirements``, the requirements.txt of a
+    project that needs more), built in ``cache`` unless it is there."""
     project = root / f"airflow-{line}"
     write(project, "dagship.yaml", f'airflow_version: "{line}"\n')
     write(project, "dags/.airflowignore", "")
+    if requirements is not None:
+        write(project, "requirements.txt", requirements)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAGSHIP_CACHE_DIR", str(cache))
         environment = ensure_environment(project)
