@@ -109,7 +109,8 @@ def _combined(digests: dict[str, str]) -> str:
 
 
 def worker_digest() -> str:
-    """Changes to the parse worker or the placeholders invalidate every entry."""
+    """Changes to the parse worker, its Airflow steps (processor.py) or the placeholders
+    invalidate every entry."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
     for name in _WORKER_FILES:
