@@ -89,9 +89,7 @@ def project_airflow_version(project: Path) -> str:
 def image_airflow(image: str) -> AirflowImage:
     """The Airflow version of a base image reference; EnvironmentBuildError for an unknown
     image."""
-    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-    name = name.split("@")[0].lower()
-    tag = tag.split("@")[0]
+    name, tag = _split_image(image)
     if name in OFFICIAL_REPOSITORIES:
         match = _OFFICIAL_TAG.match(tag)
         if match and match["airflow"].startswith("3."):
@@ -116,10 +114,28 @@ def image_airflow(image: str) -> AirflowImage:
     )
 
 
+def astro_runtime_tag(image: str) -> str | None:
+    """The tag of an Astro Runtime image reference (``12.8.0``, ``3.1-12``); None for any
+    other image."""
+    name, tag = _split_image(image)
+    return tag if name in RUNTIME_REPOSITORIES else None
+
+
+def project_base_image(project: Path) -> str | None:
+    """The base image of the project's Dockerfile (its last ``FROM``), None without one."""
+    dockerfile = project / "Dockerfile"
+    return _base_image(dockerfile) if dockerfile.is_file() else None
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    """``(repository, tag)`` of an image reference, the repository lower-cased, no digest."""
+    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    return name.split("@")[0].lower(), tag.split("@")[0]
+
+
 def _project_image(project: Path) -> AirflowImage:
     config = load_config(project)
-    dockerfile = project / "Dockerfile"
-    image = _base_image(dockerfile) if dockerfile.is_file() else None
+    image = project_base_image(project)
     if config.airflow_version:
         python = None
         with contextlib.suppress(EnvironmentBuildError):
