@@ -38,6 +38,7 @@ ENV_FORMAT = "1"
 MARKER = ".dagship-environment.json"
 UNUSED_DAYS = 30
 ASK_FOR_VERSION = "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml"
+MIGRATE_CHECK = "`dagship migrate-check` lists what the project's code needs for Airflow 3"
 # Astro Runtime 3 tags are <Airflow major.minor>-<Runtime release>, e.g. 3.1-12: the Airflow
 # line is in the tag. These are the lines published so far; dagship installs the newest patch
 # release of the line unless dagship.yaml pins airflow_version.
@@ -97,7 +98,7 @@ def image_airflow(image: str) -> AirflowImage:
         if match:
             raise EnvironmentBuildError(
                 f"{image} runs Airflow {match['airflow']}; dagship validates Airflow 3 projects: "
-                f"upgrade the image or {ASK_FOR_VERSION}"
+                f"upgrade the image or {ASK_FOR_VERSION} ({MIGRATE_CHECK})"
             )
     if name in RUNTIME_REPOSITORIES:
         match = _RUNTIME3_TAG.match(tag)
@@ -107,7 +108,7 @@ def image_airflow(image: str) -> AirflowImage:
             raise EnvironmentBuildError(
                 f"{image} is an Astro Runtime image for Airflow 2; dagship validates Airflow 3 "
                 f"projects: use an Astro Runtime 3 image (e.g. {RUNTIME_REPOSITORIES[1]}:3.1-12) "
-                f"or {ASK_FOR_VERSION}"
+                f"or {ASK_FOR_VERSION} ({MIGRATE_CHECK})"
             )
     raise EnvironmentBuildError(
         f"cannot tell which Airflow version the image {image} runs: {ASK_FOR_VERSION}"
