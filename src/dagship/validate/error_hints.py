@@ -8,6 +8,7 @@ general advice. A DAG or operator refusing an argument Airflow 3 removed names t
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def import_hint(project: Path, message: str) -> str:
     module = _missing_module(message)
     if module is None:
         return DEFAULT_IMPORT_HINT
-    image = project_base_image(project)
+    image = None
+    with contextlib.suppress(OSError):  # an unreadable Dockerfile only costs the hint
+        image = project_base_image(project)
     tag = astro_runtime_tag(image) if image else None
     distribution = shipped(module, tag) if tag is not None else None
     if distribution:
