@@ -78,17 +78,18 @@ def test_a_throwaway_airflow_reads_the_projects_dags():
     project = Path(__file__).resolve().parents[1]
     assert Path(conf.get("core", "dags_folder")) == project / "dags"
     assert not conf.getboolean("core", "load_examples")
-    home = Path(os.environ["AIRFLOW_HOME"])
-    assert home != Path(os.environ["USERS_AIRFLOW_HOME"])
-    assert "dagship-test-" in home.name
+    # AIRFLOW_HOME is the project, as in an Astro image; Airflow's own files are elsewhere.
+    assert Path(os.environ["AIRFLOW_HOME"]) == project
+    scratch = Path(os.environ["AIRFLOW_CONFIG"]).parent
+    assert "dagship-test-" in scratch.name
     # The user's Airflow settings apply, but not those pointing at their own Airflow.
     assert conf.getint("core", "parallelism") == 7
-    assert conf.get("database", "sql_alchemy_conn") == f"sqlite:///{home / 'airflow.db'}"
+    assert conf.get("database", "sql_alchemy_conn") == f"sqlite:///{scratch / 'airflow.db'}"
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD" not in os.environ
     bag = DagBag()  # the default folder, as the Astro example test uses it
     assert sorted(bag.dags) == ["dag_example"]
     with open(os.environ["REPORT_TO"], "w") as report:
-        report.write(str(home))
+        report.write(str(scratch))
 """
 
 
@@ -120,8 +121,9 @@ def test_tests_import_the_project_and_get_a_throwaway_airflow(tmp_path: Path) ->
     result = cli("test", project, "--local", "--", "-q", "-p", "no:cacheprovider", env=env)
     assert result.code == 0, result.out + result.err
     assert "2 passed" in result.out
-    assert not Path(report.read_text()).exists(), "the throwaway AIRFLOW_HOME is removed"
+    assert not Path(report.read_text()).exists(), "Airflow's throwaway folder is removed"
     assert not users_home.exists()
+    assert sorted(p.name for p in project.iterdir()) == ["dags", "include", "plugins", "tests"]
 
 
 def test_arguments_after_the_double_dash_go_to_pytest(tmp_path: Path) -> None:

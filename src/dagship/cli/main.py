@@ -13,6 +13,7 @@ from dagship.cli import (
     deployment,
     deploys,
     init,
+    migrate,
     parse,
     preview,
     promote,
@@ -40,6 +41,7 @@ app.command("quickstart")(quickstart.quickstart_command)
 app.command("deploy")(deploy.deploy_command)
 app.command("parse")(parse.parse_command)
 app.command("test", **test.COMMAND)(test.test_command)
+app.command("migrate-check")(migrate.migrate_check_command)
 app.command("rollback")(rollback.rollback)
 app.command("promote")(promote.promote_command)
 app.add_typer(deployment.app, name="deployment")

@@ -50,8 +50,9 @@ def test_command(
 ) -> None:
     """Run the project's tests/ with pytest, importable as Airflow sees the project.
 
-    The project root, dags/ and plugins/ are on sys.path (so `import include.x` works), and
-    Airflow runs from a throwaway AIRFLOW_HOME with dags_folder set to the project's dags/.
+    The project root, dags/ and plugins/ are on sys.path (so `import include.x` works),
+    AIRFLOW_HOME is the project root as in an Astro image, and Airflow keeps its config,
+    database and logs in a throwaway folder, with dags_folder set to the project's dags/.
     Arguments after `--` go to pytest, e.g. `dagship test -- -k example -x`. The exit code is
     pytest's. With --json, pytest's output goes to stderr and a summary to stdout.
     """

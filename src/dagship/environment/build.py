@@ -38,6 +38,7 @@ ENV_FORMAT = "1"
 MARKER = ".dagship-environment.json"
 UNUSED_DAYS = 30
 ASK_FOR_VERSION = "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml"
+MIGRATE_CHECK = "`dagship migrate-check` lists what the project's code needs for Airflow 3"
 # Astro Runtime 3 tags are <Airflow major.minor>-<Runtime release>, e.g. 3.1-12: the Airflow
 # line is in the tag. These are the lines published so far; dagship installs the newest patch
 # release of the line unless dagship.yaml pins airflow_version.
@@ -89,9 +90,7 @@ def project_airflow_version(project: Path) -> str:
 def image_airflow(image: str) -> AirflowImage:
     """The Airflow version of a base image reference; EnvironmentBuildError for an unknown
     image."""
-    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-    name = name.split("@")[0].lower()
-    tag = tag.split("@")[0]
+    name, tag = _split_image(image)
     if name in OFFICIAL_REPOSITORIES:
         match = _OFFICIAL_TAG.match(tag)
         if match and match["airflow"].startswith("3."):
@@ -99,7 +98,7 @@ def image_airflow(image: str) -> AirflowImage:
         if match:
             raise EnvironmentBuildError(
                 f"{image} runs Airflow {match['airflow']}; dagship validates Airflow 3 projects: "
-                f"upgrade the image or {ASK_FOR_VERSION}"
+                f"upgrade the image or {ASK_FOR_VERSION} ({MIGRATE_CHECK})"
             )
     if name in RUNTIME_REPOSITORIES:
         match = _RUNTIME3_TAG.match(tag)
@@ -109,17 +108,35 @@ def image_airflow(image: str) -> AirflowImage:
             raise EnvironmentBuildError(
                 f"{image} is an Astro Runtime image for Airflow 2; dagship validates Airflow 3 "
                 f"projects: use an Astro Runtime 3 image (e.g. {RUNTIME_REPOSITORIES[1]}:3.1-12) "
-                f"or {ASK_FOR_VERSION}"
+                f"or {ASK_FOR_VERSION} ({MIGRATE_CHECK})"
             )
     raise EnvironmentBuildError(
         f"cannot tell which Airflow version the image {image} runs: {ASK_FOR_VERSION}"
     )
 
 
+def astro_runtime_tag(image: str) -> str | None:
+    """The tag of an Astro Runtime image reference (``12.8.0``, ``3.1-12``); None for any
+    other image."""
+    name, tag = _split_image(image)
+    return tag if name in RUNTIME_REPOSITORIES else None
+
+
+def project_base_image(project: Path) -> str | None:
+    """The base image of the project's Dockerfile (its last ``FROM``), None without one."""
+    dockerfile = project / "Dockerfile"
+    return _base_image(dockerfile) if dockerfile.is_file() else None
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    """``(repository, tag)`` of an image reference, the repository lower-cased, no digest."""
+    name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    return name.split("@")[0].lower(), tag.split("@")[0]
+
+
 def _project_image(project: Path) -> AirflowImage:
     config = load_config(project)
-    dockerfile = project / "Dockerfile"
-    image = _base_image(dockerfile) if dockerfile.is_file() else None
+    image = project_base_image(project)
     if config.airflow_version:
         python = None
         with contextlib.suppress(EnvironmentBuildError):

@@ -23,7 +23,7 @@ from typing import Any
 
 from dagship.environment.airflow import airflow_environment
 from dagship.environment.build import Environment, cache_dir
-from dagship.validate import parse_pool
+from dagship.validate import error_hints, parse_pool
 from dagship.validate.env_file import project_variables, with_variables
 from dagship.validate.errors import ValidateError
 from dagship.validate.parse_cache import (
@@ -416,9 +416,11 @@ def _error(project: Path, relative: str, text: str, timeout: float) -> ParseErro
         kind = "syntax"
     elif "ImportError" in user.message or "ModuleNotFoundError" in user.message:
         kind = "import"
-        message = f"{user.message} (add the package to requirements.txt, or fix the import)"
+        message = f"{user.message} ({error_hints.import_hint(project, user.message)})"
     else:
         kind = "error"
+        hint = error_hints.argument_hint(user.message)
+        message = f"{user.message} ({hint})" if hint else message
     return ParseError(kind, message, user.text, line)
 
 

@@ -1,16 +1,20 @@
 """``dagship test``: the project's tests, run with pytest in the deployment's environment.
 
 The tests see the project as Airflow sees it in an Astro image: the project root is the working
-directory and is on ``sys.path`` (so ``import include.helpers`` works), as are the dags folder and
-``plugins/``. Airflow runs from a throwaway ``AIRFLOW_HOME`` (its own SQLite file, no example
-DAGs, ``[core] dags_folder`` pointing at the project's ``dags/``), so a test that builds a
-``DagBag()`` reads the project's DAGs. The user's environment variables and those of the
-project's ``.env`` apply, as they do for ``dagship parse``, except the settings that would point
-at another Airflow: its home, its config file and its metadata database.
+directory, ``AIRFLOW_HOME`` and on ``sys.path`` (so ``import include.helpers`` works), as are the
+dags folder and ``plugins/``. Airflow keeps its files in a throwaway folder (its config file, its
+own SQLite file, no example DAGs, ``[core] dags_folder`` pointing at the project's ``dags/``),
+so a test that builds a ``DagBag()`` reads the project's DAGs. A pytest plugin
+(``pytest_compat.py``) lets Astro's example test run unchanged on Airflow 3.2 and later. The
+user's environment variables and those of the project's ``.env`` apply, as they do for
+``dagship parse``, except the settings that would point at another Airflow: its home, its
+config file and its metadata database.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
     from dagship.environment.build import Environment
 
 TESTS_FOLDER = "tests"
+# validate/pytest_compat.py, loaded into pytest under this name.
+PLUGIN = "dagship_pytest_compat"
 
 # Called with each line pytest prints (with its newline).
 OutputLine = Callable[[str], None]
@@ -111,10 +117,9 @@ def _run(
     if on_output is not None and color and not any(a.startswith("--color") for a in args):
         args = [*args, "--color=yes"]
     _check_pytest(environment)
-    with tempfile.TemporaryDirectory(prefix="dagship-test-") as airflow_home:
-        command = [str(environment.python), "-m", "pytest", *args]
-        # No specifics of its own: the project's Airflow environment with a throwaway home.
-        env = airflow_environment(Path(airflow_home), project, with_variables(variables))
+    with tempfile.TemporaryDirectory(prefix="dagship-test-") as scratch:
+        command = [str(environment.python), "-m", "pytest", "-p", PLUGIN, *args]
+        env = _test_environment(project, Path(scratch), variables)
         if on_output is None:
             return subprocess.call(command, cwd=project, env=env, stdin=subprocess.DEVNULL)
         with subprocess.Popen(
@@ -131,6 +136,23 @@ def _run(
             for line in proc.stdout:
                 on_output(line)
         return proc.returncode
+
+
+def _test_environment(project: Path, scratch: Path, variables: Mapping[str, str]) -> dict[str, str]:
+    """The project's Airflow environment, with Airflow's files in ``scratch`` but
+    ``AIRFLOW_HOME`` the project, as in an Astro image (/usr/local/airflow): tests that name
+    files relative to it (Astro's ``os.path.relpath(path, AIRFLOW_HOME)``) see ``dags/a.py``.
+    Airflow writes nothing there: its config file, database and logs are in ``scratch``. The
+    compatibility plugin is importable from ``scratch`` (dagship is not installed in the
+    environment)."""
+    env = airflow_environment(scratch, project, with_variables(variables))
+    env["AIRFLOW_HOME"] = str(project)
+    env["AIRFLOW_CONFIG"] = str(scratch / "airflow.cfg")
+    plugins = scratch / "pytest-plugins"
+    plugins.mkdir()
+    shutil.copyfile(Path(__file__).with_name("pytest_compat.py"), plugins / f"{PLUGIN}.py")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(plugins)]))
+    return env
 
 
 def _names_tests(project: Path, args: Sequence[str]) -> bool:
