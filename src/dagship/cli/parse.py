@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from dagship.validate.parse import ParseReport
 
 SLOWEST = 5
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="List every warning (deprecated imports...), not only counts."
+    ),
+]
 
 
 def parse_command(
@@ -52,12 +58,7 @@ def parse_command(
         bool, typer.Option("--no-cache", help="Import every file again, ignoring cached results.")
     ] = False,
     env_file: EnvFileOption = None,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="List every warning (deprecated imports...), not only counts."
-        ),
-    ] = False,
+    verbose: VerboseOption = False,
     json: JsonOption = False,
 ) -> None:
     """Import every DAG file of the project with Airflow's own DagBag, in parallel, and
