@@ -33,6 +33,9 @@ PG_URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 BACKENDS = ("sqlite", "postgresql")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 STARTUP_TIMEOUT = 60.0
+# The interpreter of `dagship server`: this one, except when the bundle's tests run inside an
+# Airflow environment (tests/compat), which has Airflow but not dagship's server dependencies.
+SERVER_PYTHON = os.environ.get("DAGSHIP_TEST_SERVER_PYTHON") or sys.executable
 
 
 def free_port() -> int:
@@ -138,7 +141,7 @@ class Server:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
-                sys.executable,
+                SERVER_PYTHON,
                 "-m",
                 "dagship",
                 "server",

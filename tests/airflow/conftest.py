@@ -28,10 +28,13 @@ def _q(value: str) -> str:
 
 
 class TestAirflowClient(AirflowClient):
-    """dagship's Airflow client plus the calls only the tests make: read a DAG and its source,
-    trigger runs and read their tasks and XComs."""
+    """dagship's Airflow client plus the calls only the tests make: Airflow's version, read a
+    DAG and its source, trigger runs and read their tasks and XComs."""
 
     __test__ = False  # not a pytest test class
+
+    def version(self) -> str:
+        return str(self._json("GET", "/api/v2/version")["version"])
 
     def dag(self, dag_id: str) -> JSON:
         return self._json("GET", f"/api/v2/dags/{_q(dag_id)}")

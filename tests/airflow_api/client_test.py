@@ -37,7 +37,10 @@ def airflow(*, password: str | None, all_admins: bool, errors: int = 0) -> httpx
         assert path == "/api/v2/importErrors"
         limit = min(int(request.url.params["limit"]), 100)
         offset = int(request.url.params["offset"])
-        items = [{"filename": f"e{i}.py", "stack_trace": "boom"} for i in range(errors)]
+        items = [
+            {"filename": f"e{i}.py", "stack_trace": "boom", "bundle_name": "dagship-local"}
+            for i in range(errors)
+        ]
         page = items[offset : offset + limit]
         return httpx.Response(200, json={"import_errors": page, "total_entries": errors})
 
@@ -49,6 +52,35 @@ def test_every_page_of_import_errors_is_read() -> None:
     with AirflowClient("http://af", username="admin", password="s3cret", transport=transport) as c:
         errors = c.import_errors("dagship-local")
     assert [e["filename"] for e in errors] == [f"e{i}.py" for i in range(150)]
+
+
+def old_airflow() -> httpx.MockTransport:
+    """Airflow 3.0's API: no bundle filters on DAGs or import errors (it ignores them)."""
+    dags = [
+        {"dag_id": "a", "bundle_name": "dagship-prod", "bundle_version": "sha256-new"},
+        {"dag_id": "b", "bundle_name": "dagship-prod", "bundle_version": "sha256-old"},
+        {"dag_id": "c", "bundle_name": "dags-folder", "bundle_version": None},
+    ]
+    errors = [
+        {"filename": "x.py", "stack_trace": "boom", "bundle_name": "dagship-prod"},
+        {"filename": "y.py", "stack_trace": "boom", "bundle_name": "dags-folder"},
+    ]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/dags":
+            return httpx.Response(200, json={"dags": dags, "total_entries": len(dags)})
+        return httpx.Response(200, json={"import_errors": errors, "total_entries": len(errors)})
+
+    return httpx.MockTransport(handle)
+
+
+def test_bundle_filters_hold_where_airflow_ignores_them() -> None:
+    with AirflowClient("http://af", token="t", transport=old_airflow()) as client:
+        assert [d["dag_id"] for d in client.dags("dagship-prod", "sha256-new")] == ["a"]
+        assert [d["dag_id"] for d in client.dags("dagship-prod")] == ["a", "b"]
+        assert len(client.dags()) == 3
+        assert [e["filename"] for e in client.import_errors("dagship-prod")] == ["x.py"]
+        assert len(client.import_errors()) == 2
 
 
 def test_all_admins_mode_needs_no_password() -> None:

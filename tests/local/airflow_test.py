@@ -113,11 +113,17 @@ def _airflow_rest(dags: int, errors: int) -> httpx.MockTransport:
         offset = int(request.url.params.get("offset", 0))
         assert request.url.params.get("bundle_name") == "dagship-local"
         if request.url.path == "/api/v2/dags":
-            items = [{"dag_id": f"d{i}", "bundle_version": "v1"} for i in range(dags)]
+            items = [
+                {"dag_id": f"d{i}", "bundle_name": "dagship-local", "bundle_version": "v1"}
+                for i in range(dags)
+            ]
             key = "dags"
         else:
             assert request.url.path == "/api/v2/importErrors"
-            items = [{"filename": f"e{i}.py", "stack_trace": f"boom {i}"} for i in range(errors)]
+            items = [
+                {"filename": f"e{i}.py", "stack_trace": f"boom {i}", "bundle_name": "dagship-local"}
+                for i in range(errors)
+            ]
             key = "import_errors"
         page = items[offset : offset + limit]
         return httpx.Response(200, json={key: page, "total_entries": len(items)})

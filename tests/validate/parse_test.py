@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -265,28 +264,6 @@ def _airflow_python(code: str, argument: Path, home: Path) -> Any:
         check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_airflow_example_dags_parse_as_airflow_dagbag_sees_them(
-    tmp_path: Path, parse_cli: ParseCli
-) -> None:
-    project = tmp_path / "examples"
-    shutil.copytree(
-        AIRFLOW_EXAMPLES, project / "dags", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    report = parse_cli(project, "--local", "--json").ok().json()
-    assert report["error_count"] == 0
-    ours = sorted(d["dag_id"] for f in report["files"] for d in f["dags"])
-    code = (
-        "import json, sys\n"
-        "from airflow.dag_processing.dagbag import DagBag\n"
-        "bag = DagBag(dag_folder=sys.argv[1])\n"
-        "print(json.dumps({'ids': sorted(bag.dag_ids), 'errors': bag.import_errors}))\n"
-    )
-    airflow = _airflow_python(code, project / "dags", tmp_path)
-    assert airflow["errors"] == {}
-    assert len(ours) > 50
-    assert ours == airflow["ids"]
 
 
 def test_cache_imports_only_the_changed_file_again(write_project: Any, parse_cli: ParseCli) -> None:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
+from airflow.dag_processing.bundles import base as airflow_bundles
+from airflow.dag_processing.bundles.base import BaseDagBundle
 
 from dagship.airflow.blobcache import BlobCache, BundleError
 from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
@@ -62,6 +63,13 @@ RETRY_SECONDS = 2.0
 CACHE_GC_INTERVAL = 3600
 # What a failed refresh can raise; anything else is a bug and propagates.
 _REFRESH_ERRORS = (ApiError, BundleError, ManifestError, ValueError, OSError, httpx.HTTPError)
+
+
+def _bundle_version(version: str) -> Any:
+    """What ``get_current_version`` returns: a ``BundleVersion`` on Airflow 3.3+ (a plain
+    string is deprecated there), the version string on Airflow 3.0 to 3.2, which have none."""
+    bundle_version = getattr(airflow_bundles, "BundleVersion", None)
+    return version if bundle_version is None else bundle_version(version=version)
 
 
 def _check_arguments(kwargs: dict[str, Any], **needed: str | None) -> None:
@@ -154,11 +162,12 @@ class DagshipDagBundle(BaseDagBundle):
             return self.versions_dir / self.version
         return self.current_link
 
-    def get_current_version(self) -> BundleVersion | None:
+    def get_current_version(self) -> Any:
+        """The version Airflow records for what it parses and runs (see ``_bundle_version``)."""
         if self.version:
-            return BundleVersion(version=self.version)
+            return _bundle_version(self.version)
         name = read_link(self.current_link)
-        return BundleVersion(version=version_of(name)) if name else None
+        return _bundle_version(version_of(name)) if name else None
 
     def initialize(self) -> None:
         if self.version:
@@ -419,7 +428,10 @@ class DagshipDagBundle(BaseDagBundle):
     def _token(self) -> str | None:
         if not self.conn_id:
             return os.environ.get(self.token_env) or None
-        from airflow.sdk import BaseHook
+        try:
+            from airflow.sdk import BaseHook
+        except ImportError:  # Airflow 3.0
+            from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
 
         try:
             conn = BaseHook.get_connection(self.conn_id)

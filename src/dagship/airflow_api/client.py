@@ -15,7 +15,7 @@ whose auth manager lets everyone in, e.g. tests).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -89,8 +89,8 @@ class AirflowClient:
     # -- DAGs and parsing -----------------------------------------------------------------
     def dags(self, bundle_name: str | None = None, bundle_version: str | None = None) -> list[JSON]:
         """Every non-stale DAG, optionally of one bundle and one bundle version."""
-        params = {"bundle_name": bundle_name, "bundle_version": bundle_version}
-        return list(self._pages("/api/v2/dags", "dags", _present(params)))
+        wanted = _present({"bundle_name": bundle_name, "bundle_version": bundle_version})
+        return _matching(self._pages("/api/v2/dags", "dags", wanted), wanted)
 
     def dag_details(self, dag_id: str) -> JSON:
         """The DAG's details, among them ``file_token`` for :meth:`reparse`."""
@@ -98,8 +98,8 @@ class AirflowClient:
 
     def import_errors(self, bundle_name: str | None = None) -> list[JSON]:
         """Import errors (``filename`` relative to the bundle, ``stack_trace``, ``timestamp``)."""
-        params = _present({"bundle_name": bundle_name})
-        return list(self._pages("/api/v2/importErrors", "import_errors", params))
+        wanted = _present({"bundle_name": bundle_name})
+        return _matching(self._pages("/api/v2/importErrors", "import_errors", wanted), wanted)
 
     def reparse(self, file_token: str) -> None:
         """Put the DAG file behind ``file_token`` at the front of the DAG processor's queue."""
@@ -170,6 +170,14 @@ class AirflowClient:
 
 def _present(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
+
+
+def _matching(items: Iterable[JSON], wanted: dict[str, Any]) -> list[JSON]:
+    """The items whose fields have the ``wanted`` values. Airflow filters by them itself where
+    it can; older versions ignore filters they do not have (``bundle_name`` and
+    ``bundle_version`` of DAGs before 3.1, ``bundle_name`` of import errors before 3.3) and
+    answer everything, so the filter is applied here as well."""
+    return [item for item in items if all(item.get(k) == v for k, v in wanted.items())]
 
 
 def _describe(url: str, response: httpx.Response) -> str:

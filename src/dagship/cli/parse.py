@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from dagship.validate.parse import ParseReport
 
 SLOWEST = 5
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="List every warning (deprecated imports...), not only counts."
+    ),
+]
 
 
 def parse_command(
@@ -52,10 +58,13 @@ def parse_command(
         bool, typer.Option("--no-cache", help="Import every file again, ignoring cached results.")
     ] = False,
     env_file: EnvFileOption = None,
+    verbose: VerboseOption = False,
     json: JsonOption = False,
 ) -> None:
-    """Import every DAG file of the project with Airflow's own DagBag, in parallel, and report
-    the DAGs found and every error (file, line, traceback). Exit code 1 on any error."""
+    """Import every DAG file of the project with Airflow's own DagBag, in parallel, and
+    serialize each DAG as Airflow's DAG processor does; report the DAGs found, every error
+    (file, line, traceback) and the warnings Airflow captured. Exit code 1 on any error;
+    warnings never fail the parse."""
     from dagship.environment.build import ensure_environment
     from dagship.validate.parse import parse_project
 
@@ -67,35 +76,16 @@ def parse_command(
     report = parse_project(
         path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache, env_file=env_file
     )
-    show(report.to_dict(), lambda: render_report(report), json)
+    show(report.to_dict(), lambda: render_report(report, verbose=verbose), json)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def render_report(report: ParseReport) -> None:
-    """The human output of a parse: a table per file, the slowest files, then each error."""
+def render_report(report: ParseReport, *, verbose: bool = False) -> None:
+    """The human output of a parse: a table per file, the slowest files, each error, then the
+    warnings (listed with ``verbose``, else counted)."""
     if report.files:
-        table = Table(title=None, show_edge=False, pad_edge=False)
-        table.add_column("File")
-        table.add_column("DAGs")
-        table.add_column("Tasks", justify="right")
-        table.add_column("Time", justify="right")
-        table.add_column("Result")
-        for result in report.files:
-            if result.errors:
-                status = Text(plural(len(result.errors), "error"), style="red")
-            else:
-                status = Text("ok", style="green")
-            if result.cached:
-                status.append(" (cached)")
-            table.add_row(
-                result.path,
-                ", ".join(dag.dag_id for dag in result.dags) or "-",
-                str(result.tasks),
-                f"{result.seconds:.2f}s",
-                status,
-            )
-        out.print(table)
+        _render_table(report)
     if len(report.files) > SLOWEST:
         out.print("\nSlowest files:")
         for result in report.slowest(SLOWEST):
@@ -113,16 +103,70 @@ def render_report(report: ParseReport) -> None:
         out.print(error.message)
         if error.traceback and error.traceback != error.message:
             out.print(_indent(error.traceback))
+    _render_warnings(report, verbose)
     cached = sum(1 for result in report.files if result.cached)
     summary = (
         f"\nParsed {plural(len(report.files), 'file')}"
         + (f" ({cached} unchanged, from the cache)" if cached else "")
         + f" in {report.seconds:.1f}s with Airflow {report.airflow_version}: "
-        + f"{plural(report.dag_count, 'DAG')}, {plural(len(report.errors), 'error')}."
+        + f"{plural(report.dag_count, 'DAG')}, {plural(len(report.errors), 'error')}"
+        + (f", {plural(report.warning_count, 'warning')}" if report.warning_count else "")
+        + "."
     )
     if not report.files:
         summary = f"\nNo DAG files to parse in {report.project}/dags."
     out.print(summary, style=None if report.ok else "red")
+
+
+def _render_table(report: ParseReport) -> None:
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    table.add_column("File")
+    table.add_column("DAGs")
+    table.add_column("Tasks", justify="right")
+    table.add_column("Time", justify="right")
+    table.add_column("Warnings", justify="right")
+    table.add_column("Result")
+    for result in report.files:
+        if result.errors:
+            status = Text(plural(len(result.errors), "error"), style="red")
+        else:
+            status = Text("ok", style="green")
+        if result.cached:
+            status.append(" (cached)")
+        table.add_row(
+            result.path,
+            ", ".join(dag.dag_id for dag in result.dags) or "-",
+            str(result.tasks),
+            f"{result.seconds:.2f}s",
+            Text(str(len(result.warnings)), style="yellow") if result.warnings else "-",
+            status,
+        )
+    out.print(table)
+
+
+def _render_warnings(report: ParseReport, verbose: bool) -> None:
+    """Each warning with ``verbose``; else one line saying how to see them."""
+    if not report.warning_count:
+        return
+    if not verbose:
+        out.print(
+            f"\n{plural(report.warning_count, 'warning')} (deprecated imports and the like): "
+            "run `dagship parse --verbose` to list them"
+        )
+        return
+    for result in report.files:
+        for warning in result.warnings:
+            where = warning.file or result.path
+            if warning.line:
+                where = f"{where}:{warning.line}"
+            out.print(
+                Text.assemble(
+                    "\n", ("Warning", "yellow bold"), " in ", (where, "bold"),
+                    f" ({warning.category}): ",
+                ),
+                end="",
+            )  # fmt: skip
+            out.print(warning.message)
 
 
 def _indent(text: str) -> str:

@@ -37,6 +37,8 @@ from dagship.validate.parse_cache import (
     worker_digest,
 )
 from dagship.validate.parse_pool import Forkserver, WorkerError, run_pool
+from dagship.validate.parse_warnings import ParseWarning, parse_warning
+from dagship.validate.serialization import serialization_error
 from dagship.validate.tracebacks import cut
 
 DEFAULT_TIMEOUT = 30.0  # Airflow's [core] dagbag_import_timeout default
@@ -58,7 +60,8 @@ class DagInfo:
 
 @dataclass
 class ParseError:
-    # syntax | import | timeout | metadata-database | cycle | duplicate-dag-id | crash | error
+    # syntax | import | serialization | timeout | metadata-database | cycle | duplicate-dag-id |
+    # crash | error
     kind: str
     message: str
     traceback: str
@@ -73,6 +76,7 @@ class FileResult:
     seconds: float = 0.0  # import time (as measured when it was parsed, for cached files)
     cached: bool = False
     placeholders: list[str] = field(default_factory=list)
+    warnings: list[ParseWarning] = field(default_factory=list)
 
     @property
     def tasks(self) -> int:
@@ -104,6 +108,10 @@ class ParseReport:
     def dag_count(self) -> int:
         return sum(len(result.dags) for result in self.files)
 
+    @property
+    def warning_count(self) -> int:
+        return sum(len(result.warnings) for result in self.files)
+
     def slowest(self, count: int = 5) -> list[FileResult]:
         return sorted(self.files, key=lambda r: r.seconds, reverse=True)[:count]
 
@@ -113,6 +121,7 @@ class ParseReport:
         data["dag_count"] = self.dag_count
         data["cached_files"] = sum(1 for r in self.files if r.cached)
         data["error_count"] = len(self.errors)
+        data["warning_count"] = self.warning_count
         return data
 
 
@@ -368,12 +377,18 @@ def _file_result(project: Path, answer: dict[str, Any], timeout: float) -> FileR
             "it uses) crashed or exited."
         )
         return FileResult(relative, errors=[ParseError("crash", message, message)])
+    errors = [_error(project, relative, text, timeout) for text in answer.get("errors", [])]
+    plugin_errors = answer.get("plugin_errors") or {}
+    for failed in answer.get("serialization_errors", []):
+        message, text = serialization_error(project, failed, plugin_errors)
+        errors.append(ParseError("serialization", message, text))
     return FileResult(
         path=relative,
         dags=[DagInfo(d["dag_id"], int(d["tasks"])) for d in answer.get("dags", [])],
-        errors=[_error(project, relative, text, timeout) for text in answer.get("errors", [])],
+        errors=errors,
         seconds=float(answer.get("seconds", 0.0)),
         placeholders=list(answer.get("placeholders", [])),
+        warnings=[parse_warning(project, text) for text in answer.get("warnings", [])],
     )
 
 
@@ -433,4 +448,5 @@ def _from_dict(data: dict[str, Any], *, cached: bool) -> FileResult:
         seconds=float(data.get("seconds", 0.0)),
         cached=cached,
         placeholders=list(data.get("placeholders", [])),
+        warnings=[ParseWarning(**w) for w in data.get("warnings", [])],
     )

@@ -25,7 +25,7 @@ from dagship.files import write_atomic
 
 SHARED_FOLDERS = ("dags", "include", "plugins")
 _SKIPPED_PARTS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
-_WORKER_FILES = ("parse_worker.py", "placeholders.py")
+_WORKER_FILES = ("parse_worker.py", "processor.py", "placeholders.py")
 
 
 MAX_ENTRIES = 10_000
@@ -109,7 +109,8 @@ def _combined(digests: dict[str, str]) -> str:
 
 
 def worker_digest() -> str:
-    """Changes to the parse worker or the placeholders invalidate every entry."""
+    """Changes to the parse worker, its Airflow steps (processor.py) or the placeholders
+    invalidate every entry."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
     for name in _WORKER_FILES:

@@ -16,11 +16,13 @@ only the standard library and Airflow; dagship itself is not installed there.
 
     A worker takes the caller's environment variables from the first line, then reads one JSON
     request per line and answers each with one JSON line: ``{"list": true}`` is answered with
-    the listing as above, ``{"path": ...}`` with the DAGs found in that file (id, task count),
-    the errors Airflow recorded (with tracebacks), the placeholders used and the time taken.
-    Airflow's own per-file timeout (``[core] dagbag_import_timeout``) applies. Database access
-    is blocked as in Airflow's DAG processor. Anything the DAG files print goes to stderr, never
-    into the answers.
+    the listing as above, ``{"path": ...}`` with what Airflow's DAG processor makes of that
+    file (processor.py, for the installed Airflow 3.0 to 3.3): the DAGs it registers (id, task
+    count), the import errors (with tracebacks), the DAGs that fail to serialize, the warnings
+    DagBag captured, the placeholders used and the time taken. Airflow's own per-file timeout
+    (``[core] dagbag_import_timeout``) applies. Database access is blocked and the plugins are
+    loaded (once, before forking) as in Airflow's DAG processor. Anything the DAG files print
+    goes to stderr, never into the answers.
 """
 
 from __future__ import annotations
@@ -39,10 +41,8 @@ import sys
 import time
 import traceback
 import zipfile
-from pathlib import Path
 from typing import Any, TextIO
 
-BUNDLE_NAME = "dagship-parse"
 # Top-level ``import a.b`` / ``from a.b import c`` statements (not relative imports).
 _IMPORT = re.compile(r"^(?:from|import)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 
@@ -136,7 +136,7 @@ def serve(project: str, dags_folder: str, control_path: str, idle: float, here: 
     try:
         listing = list_dag_files(dags_folder)
         _send(status, {"listing": listing})
-        bag_class, placeholders = _prepare(project, here)
+        steps, placeholders = _prepare(project, here)
         _preload(project, listing["modules"])
         # Objects imported so far live as long as the workers: the garbage collector of a
         # worker need not scan them again (and copy their pages) on every collection.
@@ -167,7 +167,7 @@ def serve(project: str, dags_folder: str, control_path: str, idle: float, here: 
                 os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
                 code = 0
                 try:
-                    _work(connection, dags_folder, bag_class, placeholders)
+                    _work(connection, dags_folder, steps, placeholders)
                 except BaseException:
                     traceback.print_exc()
                     code = 1
@@ -202,7 +202,7 @@ def _reap(signum: int, frame: Any) -> None:
             pass
 
 
-def _work(connection: socket.socket, dags_folder: str, bag_class: Any, placeholders: Any) -> None:
+def _work(connection: socket.socket, dags_folder: str, steps: Steps, placeholders: Any) -> None:
     """Answer one request per line on a connection from ``dagship parse``, until it closes.
 
     The first line carries the caller's environment variables (this process may have been
@@ -220,7 +220,7 @@ def _work(connection: socket.socket, dags_folder: str, bag_class: Any, placehold
         if request.get("list"):
             _send(writer, list_dag_files(dags_folder))
         else:
-            _send(writer, parse_file(request["path"], dags_folder, bag_class, placeholders))
+            _send(writer, parse_file(request["path"], dags_folder, steps, placeholders))
 
 
 def _send(stream: TextIO, message: dict[str, Any]) -> None:
@@ -229,45 +229,53 @@ def _send(stream: TextIO, message: dict[str, Any]) -> None:
 
 
 def _prepare(project: str, here: str) -> tuple[Any, Any]:
+    """Import Airflow as its DAG processor has it before a DAG file is imported: database
+    access blocked, the plugins loaded; then the placeholders. The Airflow side of a parse
+    (which DagBag, which serializer) is chosen by ``processor.py`` for the installed version."""
     import logging
 
-    from airflow.dag_processing import dagbag
-
     logging.getLogger("airflow").setLevel(logging.ERROR)
-    # Exactly what Airflow's DAG processor does before it imports a DAG file.
     from airflow.sdk.execution_time.supervisor import block_orm_access
 
     block_orm_access()
-    spec = importlib.util.spec_from_file_location(
-        "_dagship_placeholders", os.path.join(here, "placeholders.py")
-    )
-    assert spec is not None and spec.loader is not None
-    placeholders = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(placeholders)
+    processor = _load_module(here, "processor")
+    placeholders = _load_module(here, "placeholders")
     placeholders.install(project)
-    return getattr(dagbag, "BundleDagBag", dagbag.DagBag), placeholders
+    steps = Steps(processor, processor.dagbag_class(), processor.serializer().to_dict)
+    steps.plugin_errors = processor.load_plugins()
+    return steps, placeholders
 
 
-def parse_file(path: str, dags_folder: str, bag_class: Any, placeholders: Any) -> dict[str, Any]:
+def _load_module(here: str, name: str) -> Any:
+    """A module of this folder, loaded by path: the folder is not on ``sys.path``."""
+    path = os.path.join(here, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_dagship_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Steps:
+    """The Airflow side of a parse, chosen once in the forkserver (see processor.py)."""
+
+    def __init__(self, processor: Any, bag_class: Any, to_dict: Any) -> None:
+        self.processor = processor
+        self.bag_class = bag_class
+        self.to_dict = to_dict
+        self.plugin_errors: dict[str, str] = {}
+
+
+def parse_file(path: str, dags_folder: str, steps: Steps, placeholders: Any) -> dict[str, Any]:
     placeholders.used.clear()
     start = time.perf_counter()
-    bag = bag_class(
-        dag_folder=path,
-        bundle_path=Path(dags_folder),
-        bundle_name=BUNDLE_NAME,
-        collect_dags=False,
-    )
-    try:
-        found = bag.process_file(path, only_if_updated=False, safe_mode=True)
-    except Exception:
-        found = []
-        bag.import_errors[path] = traceback.format_exc()
+    result = steps.processor.process(path, dags_folder, steps.bag_class, steps.to_dict)
     seconds = time.perf_counter() - start
+    if result["serialization_errors"]:
+        result["plugin_errors"] = steps.plugin_errors
     return {
         "path": path,
-        "dags": [{"dag_id": dag.dag_id, "tasks": len(dag.tasks)} for dag in found],
-        "errors": [str(text) for text in bag.import_errors.values()],
-        "warnings": [str(w) for warnings in bag.captured_warnings.values() for w in warnings],
+        **result,
         "placeholders": sorted(set(placeholders.used)),
         "seconds": seconds,
     }
