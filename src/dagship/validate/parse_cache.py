@@ -25,7 +25,18 @@ from dagship.files import write_atomic
 
 SHARED_FOLDERS = ("dags", "include", "plugins")
 _SKIPPED_PARTS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
-_WORKER_FILES = ("parse_worker.py", "processor.py", "placeholders.py")
+# The code that decides what a file's result says: the worker and its Airflow steps, and the
+# hints dagship adds to an error. A change to any of them invalidates every cached result.
+_WORKER_FILES = (
+    "parse_worker.py",
+    "processor.py",
+    "placeholders.py",
+    "parse.py",
+    "error_hints.py",
+    "airflow2.py",
+    "astro_runtime.py",
+    "tracebacks.py",
+)
 
 
 MAX_ENTRIES = 10_000
@@ -109,8 +120,8 @@ def _combined(digests: dict[str, str]) -> str:
 
 
 def worker_digest() -> str:
-    """Changes to the parse worker, its Airflow steps (processor.py) or the placeholders
-    invalidate every entry."""
+    """A digest of the code that shapes a file's result (``_WORKER_FILES``): changing it
+    invalidates every entry."""
     here = Path(__file__).parent
     digest = hashlib.sha256()
     for name in _WORKER_FILES:
