@@ -15,6 +15,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from dagship import __version__
 from dagship.client.errors import ApiError, BadAnswerError, ClientError, ServerUnreachableError
 from dagship.core.schemas import (
+    AgentOut,
+    AgentReport,
     BlobOut,
     CleanupOut,
     CleanupRequest,
@@ -34,6 +36,7 @@ from dagship.core.schemas import (
     PreviewCreated,
     PreviewDeleted,
     PreviewOut,
+    ProjectCurrentOut,
     PromoteOut,
     PromoteRequest,
     RollbackOut,
@@ -316,6 +319,33 @@ class ApiClient:
         if response.status_code == 304:
             return None
         return _parse(DagsCurrentOut, response)
+
+    def current_project(
+        self, deployment: str, etag: str | None = None, wait: float = 0.0
+    ) -> ProjectCurrentOut | None:
+        """The deployment's current project version, or None if it still is ``etag`` (after
+        waiting up to ``wait`` seconds for a new one): what ``dagship agent`` follows."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else None
+        params = {"wait": wait} if etag and wait > 0 else None
+        response = self._request(
+            "GET",
+            f"/api/v1/deployments/{deployment}/project/current",
+            headers=headers,
+            params=params,
+        )
+        if response.status_code == 304:
+            return None
+        return _parse(ProjectCurrentOut, response)
+
+    def report_agent(self, deployment: str, agent_id: str, report: AgentReport) -> AgentOut:
+        """Record what the agent ``agent_id`` of ``deployment`` is doing (a viewer token bound
+        to the deployment may do this and nothing more)."""
+        path = f"/api/v1/deployments/{deployment}/agents/{agent_id}"
+        return self._call(AgentOut, "PUT", path, json=report.model_dump(mode="json"))
+
+    def list_agents(self, deployment: str) -> list[AgentOut]:
+        """The agents that have reported for ``deployment``, newest report first."""
+        return self._call(list[AgentOut], "GET", f"/api/v1/deployments/{deployment}/agents")
 
     # -- plumbing -------------------------------------------------------------------------
     def _call(self, answer: type[T], method: str, path: str, **kwargs: Any) -> T:

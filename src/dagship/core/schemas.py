@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 
 from dagship.core.manifest import DIGEST_PATTERN
 from dagship.core.naming import DEPLOYMENT_NAME
-from dagship.core.vocabulary import AirflowState, CheckOutcome, Kind, Origin, Role
+from dagship.core.vocabulary import (
+    AgentState,
+    AirflowState,
+    CheckOutcome,
+    Component,
+    Kind,
+    Origin,
+    Role,
+)
 
 UtcTime = Annotated[
     datetime,
@@ -130,6 +138,8 @@ class DeploymentOut(Model):
     preview_source: str | None
     preview_branch: str | None
     current: DeployOut | None
+    # The agents that have reported for this deployment, newest report first.
+    agents: list[AgentOut] = Field(default_factory=list)
 
 
 class TokenCreate(Model):
@@ -294,6 +304,54 @@ class CleanupOut(Model):
     deleted: list[PreviewOut]
 
 
+class ProjectCurrentOut(Model):
+    """The deployment's current project version: what its agents run (docs/agent.md)."""
+
+    deployment: str
+    version: str
+    deploy_id: str
+    seq: int
+    files: list[ManifestFile]
+
+
+AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
+
+
+class AgentReport(Model):
+    """What an agent reports about itself (``PUT .../agents/{agent_id}``)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255)
+    home: str = Field(default="", max_length=4096)
+    components: list[Component] = Field(min_length=1, max_length=len(Component))
+    state: AgentState
+    # The project version the host's components run now ("" before the first apply), and the
+    # one it is applying (building or starting), if any.
+    project_version: str = Field(default="", max_length=64)
+    target_version: str = Field(default="", max_length=64)
+    # The last lines of the error of a failed apply.
+    error: str = Field(default="", max_length=20_000)
+    airflow_version: str = Field(default="", max_length=64)
+
+
+class AgentOut(Model):
+    id: str
+    deployment: str
+    host: str
+    home: str
+    components: list[Component]
+    state: AgentState
+    project_version: str
+    target_version: str
+    error: str
+    airflow_version: str
+    first_seen_at: UtcTime
+    last_seen_at: UtcTime
+    # Whether it reported within the last minute: only those count for ``--wait``.
+    active: bool
+
+
 class DagsCurrentOut(Model):
     deployment: str
     version: str
@@ -331,3 +389,7 @@ class DeployAirflowOut(Model):
     files: AirflowFilesOut
     reparse_requested: list[str]
     detail: str
+    # Whether the deploy changes the project version; then ``agents`` are the deployment's
+    # active agents, which must all run it before the DAG check counts (docs/agent.md).
+    project_changed: bool = False
+    agents: list[AgentOut] = Field(default_factory=list)

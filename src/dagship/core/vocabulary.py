@@ -64,6 +64,10 @@ class AirflowState(StrEnum):
     """Where a deploy's DAG version is in its deployment's Airflow (docs/api.md)."""
 
     NO_AIRFLOW = "no_airflow"
+    # A deploy that changes the project: no agent has reported in the last minute, or the
+    # agents have not all switched to its project version yet (docs/agent.md).
+    NO_AGENT = "no_agent"
+    APPLYING = "applying"
     WAITING = "waiting"
     PICKED_UP = "picked_up"
     PARSED = "parsed"
@@ -78,7 +82,40 @@ class AirflowState(StrEnum):
             AirflowState.FAILED,
             AirflowState.SUPERSEDED,
             AirflowState.NO_AIRFLOW,
+            AirflowState.NO_AGENT,
         )
+
+
+class Component(StrEnum):
+    """An Airflow component that ``dagship agent run`` supervises on its host.
+
+    ``standalone`` is one host's whole Airflow (API server, scheduler, DAG processor,
+    triggerer and the LocalExecutor), as ``airflow standalone`` runs it.
+    """
+
+    STANDALONE = "standalone"
+    API_SERVER = "api-server"
+    SCHEDULER = "scheduler"
+    DAG_PROCESSOR = "dag-processor"
+    TRIGGERER = "triggerer"
+    CELERY_WORKER = "celery-worker"
+
+
+class AgentState(StrEnum):
+    """Where an agent is with its deployment's current project version (docs/agent.md).
+
+    ``waiting``: it has no project version to run yet (or cannot reach the server before its
+    first apply); ``building``: it builds the environment of a new project version while the
+    old one keeps running; ``starting``: it restarts its components on the new version;
+    ``running``: its components run ``project_version``; ``failed``: the last apply failed
+    (``error`` says why) and the host runs the version before it, if any.
+    """
+
+    WAITING = "waiting"
+    BUILDING = "building"
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
 
 
 class ErrorCode(StrEnum):
