@@ -8,6 +8,7 @@ import typer
 
 from dagship import __version__
 from dagship.cli import (
+    agent,
     ci,
     deploy,
     deployment,
@@ -49,6 +50,7 @@ app.add_typer(deploys.app, name="deploys")
 app.add_typer(preview.app, name="preview")
 app.add_typer(token.app, name="token")
 app.add_typer(ci.app, name="ci")
+app.add_typer(agent.app, name="agent")
 
 
 def _version(value: bool) -> None:

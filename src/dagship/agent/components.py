@@ -1,0 +1,155 @@
+"""Airflow components as processes: how each starts, proves it is up, and stops.
+
+Each component runs as ``airflow <command>`` from the project version's environment, in its own
+process group, its output appended to ``logs/<component>.log``. Stopping ends the group and
+every descendant (local/airflow.py's ``AirflowProcess``); the components that run tasks (a
+Celery worker, and ``standalone`` with its LocalExecutor) are first asked to finish them: one
+SIGTERM to the component (Celery's warm shutdown) and up to the grace period to exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagship.agent.errors import AgentError
+from dagship.airflow_api.client import AirflowClient
+from dagship.core.vocabulary import Component
+from dagship.local.airflow import AirflowProcess, is_healthy
+
+# The order components start in (and the reverse of the order they stop in): the scheduler
+# and the DAG processor before what serves or runs their work.
+START_ORDER = (
+    Component.STANDALONE,
+    Component.SCHEDULER,
+    Component.DAG_PROCESSOR,
+    Component.TRIGGERER,
+    Component.API_SERVER,
+    Component.CELERY_WORKER,
+)
+COMMANDS = {
+    Component.STANDALONE: ["standalone"],
+    Component.API_SERVER: ["api-server"],
+    Component.SCHEDULER: ["scheduler"],
+    Component.DAG_PROCESSOR: ["dag-processor"],
+    Component.TRIGGERER: ["triggerer"],
+    Component.CELERY_WORKER: ["celery", "worker"],
+}
+# Components that run tasks: stopping them waits for the running ones (up to the grace period).
+RUN_TASKS = (Component.STANDALONE, Component.CELERY_WORKER)
+# A component without a health endpoint counts as started once it ran this long.
+SETTLE_SECONDS = 8.0
+# Up to this long for Airflow's API server to answer healthy (first start migrates a database).
+HEALTH_TIMEOUT = 240.0
+STOP_TIMEOUT = 30.0
+LOG_LINES = 20
+
+
+@dataclass
+class RunningComponent:
+    component: Component
+    version: str
+    process: AirflowProcess
+
+    @property
+    def pid(self) -> int:
+        assert self.process.process is not None
+        return self.process.process.pid
+
+    def exited(self) -> int | None:
+        """The exit code if the component ended, else None."""
+        assert self.process.process is not None
+        return self.process.process.poll()
+
+
+def ordered(components: list[Component]) -> list[Component]:
+    return sorted(set(components), key=START_ORDER.index)
+
+
+def start_component(
+    component: Component, airflow: Path, env: Mapping[str, str], log_file: Path, version: str
+) -> RunningComponent:
+    """Start ``component`` with the ``airflow`` executable of the version's environment."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        log.write(f"\n==> dagship agent: starting {component} on {version}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            [str(airflow), *COMMANDS[component]],
+            env=dict(env),
+            cwd=home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{api_port(env)}"
+    return RunningComponent(component, version, AirflowProcess(url, home, log_file, process))
+
+
+def api_port(env: Mapping[str, str]) -> int:
+    return int(env.get("AIRFLOW__API__PORT") or 8080)
+
+
+def wait_started(running: RunningComponent) -> None:
+    """Return once ``running`` is up: Airflow's health endpoint says so for the API server
+    (all of it for ``standalone``), else it stayed alive for ``SETTLE_SECONDS``. Raises
+    AgentError with the end of its log when it exits or does not get there in time."""
+    deadline = time.monotonic() + (
+        SETTLE_SECONDS if running.component not in _HEALTH_CHECKED else HEALTH_TIMEOUT
+    )
+    with AirflowClient(running.process.url) as client:
+        while True:
+            code = running.exited()
+            if code is not None:
+                raise AgentError(
+                    f"{running.component} exited with code {code} while starting on "
+                    f"{running.version}:\n{log_tail(running.process.log_file)}"
+                )
+            if running.component in _HEALTH_CHECKED:
+                document = client.health()
+                if document is not None and (
+                    running.component is not Component.STANDALONE or is_healthy(document)
+                ):
+                    return
+            if time.monotonic() > deadline:
+                if running.component not in _HEALTH_CHECKED:
+                    return  # alive for the whole settle time
+                raise AgentError(
+                    f"{running.component} was not healthy at {running.process.url} within "
+                    f"{HEALTH_TIMEOUT:.0f}s on {running.version}:\n"
+                    f"{log_tail(running.process.log_file)}"
+                )
+            time.sleep(0.5)
+
+
+_HEALTH_CHECKED = (Component.STANDALONE, Component.API_SERVER)
+
+
+def stop_component(running: RunningComponent, grace_period: float) -> None:
+    """Stop ``running``: a component that runs tasks gets one SIGTERM and ``grace_period``
+    seconds to finish them; then its whole process group is ended."""
+    popen = running.process.process
+    assert popen is not None
+    if running.component in RUN_TASKS and popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            popen.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(grace_period)
+    running.process.stop(STOP_TIMEOUT)
+
+
+def log_tail(path: Path, lines: int = LOG_LINES) -> str:
+    """The last ``lines`` lines of a log, for a report."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
