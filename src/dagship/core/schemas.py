@@ -315,6 +315,8 @@ class ProjectCurrentOut(Model):
 
 
 AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
+# A project version (``sha256-`` and 64 hex digits), or "" for none.
+MaybeVersion = Annotated[str, Field(pattern=r"^(sha256-[0-9a-f]{64})?$")]
 
 
 class AgentReport(Model):
@@ -328,8 +330,8 @@ class AgentReport(Model):
     state: AgentState
     # The project version the host's components run now ("" before the first apply), and the
     # one it is applying (building or starting), if any.
-    project_version: str = Field(default="", max_length=64)
-    target_version: str = Field(default="", max_length=64)
+    project_version: MaybeVersion = ""
+    target_version: MaybeVersion = ""
     # The last lines of the error of a failed apply.
     error: str = Field(default="", max_length=20_000)
     airflow_version: str = Field(default="", max_length=64)
