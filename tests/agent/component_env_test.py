@@ -16,6 +16,7 @@ def _env(tmp_path: Path, base: dict[str, str]) -> dict[str, str]:
         tmp_path / "python",
         "http://dagship:8787",
         "prod",
+        "agent-token",
         base,
     )
 
@@ -31,7 +32,7 @@ def test_the_agents_airflow_settings_pass_through_its_database_included(tmp_path
     env = _env(tmp_path, base)
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql://airflow@db/airflow"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["DAGSHIP_API_TOKEN"] == "secret"
+    assert env["DAGSHIP_API_TOKEN"] == "agent-token"
     # Where the project lives is the version's, not the agent's.
     tree = tmp_path / "projects" / "v1"
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(tree / "plugins")

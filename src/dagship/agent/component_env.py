@@ -8,7 +8,7 @@ folder) plus the agent's own Airflow settings and the dagship DAG bundle.
   ``[core] plugins_folder`` is the version's ``plugins/``.
 - The dagship DAG bundle of the deployment, reading the server the agent follows with the
   agent's token (``DAGSHIP_API_TOKEN``), unless ``[dag_processor] dag_bundle_config_list`` is
-  set.
+  set. The bundle's token (``DAGSHIP_API_TOKEN``) is the agent's.
 - Tasks reach the Execution API on the port of ``[api] port`` unless set.
 - The environment's ``bin/`` first on ``PATH`` (``airflow standalone`` starts ``airflow ...``
   from there) and a ``dagship`` link on ``PYTHONPATH`` (the bundle runs inside Airflow).
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dagship.environment.airflow import airflow_environment
-from dagship.local.airflow import bundle_config
+from dagship.local.airflow import TOKEN_ENV, bundle_config
 
 BUNDLE_SETTING = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 EXECUTION_API_SETTING = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"
@@ -37,6 +37,7 @@ def component_environment(
     python_path: Path,
     server_url: str,
     deployment: str,
+    token: str | None,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The complete environment of a component running ``project_tree`` with the Airflow of
@@ -50,6 +51,8 @@ def component_environment(
             if key.startswith("AIRFLOW__") and key not in PROJECT_SETTINGS
         }
     )
+    if token:
+        env[TOKEN_ENV] = token  # the bundle's token: the agent's own
     if not base.get(BUNDLE_SETTING):
         env[BUNDLE_SETTING] = json.dumps(bundle_config(server_url, deployment))
     port = base.get("AIRFLOW__API__PORT") or "8080"

@@ -4,7 +4,8 @@ Each component runs as ``airflow <command>`` from the project version's environm
 process group, its output appended to ``logs/<component>.log``. Stopping ends the group and
 every descendant (local/airflow.py's ``AirflowProcess``); the components that run tasks (a
 Celery worker, and ``standalone`` with its LocalExecutor) are first asked to finish them: one
-SIGTERM to the component (Celery's warm shutdown) and up to the grace period to exit.
+signal to the component (Celery's warm shutdown, standalone's orderly stop) and up to the
+grace period to exit.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ COMMANDS = {
     Component.TRIGGERER: ["triggerer"],
     Component.CELERY_WORKER: ["celery", "worker"],
 }
-# Components that run tasks: stopping them waits for the running ones (up to the grace period).
-RUN_TASKS = (Component.STANDALONE, Component.CELERY_WORKER)
+# Components that run tasks, and the signal that asks each to finish them and exit: Celery's
+# warm shutdown is SIGTERM; `airflow standalone` stops its components in order on SIGINT
+# (SIGTERM would end it at once and leave them behind).
+GRACEFUL_STOP = {Component.STANDALONE: signal.SIGINT, Component.CELERY_WORKER: signal.SIGTERM}
 # A component without a health endpoint counts as started once it ran this long.
 SETTLE_SECONDS = 8.0
 # Up to this long for Airflow's API server to answer healthy (first start migrates a database).
@@ -134,13 +137,14 @@ _HEALTH_CHECKED = (Component.STANDALONE, Component.API_SERVER)
 
 
 def stop_component(running: RunningComponent, grace_period: float) -> None:
-    """Stop ``running``: a component that runs tasks gets one SIGTERM and ``grace_period``
-    seconds to finish them; then its whole process group is ended."""
+    """Stop ``running``: a component that runs tasks is asked to finish them and gets
+    ``grace_period`` seconds to exit; then its whole process group is ended."""
     popen = running.process.process
     assert popen is not None
-    if running.component in RUN_TASKS and popen.poll() is None:
+    graceful = GRACEFUL_STOP.get(running.component)
+    if graceful is not None and popen.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            popen.send_signal(signal.SIGTERM)
+            popen.send_signal(graceful)
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(grace_period)
     running.process.stop(STOP_TIMEOUT)

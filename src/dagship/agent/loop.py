@@ -79,6 +79,7 @@ class Agent:
             options.components,
             options.server_url,
             options.deployment,
+            options.token,
             options.grace_period,
             options.base_env,
         )

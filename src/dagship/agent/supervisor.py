@@ -45,6 +45,7 @@ class Host:
     components: list[Component]
     server_url: str
     deployment: str
+    token: str | None
     grace_period: float
     base_env: Mapping[str, str]
 
@@ -72,6 +73,7 @@ class Supervisor:
             self.host.home.python_path,
             self.host.server_url,
             self.host.deployment,
+            self.host.token,
             self.host.base_env,
         )
 
