@@ -554,6 +554,39 @@ def test_changed_dag_files_are_queued_for_priority_parsing(srv: Server, token_en
     assert requested() == {"a.py", "c/new.py"}
 
 
+def test_files_that_import_a_changed_module_are_queued_for_priority_parsing(
+    srv: Server, token_env: Any
+) -> None:
+    from airflow.models.dagbag import DagPriorityParsingRequest
+    from airflow.utils.session import create_session
+
+    from airflow import settings
+
+    DagPriorityParsingRequest.__table__.create(settings.engine, checkfirst=True)
+    api, name = setup_deployment(srv, token_env)
+    v1 = {
+        "etl.py": b"from lib.helpers import load\n",
+        "report.py": b"import lib\n",
+        "other.py": b"import os\n",
+        "lib/__init__.py": b"",
+        "lib/helpers.py": b"from lib.dates import today\n",
+        "lib/dates.py": b"TODAY = 1\n",
+    }
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+
+    def requested() -> set[str]:
+        with create_session() as session:
+            rows = session.query(DagPriorityParsingRequest).filter_by(bundle_name=bundle.name)
+            return {r.relative_fileloc for r in rows}
+
+    # Only the module two imports away changed: its importers are parsed first too.
+    deploy(api, name, {**v1, "lib/dates.py": b"TODAY = 2\n"})
+    bundle.refresh()
+    assert requested() == {"lib/dates.py", "lib/helpers.py", "etl.py"}
+
+
 def test_unused_blobs_leave_the_cache(srv: Server, token_env: Any) -> None:
     token_env.setattr("dagship.airflow.bundle.CACHE_GC_INTERVAL", 0)
     api, name = setup_deployment(srv, token_env)
