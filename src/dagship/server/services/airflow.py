@@ -289,8 +289,9 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
             and follower.might_contain_dag(store, digests[path])
         )
 
-    changed = tuple(path for path, sha in digests.items() if before.get(path) != sha)
-    changed = tuple(path for path in changed if dag_file(path))
+    changed = tuple(
+        path for path, sha in digests.items() if before.get(path) != sha and dag_file(path)
+    )
     found = imports.importers(
         digests, before, lambda path: follower.imports(store, path, digests[path])
     )
