@@ -417,8 +417,8 @@ class DagshipDagBundle(BaseDagBundle):
             return
         if filed:
             log.info(
-                "DAG bundle %s: asked Airflow to reparse %d files (%d of them import a changed "
-                "module)",
+                "DAG bundle %s: asked Airflow to parse %d files first (%d of the files to "
+                "parse are unchanged but import a changed module)",
                 self.name,
                 filed,
                 len(importers),
