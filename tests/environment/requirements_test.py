@@ -11,7 +11,7 @@ import pytest
 
 from dagship.environment.build import ensure_environment
 from dagship.environment.errors import EnvironmentBuildError
-from dagship.environment.requirements import Requirements, read_requirements
+from dagship.environment.requirements import Requirements, read_requirements, uv_settings
 from tests.validate.conftest import write_files
 
 MYLIB = {
@@ -237,3 +237,8 @@ def test_a_wrong_hash_fails_the_build_with_uvs_message(
     assert "could not install apache-airflow 3.3.2 and requirements.txt" in message
     assert "Hash mismatch for `cowsay==6.1`" in message and wrong in message
     assert not [p for p in (shared_cache / "envs").iterdir() if p.suffix == ".requirements"]
+
+
+def test_uvs_index_settings_are_part_of_the_key() -> None:
+    environ = {"UV_INDEX_URL": "https://mirror/simple", "UV_CACHE_DIR": "/c", "PATH": "/bin"}
+    assert uv_settings(environ) == {"UV_INDEX_URL": "https://mirror/simple"}

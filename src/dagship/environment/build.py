@@ -5,8 +5,10 @@ The Airflow version comes from ``dagship.yaml`` (``airflow_version``), else from
 Dockerfile's ``FROM`` line: an official ``apache/airflow:X`` image or an Astro Runtime image.
 dagship builds a virtual environment with uv holding that Airflow, the project's
 ``requirements.txt`` and pytest, under ``$DAGSHIP_CACHE_DIR/envs/`` (default
-``~/.cache/dagship``), keyed by a hash of what it was built from: an unchanged project reuses
-it, a changed ``requirements.txt`` gets a new one. The build runs under a file lock and writes
+``~/.cache/dagship``), keyed by a hash of what it was built from (the Airflow and Python
+versions, ``requirements.txt`` with the files and local packages it names, read as pip reads it
+by ``requirements.py``, and uv's index settings): an unchanged project reuses it, a change to
+any of these gets a new one. The build runs under a file lock and writes
 its completion marker last, so a half-built environment is never used. Each use touches the
 marker; after a build, environments not used for ``UNUSED_DAYS`` are removed. ``local=True``
 uses the current interpreter instead.
