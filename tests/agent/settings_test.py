@@ -82,9 +82,9 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     yield env
 
 
-def database(env: dict[str, str]) -> dict[str, Any]:
+def database(env: dict[str, str], python: Path = PYTHON) -> dict[str, Any]:
     done = subprocess.run(
-        [str(PYTHON), "-c", READ_BACK], env=env, capture_output=True, text=True, check=True
+        [str(python), "-c", READ_BACK], env=env, capture_output=True, text=True, check=True
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
