@@ -27,6 +27,7 @@ from pathlib import Path
 from dagship.agent.builder import Build, start_build
 from dagship.agent.errors import AgentError
 from dagship.agent.home import AgentHome, agent_id
+from dagship.agent.os_packages import check_os_packages
 from dagship.agent.project_tree import ProjectTrees, manifest_of
 from dagship.agent.reporter import Reporter
 from dagship.agent.state import HostState, RecordedProcess, kill_leftovers, load_state, start_time
@@ -252,9 +253,11 @@ class Agent:
         return build.result()
 
     def _check_os_packages(self, tree: Path) -> None:
-        """Call site for the project's ``packages.txt`` (agent/os_packages.py,
-        ``check_os_packages(tree, install=...)``) once it lands: a package missing on the host
-        fails the apply, unless ``--install-os-packages`` installs it."""
+        """The project's ``packages.txt``: a package missing on the host fails the apply,
+        unless ``--install-os-packages`` installs it."""
+        installed = check_os_packages(tree, self.options.install_os_packages)
+        if installed:
+            log.info("installed OS packages: %s", ", ".join(installed))
 
     def _failed(self, version: str, error: str) -> None:
         log.error("applying project version %s failed: %s", version, error)

@@ -26,6 +26,7 @@ from dagship.agent.components import (
 )
 from dagship.agent.errors import AgentError
 from dagship.agent.home import AgentHome
+from dagship.agent.settings import apply_airflow_settings
 from dagship.agent.state import HostState, RecordedProcess, save_state, start_time
 from dagship.core.vocabulary import Component
 from dagship.environment.build import Environment
@@ -109,7 +110,7 @@ class Supervisor:
         airflow = environment.python.parent / "airflow"
         if any(c in OWN_DATABASE for c in self.host.components):
             self._migrate(airflow, env, environment.airflow_version)
-        self.apply_steps(version, env)
+            self._apply_settings(version, env, environment)
         try:
             for component in ordered(self.host.components):
                 log_file = self.host.home.component_log(component)
@@ -125,13 +126,22 @@ class Supervisor:
             self.stop()
             raise
 
-    def apply_steps(self, version: str, env: Mapping[str, str]) -> None:
-        """What a version applies to Airflow before its components start.
-
-        Call site for the project's ``airflow_settings.yaml`` (agent/settings.py,
-        ``apply_airflow_settings``) once it lands: connections, variables and pools applied to
-        the metadata database, here, after the migration and before the components start.
-        """
+    def _apply_settings(
+        self, version: str, env: Mapping[str, str], environment: Environment
+    ) -> None:
+        """The version's ``airflow_settings.yaml`` (connections, pools, variables) applied to
+        the metadata database after its migration, before the components start."""
+        tree = self.host.home.projects / version
+        applied = apply_airflow_settings(environment.python, env, tree)
+        if applied.connections or applied.pools or applied.variables or applied.skipped:
+            log.info(
+                "airflow_settings.yaml of %s applied: %d connections, %d pools, %d variables%s",
+                version,
+                applied.connections,
+                applied.pools,
+                applied.variables,
+                f"; skipped {', '.join(applied.skipped)}" if applied.skipped else "",
+            )
 
     def stop(self) -> None:
         """Stop every running component, the last started first."""
