@@ -1,0 +1,251 @@
+"""``dagship agent run`` end to end: a real server, real uv builds and one real Airflow 3.3.2
+standalone run by the agent for the whole module. The tests run in order and each starts
+from where the one before left the deployment."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+import dagship.local.airflow as runtime
+from tests.agent.conftest import AgentSetup, wait_until, write_project
+from tests.helpers import write
+
+if not runtime.airflow_installed():
+    pytest.skip("Apache Airflow is not installed next to dagship", allow_module_level=True)
+
+WAIT = "600"  # seconds: the first apply builds an environment and migrates a database
+
+
+def run_dag(setup: AgentSetup) -> Any:
+    """Trigger ``uses_both`` and return its task's result once the run succeeded."""
+    airflow = setup.airflow
+    run_id = airflow.trigger("uses_both")["dag_run_id"]
+    state = wait_until(
+        lambda: (s := airflow.dag_run("uses_both", run_id)["state"]) in ("success", "failed") and s,
+        180,
+        "the DAG run to finish",
+    )
+    assert state == "success", airflow.task_instances("uses_both", run_id)
+    return airflow.xcom("uses_both", run_id, "run")
+
+
+def running_version(setup: AgentSetup) -> str:
+    (agent,) = setup.api.get(f"/deployments/{setup.deployment}/agents").json()
+    return str(agent["project_version"])
+
+
+def test_a_full_deploy_runs_include_a_requirement_and_a_plugin(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    write_project(setup.project, "helper-v1")
+    result = setup.cli.run(
+        "deploy",
+        setup.project,
+        "-d",
+        setup.deployment,
+        "--full",
+        "--no-parse",
+        "--wait",
+        "--timeout",
+        WAIT,
+        "--json",
+        timeout=700,
+    ).ok()
+    deploy = result.json()
+    assert running_version(setup) == deploy["project_version"]
+    assert setup.airflow.import_errors() == []
+    plugins = setup.airflow._json("GET", "/api/v2/plugins")["plugins"]
+    assert "agent_test_plugin" in [p["name"] for p in plugins]
+    assert run_dag(setup) == "helper-v1 _____"
+    state = setup.agent.state()
+    assert state["current"] == deploy["project_version"]
+    assert [p["name"] for p in state["processes"]] == ["standalone"]
+
+
+def test_a_dag_only_deploy_restarts_nothing(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    before = setup.agent.state()
+    pids = setup.agent.standalone_groups()
+    write(setup.project, "dags/another.py", "# a DAG file that defines nothing yet\n")
+    setup.cli.run(
+        "deploy",
+        setup.project,
+        "-d",
+        setup.deployment,
+        "--dags",
+        "--no-parse",
+        "--wait",
+        "--timeout",
+        "120",
+        timeout=200,
+    ).ok()
+    time.sleep(3)  # a restart would have begun by now
+    after = setup.agent.state()
+    assert after["processes"] == before["processes"]
+    assert after["last_apply"] == before["last_apply"]
+    assert setup.agent.standalone_groups() == pids
+
+
+def test_an_unresolvable_requirement_fails_and_the_old_version_keeps_running(
+    agent_setup: AgentSetup,
+) -> None:
+    setup = agent_setup
+    before = setup.agent.state()
+    write(setup.project, "requirements.txt", "cowsay\ndagship-no-such-package-anywhere==1.0\n")
+    result = setup.cli.run(
+        "deploy",
+        setup.project,
+        "-d",
+        setup.deployment,
+        "--project",
+        "--no-parse",
+        "--wait",
+        "--timeout",
+        "300",
+        timeout=400,
+    )
+    result.failed("dagship-no-such-package-anywhere")
+    after = setup.agent.state()
+    assert after["current"] == before["current"]
+    assert after["processes"] == before["processes"]
+    (agent,) = setup.api.get(f"/deployments/{setup.deployment}/agents").json()
+    assert agent["state"] == "failed"
+    assert "dagship-no-such-package-anywhere" in agent["error"]
+    # Airflow keeps serving and running the previous version.
+    assert run_dag(setup) == "helper-v1 _____"
+
+
+def test_a_rollback_reuses_the_cached_environment(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    first = setup.agent.state()["current"]
+    # A new requirement set: a new environment is built.
+    write_project(setup.project, "helper-v2", "cowsay\npyjokes\n")
+    deploy = (
+        setup.cli.run(
+            "deploy",
+            setup.project,
+            "-d",
+            setup.deployment,
+            "--project",
+            "--no-parse",
+            "--wait",
+            "--timeout",
+            WAIT,
+            "--json",
+            timeout=700,
+        )
+        .ok()
+        .json()
+    )
+    assert setup.agent.state()["last_apply"]["environment"] == "built"
+    assert run_dag(setup) == "helper-v2 _____"
+    # Back to the first project version: no build, a restart.
+    seq = next(
+        d["seq"] for d in setup.api.deploys(setup.deployment) if d["project_version"] == first
+    )
+    setup.cli.run(
+        "rollback",
+        setup.deployment,
+        "--to",
+        str(seq),
+        "--wait",
+        "--timeout",
+        "300",
+        timeout=400,
+    ).ok()
+    state = setup.agent.state()
+    assert state["current"] == first
+    assert state["previous"] == deploy["project_version"]
+    assert state["last_apply"]["environment"] == "reused"
+    assert run_dag(setup) == "helper-v1 _____"
+
+
+def test_kill_9_during_a_build_then_one_version_comes_up(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    agent = setup.agent
+    # A changed requirements file is a new environment: a build of several seconds.
+    write_project(setup.project, "helper-v3", "cowsay\n# build after a crash\n")
+    deploy = (
+        setup.cli.run(
+            "deploy", setup.project, "-d", setup.deployment, "--project", "--no-parse", "--json"
+        )
+        .ok()
+        .json()
+    )
+    wait_until(
+        lambda: any(p["name"] == "build" for p in agent.state()["processes"]),
+        60,
+        "the agent to start the build",
+    )
+    agent.kill9()
+    agent.start()
+    setup.cli.run("deploys", "wait", deploy["id"], "--timeout", WAIT, timeout=700).ok()
+    state = agent.state()
+    assert state["current"] == deploy["project_version"]
+    assert [p["name"] for p in state["processes"]] == ["standalone"]
+    assert len(agent.standalone_groups()) == 1
+    assert run_dag(setup) == "helper-v3 _____"
+
+
+def test_kill_9_during_a_restart_then_one_version_comes_up(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    agent = setup.agent
+    stops = agent.log().count("standalone stopped")
+    write_project(setup.project, "helper-v4", "cowsay\n# build after a crash\n")
+    deploy = (
+        setup.cli.run(
+            "deploy", setup.project, "-d", setup.deployment, "--project", "--no-parse", "--json"
+        )
+        .ok()
+        .json()
+    )
+    wait_until(
+        lambda: (
+            agent.log().count("standalone stopped") > stops
+            or "standalone runs project version " + deploy["project_version"] in agent.log()
+        ),
+        300,
+        "the agent to stop the old version",
+    )
+    time.sleep(2)  # the new version is starting
+    agent.kill9()
+    agent.start()
+    setup.cli.run("deploys", "wait", deploy["id"], "--timeout", WAIT, timeout=700).ok()
+    assert agent.state()["current"] == deploy["project_version"]
+    assert len(agent.standalone_groups()) == 1
+    assert run_dag(setup) == "helper-v4 _____"
+
+
+def test_server_down_keeps_airflow_running_and_the_agent_reports_when_it_is_back(
+    agent_setup: AgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = agent_setup
+    groups = setup.agent.standalone_groups()
+    port = setup.server.port
+    setup.server.kill()
+    time.sleep(15)
+    assert setup.agent.process is not None and setup.agent.process.poll() is None
+    assert runtime.is_healthy(setup.airflow.health())
+    assert setup.agent.standalone_groups() == groups
+    assert "cannot get the current project version" in setup.agent.log()
+    # Back on the same address: the agent reports again.
+    monkeypatch.setattr("tests.helpers.free_port", lambda: port)
+    setup.server.start()
+    reported = time.time()
+
+    def seen_again() -> bool:
+        r = httpx.get(
+            f"{setup.server.url}/api/v1/deployments/{setup.deployment}/agents",
+            headers={"Authorization": f"Bearer {setup.server.admin_token}"},
+        )
+        (agent,) = r.json()
+        from datetime import datetime
+
+        seen = datetime.fromisoformat(agent["last_seen_at"].replace("Z", "+00:00"))
+        return seen.timestamp() >= reported - 1 and agent["state"] == "running"
+
+    wait_until(seen_again, 90, "the agent to report again")
+    assert setup.agent.standalone_groups() == groups
