@@ -49,7 +49,8 @@ def uses_both():
 
         from include.helpers import helper
 
-        return helper() + " " + cowsay.get_output_string("cow", "moo").split()[0]
+        said = cowsay.get_output_string("cow", "moo")
+        return helper() + (" moo" if "| moo |" in said else " (no cow)")
 
     run()
 
