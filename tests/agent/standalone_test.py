@@ -190,6 +190,39 @@ def test_kill_9_during_a_build_then_one_version_comes_up(agent_setup: AgentSetup
     assert run_dag(setup) == "helper-v3 moo"
 
 
+def test_a_newer_version_abandons_the_build_of_an_older_one(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    agent = setup.agent
+    deploys = []
+    for name in ("older", "newer"):
+        # Each requirements file is a new environment to build.
+        write_project(setup.project, f"helper-{name}", f"cowsay\n# {name}\n")
+        deploys.append(
+            setup.cli.run(
+                "deploy",
+                setup.project,
+                "-d",
+                setup.deployment,
+                "--project",
+                "--no-parse",
+                "--json",
+            )
+            .ok()
+            .json()
+        )
+        if name == "older":
+            wait_until(
+                lambda: any(p["name"] == "build" for p in agent.state()["processes"]),
+                60,
+                "the agent to start building the older version",
+            )
+    older, newer = deploys
+    setup.cli.run("deploys", "wait", newer["id"], "--timeout", WAIT, timeout=700).ok()
+    assert f"abandoning the build of {older['project_version']}" in agent.log()
+    assert agent.state()["current"] == newer["project_version"]
+    assert run_dag(setup) == "helper-newer moo"
+
+
 def test_kill_9_during_a_restart_then_one_version_comes_up(agent_setup: AgentSetup) -> None:
     setup = agent_setup
     agent = setup.agent

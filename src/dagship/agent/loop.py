@@ -100,6 +100,7 @@ class Agent:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
         self._recover()
+        self.reporter.keep_reporting(self.stop_event)
         try:
             while not self.stop_event.is_set():
                 self._turn()
