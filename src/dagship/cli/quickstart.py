@@ -34,9 +34,8 @@ def quickstart_command(
         bool,
         typer.Option(
             "--airflow/--no-airflow",
-            help="Also run a local Airflow (`airflow standalone` run by `dagship agent run` from "
-            "the deployed project, home in $DAGSHIP_HOME/agent) "
-            "that runs deployment `local`.",
+            help="Also run a local Airflow (`dagship agent run`: `airflow standalone` from the "
+            "deployed project, home in $DAGSHIP_HOME/agent) that runs deployment `local`.",
         ),
     ] = True,
     airflow_port: Annotated[
