@@ -365,6 +365,12 @@ class AgentOut(Model):
         """Whether the agent's last apply, of project ``version``, failed."""
         return self.state == AgentState.FAILED and self.target_version == version
 
+    @property
+    def error_line(self) -> str:
+        """The last non-blank line of the error: its summary, as in a traceback."""
+        lines = [line.strip() for line in self.error.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
 
 class DagsCurrentOut(Model):
     deployment: str

@@ -143,7 +143,7 @@ def _rollout_state(
     if failed:
         return AirflowState.FAILED, "; ".join(
             f"agent {agent.id} on {agent.host} failed to apply project version {version}: "
-            f"{last_line(agent.error) or 'no error reported'}"
+            f"{agent.error_line or 'no error reported'}"
             for agent in failed
         )
     if (behind or not active) and not current:
@@ -162,9 +162,3 @@ def _rollout_state(
             f"{version}; waiting for " + ", ".join(agent.host for agent in behind)
         )
     return None, ""
-
-
-def last_line(text: str) -> str:
-    """The last non-blank line of an error (its summary, as in a traceback)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
