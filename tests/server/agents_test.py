@@ -336,3 +336,35 @@ def test_agents_silent_for_a_minute_do_not_count(api: Api, server: Server) -> No
     waiting = status(api, deploy["id"])
     assert (waiting["state"], waiting["reachable"]) == ("waiting", False)
     assert [agent["id"] for agent in waiting["agents"]] == ["here"]
+
+
+def test_the_client_follows_the_project_and_reports_as_an_agent_does(
+    api: Api, server: Server
+) -> None:
+    from dagship.client.api import ApiClient
+    from dagship.core.schemas import AgentReport, ProjectCurrentOut
+    from dagship.core.vocabulary import AgentState, Component
+
+    name = api.create_deployment()["name"]
+    version = full_deploy(api, name, "client")["project_version"]
+    token = api.create_token("viewer", deployment=name)
+    with ApiClient(server.url, token) as client:
+        current = client.current_project(name)
+        assert isinstance(current, ProjectCurrentOut) and current.version == version
+        assert [file.path for file in current.files] == ["requirements.txt"]
+        assert client.current_project(name, etag=version, wait=0.2) is None
+        report = AgentReport(
+            host="af-1.example",
+            components=[Component.SCHEDULER, Component.TRIGGERER],
+            state=AgentState.RUNNING,
+            project_version=version,
+        )
+        # Ids may hold a slash (AGENT_ID): the route takes the rest of the path.
+        out = client.report_agent(name, "af-1.example/3f9c", report)
+        assert (out.id, out.host, out.state, out.active) == (
+            "af-1.example/3f9c",
+            "af-1.example",
+            AgentState.RUNNING,
+            True,
+        )
+        assert [agent.id for agent in client.list_agents(name)] == ["af-1.example/3f9c"]
