@@ -143,7 +143,7 @@ def _report_failed_agents(status: DeployAirflowOut) -> bool:
     """Print each agent that failed to apply the deploy's project version, with its error
     verbatim; False if none did (the failure is Airflow's)."""
     failed = [agent for agent in status.agents if agent.failed_on(status.project_version)]
-    if not failed:
+    if not status.project_changed or not failed:
         return False
     # Plain writes: the builder's message must reach CI logs verbatim, without wrapping.
     sys.stderr.write(

@@ -126,9 +126,8 @@ def rollout(session: Session, deploy: Deploy) -> Rollout:
     )
     changed = version != (previous or EMPTY_VERSION)
     active = [agent for agent in agents_out(list_agents(session, deployment)) if agent.active]
-    found = Rollout(changed, version, active)
     if not changed:
-        return found
+        return Rollout(changed, version, active)
     current = deployment.current_seq == deploy.seq
     state, detail = _rollout_state(deployment.name, deploy.seq, version, active, current)
     return Rollout(changed, version, active, state, detail)
