@@ -174,6 +174,24 @@ def test_an_agent_report_is_recorded_and_updated(api: Api) -> None:
     assert everywhere[other]["agents"] == []
 
 
+def test_concurrent_first_reports_of_one_agent_make_one_agent(api: Api) -> None:
+    name = api.create_deployment()["name"]
+    path = f"/deployments/{name}/agents/af-1"
+    answers: list[int] = []
+
+    def put(i: int) -> None:
+        answers.append(api.with_token(api.token).put(path, json=report(home=str(i))).status_code)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [200] * 8
+    (agent,) = api.get(f"/deployments/{name}/agents").json()
+    assert agent["id"] == "af-1" and agent["home"] in {str(i) for i in range(8)}
+
+
 def test_who_may_report_an_agent(api: Api) -> None:
     name = api.create_deployment()["name"]
     other = api.create_deployment()["name"]
