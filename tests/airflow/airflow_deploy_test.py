@@ -109,6 +109,36 @@ def test_import_error_fails_the_wait_and_previous_dags_stay(
     deploy_wait(setup, project).ok()
 
 
+def test_a_helper_only_fix_is_awaited_in_the_dag_file_that_imports_it(
+    airflow_setup: AirflowSetup, project: Path
+) -> None:
+    setup = airflow_setup
+    write(project, "dags/alpha.py", dag_source("alpha", "# before the broken one\n"))
+    # lib/ holds plain modules (no DAG file to Airflow); reporting.py imports them.
+    write(project, "dags/lib/__init__.py", "")
+    write(project, "dags/lib/helper.py", "from lib.names import NAME\n")
+    write(project, "dags/lib/names.py", "raise RuntimeError('names are broken')\n")
+    write(project, "dags/reporting.py", "from lib.helper import NAME\n" + dag_source("reporting"))
+    broken = deploy_wait(setup, project, "--json")
+    assert broken.code == 1, broken.err
+    body = broken.json()
+    assert body["wait"]["state"] == "failed"
+    assert [e["filename"] for e in body["import_errors"]] == ["reporting.py"]
+    assert "names are broken" in body["import_errors"][0]["stack_trace"]
+
+    # The fix changes only a module two imports away: reporting.py's error above is the
+    # previous version's, and the wait lasts until Airflow parsed reporting.py again.
+    write(project, "dags/lib/names.py", "NAME = 'fixed'\n")
+    fixed = deploy_wait(setup, project, "--json")
+    assert fixed.code == 0, fixed.err
+    body = fixed.json()
+    assert body["wait"]["state"] == "parsed" and body["import_errors"] == []
+    assert body["wait"]["files"]["importers"] == ["reporting.py"]
+    assert "reporting" in body["dags"] and "alpha" in body["dags"]
+    assert setup.airflow.dag("reporting")["bundle_version"] == body["dags_version"]
+    assert setup.airflow.import_errors(bundle_name(setup.deployment)) == []
+
+
 PINNED = """
 import time
 from datetime import datetime

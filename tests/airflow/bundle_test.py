@@ -527,13 +527,22 @@ def test_url_and_deployment_are_needed(srv: Server) -> None:
         DagshipDagBundle(name="half", url=srv.url)
 
 
+def create_parsing_tables() -> None:
+    """The tables of Airflow's metadata database that reparse requests write to."""
+    from airflow.models.dagbag import DagPriorityParsingRequest
+    from airflow.models.errors import ParseImportError
+
+    from airflow import settings
+
+    for model in (DagPriorityParsingRequest, ParseImportError):
+        model.__table__.create(settings.engine, checkfirst=True)
+
+
 def test_changed_dag_files_are_queued_for_priority_parsing(srv: Server, token_env: Any) -> None:
     from airflow.models.dagbag import DagPriorityParsingRequest
     from airflow.utils.session import create_session
 
-    from airflow import settings
-
-    DagPriorityParsingRequest.__table__.create(settings.engine, checkfirst=True)
+    create_parsing_tables()
     api, name = setup_deployment(srv, token_env)
     v1 = {"a.py": b"a\n", "b.py": b"b\n", "notes.md": b"n\n"}
     deploy(api, name, v1)
@@ -552,6 +561,50 @@ def test_changed_dag_files_are_queued_for_priority_parsing(srv: Server, token_en
     deploy(api, name, {**v1, "a.py": b"a3\n"})
     bundle.refresh()  # a.py is still pending: not filed twice
     assert requested() == {"a.py", "c/new.py"}
+
+
+def test_files_that_import_a_changed_module_are_queued_for_priority_parsing(
+    srv: Server, token_env: Any
+) -> None:
+    from airflow.models.dagbag import DagPriorityParsingRequest
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+
+    create_parsing_tables()
+    api, name = setup_deployment(srv, token_env)
+    v1 = {
+        "etl.py": b"from lib.helpers import load\n",
+        "report.py": b"import lib\n",
+        "other.py": b"import os\n",
+        "lib/__init__.py": b"",
+        "lib/helpers.py": b"from lib.dates import today\n",
+        "lib/dates.py": b"TODAY = 1\n",
+    }
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+
+    def requested() -> set[str]:
+        with create_session() as session:
+            rows = session.query(DagPriorityParsingRequest).filter_by(bundle_name=bundle.name)
+            return {r.relative_fileloc for r in rows}
+
+    def import_errors() -> set[str]:
+        with create_session() as session:
+            rows = session.query(ParseImportError).filter_by(bundle_name=bundle.name)
+            return {r.filename for r in rows}
+
+    # What Airflow made of the previous version: etl.py failed through lib/dates.py, and so
+    # did other.py, for a reason of its own.
+    with create_session() as session:
+        for path in ("etl.py", "other.py"):
+            session.add(ParseImportError(filename=path, bundle_name=bundle.name, stacktrace="x"))
+    # Only the module two imports away changed: its importers are parsed first too, and their
+    # import errors, which were about the previous module, are forgotten.
+    deploy(api, name, {**v1, "lib/dates.py": b"TODAY = 2\n"})
+    bundle.refresh()
+    assert requested() == {"lib/dates.py", "lib/helpers.py", "etl.py"}
+    assert import_errors() == {"other.py"}
 
 
 def test_unused_blobs_leave_the_cache(srv: Server, token_env: Any) -> None:

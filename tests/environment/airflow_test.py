@@ -1,15 +1,26 @@
 """The one rule for an Airflow run by dagship (parse workers, pytest, the local Airflow, the
 agent): what it keeps of the caller's environment, where Airflow writes, and how the project
-is importable. parse_test and pytest_runner_test check the same through the real commands."""
+is importable. parse_test and pytest_runner_test check the same through the real commands; the
+last test runs a real Airflow 3.3.2 (an API server and a LocalExecutor task process) with it."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dagship.environment.airflow import airflow_environment
+from tests.helpers import free_port
+from tests.validate.conftest import write_files
 
 USERS_OWN = {
     "AIRFLOW_HOME": "/home/me/airflow",
@@ -62,3 +73,118 @@ def test_the_callers_environment_is_the_default(
     monkeypatch.setenv("MY_SETTING", "x")
     env = airflow_environment(tmp_path)
     assert env["MY_SETTING"] == "x" and "AIRFLOW_CONFIG" not in env
+
+
+INCLUDE_DAG = """
+    import os
+
+    from airflow.sdk import dag, task
+    from include.helpers import helper  # at parse time, in the DAG processor
+
+    @dag(schedule=None)
+    def uses_include():
+        @task
+        def run():
+            from include.helpers import helper as in_task  # in the task's own process
+            from my_plugin import MARK
+
+            with open(os.environ["RESULT_FILE"], "w") as out:
+                out.write(f"{helper()} {in_task()} {MARK} {os.getpid()}")
+
+        run()
+
+    uses_include()
+"""
+PLUGIN = """
+    from airflow.plugins_manager import AirflowPlugin
+
+    MARK = "from-plugins"
+
+    class ProjectPlugin(AirflowPlugin):
+        name = "project_plugin"
+"""
+
+
+@pytest.fixture
+def api_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The project's Airflow (3.3.2, this interpreter's) with a migrated SQLite database and an
+    API server: a task run by the LocalExecutor reports to it from its own process."""
+    project = write_files(
+        tmp_path / "project",
+        {
+            "dags/uses_include.py": INCLUDE_DAG,
+            "include/helpers.py": "def helper():\n    return 42\n",
+            "plugins/my_plugin.py": PLUGIN,
+        },
+    )
+    port = free_port()
+    env = airflow_environment(tmp_path / "home", project)
+    env.update(
+        RESULT_FILE=str(tmp_path / "result"),
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="2",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{port}/execution/",
+        AIRFLOW__API__PORT=str(port),
+    )
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    with (tmp_path / "api-server.log").open("w") as log:
+        server = subprocess.Popen(
+            [AIRFLOW, "api-server", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers in its own process group
+        )
+    try:
+        wait_healthy(f"http://localhost:{port}/api/v2/monitor/health", server)
+        yield env
+    finally:
+        stop_group(server)
+
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"Airflow's API server did not start (exit code {server.poll()})")
+
+
+def stop_group(server: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(wait)
+            return
+
+
+def test_include_and_plugins_reach_dags_tasks_and_airflow(
+    tmp_path: Path, api_server: dict[str, str]
+) -> None:
+    env = api_server
+    plugins = subprocess.run(
+        [AIRFLOW, "plugins", "-o", "json"], env=env, capture_output=True, text=True, check=True
+    )
+    listed = json.loads(plugins.stdout)
+    assert [(p["name"], p["source"]) for p in listed] == [
+        ("project_plugin", "$PLUGINS_FOLDER/my_plugin.py")
+    ]
+    # The LocalExecutor runs the task in a process of its own, which reports to the API server.
+    run = subprocess.Popen(
+        [AIRFLOW, "dags", "test", "--use-executor", "uses_include"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, _ = run.communicate(timeout=300)
+    assert run.returncode == 0, output[-5000:]
+    helper, in_task, mark, pid = (tmp_path / "result").read_text().split()
+    assert (helper, in_task, mark) == ("42", "42", "from-plugins")
+    assert int(pid) != run.pid  # not in the command's process: a task process of its own

@@ -156,7 +156,12 @@ def test_dependency_conflict_is_reported_with_uvs_explanation(
         },
     )
     result = parse_cli(project, cache_dir=shared_cache)
-    result.failed("dependency conflict", "apache-airflow==2.10.5", "requirements.txt")
+    result.failed(
+        "dependency conflict",
+        "No solution found when resolving dependencies",
+        "apache-airflow==2.10.5",
+        "requirements.txt",
+    )
     envs: Any = list((shared_cache / "envs").glob("*/bin/python"))
     assert all(p.parent.parent.joinpath(".dagship-environment.json").exists() for p in envs)
 

@@ -131,6 +131,7 @@ def plan(
     before: dict[str, str],
     changed: tuple[str, ...],
     *,
+    importers: tuple[str, ...] = (),
     defines: tuple[str, ...] = (),
     current: bool = True,
     created_at: datetime | None = None,
@@ -149,6 +150,7 @@ def plan(
         digests=files,
         before=before,
         changed=changed,
+        importers=importers,
         defines=frozenset(defines),
     )
 
@@ -295,6 +297,57 @@ def test_import_errors_recorded_after_the_deploy_fail_it_older_ones_do_not(
         ("old_broken.py", "Traceback: still broken"),
     ]
     assert status.dags == ["etl"]
+
+
+def test_a_helper_only_deploy_awaits_the_importers_and_ignores_their_stale_errors(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    # The previous deploy's helpers.py broke etl.py; this one fixes helpers.py only (a module
+    # that is no DAG file), so etl.py is awaited as an importer.
+    deployed_at = _now()
+    airflow.add_error("etl.py", deployed_at - timedelta(seconds=5), "Traceback: old helper")
+    airflow.add_error("other.py", deployed_at - timedelta(hours=1), "Traceback: unrelated")
+    files = {"etl.py": "e1", "helpers.py": "h2", "other.py": "o1"}
+    before = {"etl.py": "e1", "helpers.py": "h1", "other.py": "o1"}
+    deploy = plan(
+        files, before, (), importers=("etl.py",), defines=("etl.py",), created_at=deployed_at
+    )
+    status = _observe(deploy, follower)
+    assert status.state == "waiting", "the previous deploy's import error is no pick-up"
+    assert status.files.pending == ["etl.py"] and status.files.importers == ["etl.py"]
+    assert [e.filename for e in status.import_errors] == ["other.py"]
+
+    # Airflow parses etl.py with the new helper: its DAG is at the version, its error gone.
+    airflow.import_errors = [e for e in airflow.import_errors if e["filename"] != "etl.py"]
+    airflow.add_dag("etl", "etl.py", NEW)
+    status = _observe(deploy, follower)
+    assert (status.state, status.files.parsed, status.files.expected) == ("failed", 1, 1)
+    assert [e.filename for e in status.import_errors] == ["other.py"], "unchanged, still counts"
+    assert status.dags == ["etl"]
+
+
+def test_an_importer_that_still_fails_fails_the_deploy_with_its_new_error(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    deployed_at = _now()
+    airflow.add_dag("report", "report.py", OLD)
+    airflow.add_error("etl.py", deployed_at - timedelta(seconds=5), "Traceback: old helper")
+    files = {"etl.py": "e1", "helpers.py": "h3", "report.py": "r1"}
+    before = {"etl.py": "e1", "helpers.py": "h2", "report.py": "r1"}
+    deploy = plan(files, before, (), importers=("etl.py", "report.py"), created_at=deployed_at)
+    airflow.import_errors = []
+    airflow.add_error("etl.py", deployed_at + timedelta(seconds=1), "Traceback: new helper")
+    status = _observe(deploy, follower)
+    assert status.state == "picked_up" and status.files.pending == ["report.py"]
+    # An importer that has DAGs is asked to parse again (by its DAG's file token).
+    assert airflow.reparsed == ["report.py"] and status.reparse_requested == ["report.py"]
+    assert "import a changed module" in status.detail
+    airflow.add_dag("report", "report.py", NEW)
+    status = _observe(deploy, follower)
+    assert status.state == "failed"
+    assert [(e.filename, e.stack_trace) for e in status.import_errors] == [
+        ("etl.py", "Traceback: new helper")
+    ]
 
 
 def test_no_changed_dag_file_is_parsed_at_once_with_every_dag_of_the_bundle(

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import re
+import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -80,3 +83,47 @@ def test_storage_url_puts_blobs_where_it_says(make_server: ServerFactory, tmp_pa
     digest = srv.api().upload(b"stored elsewhere")
     assert (store / digest[:2] / digest).read_bytes() == b"stored elsewhere"
     assert not (srv.home / "blobs" / digest[:2] / digest).exists()
+
+
+def test_sigterm_stops_the_server_at_once_with_long_polls_open(
+    make_server: ServerFactory,
+) -> None:
+    srv = make_server("sqlite")
+    api = srv.api()
+    name = api.create_deployment()["name"]
+    etag = f'"{api.deploy_files(name, {"a.py": b"one"}).json()["dags_version"]}"'
+    answers: list[str] = []
+
+    def long_poll() -> None:
+        # Its own client: a connection per poll, as every DAG processor holds one.
+        with httpx.Client(base_url=api.http.base_url, headers=api.http.headers) as http:
+            try:
+                r = http.get(
+                    f"/deployments/{name}/dags/current",
+                    headers={"If-None-Match": etag},
+                    params={"wait": 30},
+                    timeout=60,
+                )
+                answers.append(str(r.status_code))
+            except httpx.TransportError as exc:
+                answers.append(type(exc).__name__)
+
+    pollers = [threading.Thread(target=long_poll) for _ in range(4)]
+    for poller in pollers:
+        poller.start()
+    time.sleep(1.0)  # every poll is held by the server now
+    assert answers == []
+    assert srv.proc is not None
+    started = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    code = srv.proc.wait(timeout=30)
+    stopped = time.monotonic() - started
+    for poller in pollers:
+        poller.join(5)
+    print(f"stopped {stopped:.2f}s after SIGTERM with 4 long polls open: {answers}")
+    # uvicorn ends by raising the signal it caught again: a clean stop on SIGTERM.
+    assert code in (0, -signal.SIGTERM), srv.log()
+    assert stopped < 2.0, f"took {stopped:.2f}s to stop:\n{srv.log()}"
+    # Each poll got its answer (nothing changed: 304) or a closed connection, never a hang.
+    assert len(answers) == 4 and not any(p.is_alive() for p in pollers)
+    assert set(answers) <= {"304", "RemoteProtocolError", "ReadError"}, answers

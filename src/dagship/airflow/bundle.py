@@ -47,6 +47,7 @@ from dagship.airflow.tree import (
 )
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
+from dagship.core import imports
 from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ class DagshipDagBundle(BaseDagBundle):
     :param token_env: environment variable holding the API token (``DAGSHIP_API_TOKEN``)
     :param conn_id: an Airflow connection whose password is the token; used when set
     :param request_reparse: after a switch, ask the DAG processor to parse the added and
-        changed files first (rows in ``dag_priority_parsing_request``)
+        changed files, and those that import a changed module, first (rows in
+        ``dag_priority_parsing_request``)
     :param listen: keep a long poll open to the server (listener.py) so that a deploy is
         picked up at the next ``refresh()`` without asking the server on every call
     """
@@ -147,6 +149,8 @@ class DagshipDagBundle(BaseDagBundle):
         # BaseDagBundle.lock() excludes other processes and instances, not threads sharing this one.
         self._thread_lock = threading.RLock()
         self._reparse_warned = False
+        # (path, sha256) -> the modules that file content imports (core.imports).
+        self._imports: dict[tuple[str, str], frozenset[str]] = {}
         self.listen = listen
         self._listener: DeployListener | None = None
         self._listen_client: ApiClient | None = None
@@ -300,7 +304,7 @@ class DagshipDagBundle(BaseDagBundle):
             len(plan.downloaded),
         )
         if previous is not None:
-            self._ask_reparse(plan.changed_paths())
+            self._ask_reparse(plan, self.trees_dir / name)
         self._prune(keep={name, current} if current else {name})
 
     # -- pinned versions (workers) ------------------------------------------------------------
@@ -397,18 +401,46 @@ class DagshipDagBundle(BaseDagBundle):
                     else:
                         path.unlink(missing_ok=True)
 
-    def _ask_reparse(self, paths: list[str]) -> None:
-        wanted = parseable(paths)
-        if not self.request_reparse or not wanted:
+    def _ask_reparse(self, plan: BuildPlan, root: Path) -> None:
+        """Ask the DAG processor to parse first the files the switch to ``plan`` (built at
+        ``root``) added or changed, and the unchanged ones that import a changed module."""
+        if not self.request_reparse:
             return
         try:
+            importers = self._importers(plan, root)
+            wanted = parseable(plan.changed_paths() + sorted(importers))
             filed = request_reparse(self.name, wanted)
         except Exception as exc:  # best-effort: no metadata database here, or no table
             level = logging.DEBUG if self._reparse_warned else logging.WARNING
             self._reparse_warned = True
             log.log(level, "DAG bundle %s: could not request reparsing: %s", self.name, exc)
             return
-        log.info("DAG bundle %s: asked Airflow to reparse %d changed files", self.name, filed)
+        if filed:
+            log.info(
+                "DAG bundle %s: asked Airflow to parse %d files first (%d of the files to "
+                "parse are unchanged but import a changed module)",
+                self.name,
+                filed,
+                len(importers),
+            )
+
+    def _importers(self, plan: BuildPlan, root: Path) -> set[str]:
+        """Unchanged files of the new tree at ``root`` that import a module added, changed or
+        removed since the previous tree: they may give a different result now (core.imports)."""
+        assert plan.previous is not None
+        after = {entry.path: entry.sha256 for entry in plan.manifest.entries}
+
+        def imports_of(path: str) -> frozenset[str]:
+            key = (path, after[path])
+            if key not in self._imports:
+                self._imports[key] = imports.imported_modules((root / path).read_bytes(), path)
+            return self._imports[key]
+
+        before = {entry.path: entry.sha256 for entry in plan.previous.entries}
+        found = imports.importers(after, before, imports_of)
+        # Keep the imports of this version's files only: the next switch starts from it.
+        self._imports = {key: value for key, value in self._imports.items() if key in after.items()}
+        return found
 
     # -- the dagship server -------------------------------------------------------------------
     def _api(self) -> ApiClient:

@@ -43,7 +43,7 @@ class Progress:
                 f"Waiting for Airflow at {where} to pick up {short(status.dags_version)}{reason}…"
             )
         elif status.state == AirflowState.PICKED_UP:
-            expected = plural(status.files.expected, "changed DAG file")
+            expected = plural(status.files.expected, "DAG file")
             err.print(f"Picked up by Airflow: parsed {status.files.parsed} of {expected}…")
         elif status.state == AirflowState.PARSED:
             err.print(f"Parsed by Airflow: {plural(len(status.dags), 'DAG')}.")

@@ -387,9 +387,14 @@ class ImportErrorOut(Model):
 
 
 class AirflowFilesOut(Model):
+    """The DAG files Airflow must parse at a deploy's version: ``expected`` of them, those not
+    parsed yet (``pending``), and which of them are ``importers`` (unchanged files awaited
+    because they import a module the deploy added, changed or removed)."""
+
     expected: int
     parsed: int
     pending: list[str]
+    importers: list[str] = Field(default_factory=list)
 
 
 class DeployAirflowOut(Model):

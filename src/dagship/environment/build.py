@@ -5,8 +5,10 @@ The Airflow version comes from ``dagship.yaml`` (``airflow_version``), else from
 Dockerfile's ``FROM`` line: an official ``apache/airflow:X`` image or an Astro Runtime image.
 dagship builds a virtual environment with uv holding that Airflow, the project's
 ``requirements.txt`` and pytest, under ``$DAGSHIP_CACHE_DIR/envs/`` (default
-``~/.cache/dagship``), keyed by a hash of what it was built from: an unchanged project reuses
-it, a changed ``requirements.txt`` gets a new one. The build runs under a file lock and writes
+``~/.cache/dagship``), keyed by a hash of what it was built from (the Airflow and Python
+versions, ``requirements.txt`` with the files and local packages it names, read as pip reads it
+by ``requirements.py``, and uv's index settings): an unchanged project reuses it, a change to
+any of these gets a new one. The build runs under a file lock and writes
 its completion marker last, so a half-built environment is never used. Each use touches the
 marker; after a build, environments not used for ``UNUSED_DAYS`` are removed. ``local=True``
 uses the current interpreter instead.
@@ -30,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagship.environment.errors import EnvironmentBuildError
+from dagship.environment.requirements import Requirements, read_requirements, uv_settings
 from dagship.files import write_atomic
 from dagship.project.config import load_config
 
 # Bump when the way environments are built changes, so that old ones are not reused.
-ENV_FORMAT = "1"
+ENV_FORMAT = "2"
 MARKER = ".dagship-environment.json"
 UNUSED_DAYS = 30
 ASK_FOR_VERSION = "add `airflow_version: 3.3.2` (your deployment's version) to dagship.yaml"
@@ -168,10 +171,16 @@ def ensure_environment(
     if local:
         return _local_environment()
     image = _project_image(project)
-    requirements = _read_requirements(project)
+    requirements = read_requirements(project)
     python = image.python or f"{sys.version_info.major}.{sys.version_info.minor}"
     key = _hash(
-        {"format": ENV_FORMAT, "airflow": image.airflow, "python": python, "req": requirements}
+        {
+            "format": ENV_FORMAT,
+            "airflow": image.airflow,
+            "python": python,
+            "req": requirements.key_data() if requirements else None,
+            "uv": uv_settings(os.environ),
+        }
     )
     location = cache_dir() / "envs" / key[:20]
     existing = _finished(location)
@@ -188,7 +197,7 @@ def ensure_environment(
                 f"Building the environment (Airflow {image.airflow}, Python {python}"
                 f"{', requirements.txt' if requirements else ''}) in {location}"
             )
-        version = _build(project, location, image.airflow, python, requirements is not None)
+        version = _build(project, location, image.airflow, python, requirements)
     remove_unused_environments(location.parent, keep=location)
     return Environment(_python_of(location), version, location, key, reused=False)
 
@@ -250,16 +259,6 @@ def _local_environment() -> Environment:
     return Environment(Path(sys.executable), version, None, key, reused=True)
 
 
-def _read_requirements(project: Path) -> str | None:
-    path = project / "requirements.txt"
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentBuildError(f"cannot read {path}: {exc}") from exc
-
-
 def _hash(data: object) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -298,13 +297,12 @@ def _uv() -> str:
     return uv
 
 
-def _build(project: Path, location: Path, airflow: str, python: str, has_requirements: bool) -> str:
+def _build(
+    project: Path, location: Path, airflow: str, python: str, requirements: Requirements | None
+) -> str:
     uv = _uv()
     if location.exists():
         shutil.rmtree(location)  # a build that stopped half-way
-    spec = (
-        f"apache-airflow=={airflow}" if airflow.count(".") >= 2 else f"apache-airflow=={airflow}.*"
-    )
     venv = [uv, "venv", "--quiet", "--no-python-downloads", str(location)]
     done = _run([*venv, "--python", python], project)
     if done.returncode != 0:
@@ -314,25 +312,60 @@ def _build(project: Path, location: Path, airflow: str, python: str, has_require
             raise EnvironmentBuildError(
                 f"could not create a virtual environment with uv:\n{done.stderr}"
             )
-    install = [uv, "pip", "install", "--quiet", "--compile-bytecode"]
+    staging = location.with_name(location.name + ".requirements")
+    try:
+        _install(uv, project, location, airflow, requirements, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    version = _check_airflow_imports(project, location, airflow)
+    # Written last: the environment is complete.
+    write_atomic(location / MARKER, json.dumps({"airflow_version": version}))
+    return version
+
+
+def _install(
+    uv: str,
+    project: Path,
+    location: Path,
+    airflow: str,
+    requirements: Requirements | None,
+    staging: Path,
+) -> None:
+    """Install Airflow, pytest and the requirements; uv's own message when they do not."""
+    spec = (
+        f"apache-airflow=={airflow}" if airflow.count(".") >= 2 else f"apache-airflow=={airflow}.*"
+    )
+    # No uv configuration file takes part: what is installed follows from the project and
+    # the UV_* variables that are part of the environment's key.
+    install = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--no-config"]
     install += ["--python", str(_python_of(location)), spec, "pytest"]
-    if has_requirements:
-        install += ["-r", "requirements.txt"]
+    if requirements is not None:
+        top = requirements.write_for_uv(staging)
+        install += [*requirements.uv_options, "-r", str(top)]
     done = _run(install, project)
-    if done.returncode != 0:
-        shutil.rmtree(location, ignore_errors=True)
-        explanation = (done.stderr or done.stdout).strip()
-        if "No solution found" in explanation or "unsatisfiable" in explanation:
-            raise EnvironmentBuildError(
-                f"dependency conflict: apache-airflow {airflow} and requirements.txt cannot be "
-                f"installed together.\n{explanation}\nChange requirements.txt (or "
-                "airflow_version in dagship.yaml) and run again."
-            )
+    if done.returncode == 0:
+        return
+    shutil.rmtree(location, ignore_errors=True)
+    explanation = (done.stderr or done.stdout).strip()
+    # uv names the files it read: the project's, as far as the user is concerned.
+    for copy in (staging / "requirements", staging / "project"):
+        explanation = explanation.replace(str(copy), str(project))
+    if "No solution found" in explanation or "unsatisfiable" in explanation:
         raise EnvironmentBuildError(
-            f"could not install apache-airflow {airflow} and requirements.txt:\n{explanation}"
+            f"dependency conflict: apache-airflow {airflow} and requirements.txt cannot be "
+            f"installed together.\n{explanation}\nChange requirements.txt (or "
+            "airflow_version in dagship.yaml) and run again."
         )
-    # Installed is not importable: without Airflow's constraints file (published outside the
-    # package registry), an older Airflow may get a newer dependency it cannot import.
+    raise EnvironmentBuildError(
+        f"could not install apache-airflow {airflow} and requirements.txt:\n{explanation}"
+    )
+
+
+def _check_airflow_imports(project: Path, location: Path, airflow: str) -> str:
+    """The installed Airflow's version, once it imports.
+
+    Installed is not importable: without Airflow's constraints file (published outside the
+    package registry), an older Airflow may get a newer dependency it cannot import."""
     check = "import airflow, importlib.metadata as m; print(m.version('apache-airflow'))"
     done = _run([str(_python_of(location)), "-c", check], project)
     if done.returncode != 0:
@@ -344,10 +377,7 @@ def _build(project: Path, location: Path, airflow: str, python: str, has_require
             "requirements.txt to the version Airflow's constraints file names (for Airflow "
             "3.1.0: `structlog==25.4.0`), or use a newer airflow_version."
         )
-    version = done.stdout.strip().splitlines()[-1]
-    # Written last: the environment is complete.
-    write_atomic(location / MARKER, json.dumps({"airflow_version": version}))
-    return version
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from dagship.files import write_atomic
 from dagship.server.app import create_app, migrated_database
 from dagship.server.db.engine import Database
+from dagship.server.events import DeployEvents
 from dagship.server.services import tokens
 from dagship.server.settings import Settings, SettingsError
 from dagship.server.store import open_store
 
 ADMIN_TOKEN_FILE = "admin-token"
+# On SIGTERM, requests in flight get this long to finish before they are cancelled (long polls
+# answer at once: see Server).
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def run_server(host: str | None = None, port: int | None = None) -> int:
@@ -44,9 +48,28 @@ def run_server(host: str | None = None, port: int | None = None) -> int:
 
     bound_port = sock.getsockname()[1]
     print(f"dagship server listening on http://{settings.host}:{bound_port}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", workers=1))
-    server.run(sockets=[sock])
+    config = uvicorn.Config(
+        app, log_level="info", workers=1, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS
+    )
+    Server(config, app.state.events).run(sockets=[sock])
     return 0
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which wakes the app's long polls first when it stops.
+
+    uvicorn waits for every open request before it runs the app's lifespan shutdown, so a long
+    poll (``GET .../dags/current?wait=``) would hold the shutdown until it timed out: they are
+    woken as the shutdown begins, answer, and their connections close.
+    """
+
+    def __init__(self, config: uvicorn.Config, events: DeployEvents) -> None:
+        super().__init__(config)
+        self.events = events
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.events.stop()
+        await super().shutdown(sockets)
 
 
 def prepare_database(settings: Settings) -> Database:

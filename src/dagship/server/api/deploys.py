@@ -208,7 +208,7 @@ async def _current(
         seen = events.count
         response = await run_in_threadpool(_current_tree, database, tree, if_none_match)
         left = deadline - time.monotonic()
-        if response.status_code != status.HTTP_304_NOT_MODIFIED or left <= 0:
+        if response.status_code != status.HTTP_304_NOT_MODIFIED or left <= 0 or events.stopping:
             return response
         await events.wait(seen, min(left, RECHECK_SECONDS))
 

@@ -7,12 +7,14 @@ outside ``.airflowignore``, that pass Airflow's "mentions airflow and dag" heuri
 at that version or an import error recorded after the deploy; a changed file that defines no
 DAG at all counts as parsed ``settle_seconds`` after the pick-up (twelve times that for a file
 that seems to build a DAG, ``DAG(`` or ``@dag``, which a busy Airflow may simply not have
-reached yet). Unchanged files have the
-same content, so Airflow's earlier result stands for them (their import errors still count).
+reached yet). Unchanged DAG files that import a module the deploy added, changed or removed
+(*importers*, core.imports) are awaited the same way: their import errors from before the deploy
+are about the previous module. Other unchanged files have the same content and the same imports,
+so Airflow's earlier result stands for them (their import errors still count).
 *Failed* is parsed with import errors in files of the version.
 
 Once a version is picked up, the server asks Airflow (``PUT /parseDagFile/{file_token}``) to
-parse the changed files that already have DAGs right away, once per deploy; what it did is
+parse the awaited files that already have DAGs right away, once per deploy; what it did is
 remembered in memory, so a second server process may ask again, which is harmless.
 
 The answer lists the DAG ids of the version: those parsed at it, plus those of unchanged files.
@@ -38,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dagship.airflow_api.client import JSON, AirflowClient, AirflowError
+from dagship.core import imports
 from dagship.core.manifest import Manifest
 from dagship.core.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
 from dagship.core.vocabulary import AirflowState
@@ -73,7 +76,9 @@ class _Files:
     before: dict[str, str]
     # DAG files added or changed since the deploy's previous DAG version.
     changed: tuple[str, ...]
-    # Those of them that seem to build a DAG: they must show a DAG or an import error.
+    # Unchanged DAG files that import a module the deploy added, changed or removed.
+    importers: tuple[str, ...]
+    # Those of both that seem to build a DAG: they must show a DAG or an import error.
     defines: frozenset[str]
 
 
@@ -101,7 +106,13 @@ class _Plan:
     digests: dict[str, str]
     before: dict[str, str]
     changed: tuple[str, ...]
+    importers: tuple[str, ...]
     defines: frozenset[str]
+
+    @property
+    def awaited(self) -> tuple[str, ...]:
+        """The DAG files Airflow must parse at the version: changed ones and importers."""
+        return self.changed + self.importers
 
 
 class AirflowFollower:
@@ -127,6 +138,8 @@ class AirflowFollower:
         self._file_dags: LRUCache[tuple[str, str, str], tuple[str, ...]] = LRUCache(
             _REMEMBERED_FILES
         )
+        # (path, sha256) -> the modules that file content imports.
+        self._imports: LRUCache[tuple[str, str], frozenset[str]] = LRUCache(_REMEMBERED_FILES)
         self._lock = threading.Lock()
 
     def client(self, url: str) -> AirflowClient:
@@ -167,6 +180,17 @@ class AirflowFollower:
             found = _DEFINES_DAG if _BUILDS_DAG.search(data) else _MENTIONS_DAG
         with self._lock:
             self._heuristic[digest] = found
+        return found
+
+    def imports(self, store: BlobStore, path: str, digest: str) -> frozenset[str]:
+        """The modules the file ``path`` with content ``digest`` imports (core.imports)."""
+        with self._lock:
+            known = self._imports.get((path, digest))
+        if known is not None:
+            return known
+        found = imports.imported_modules(b"".join(_limited(store, digest)), path)
+        with self._lock:
+            self._imports[(path, digest)] = found
         return found
 
     def known_dags(self, bundle: str, files: dict[str, str]) -> dict[str, tuple[str, ...]] | None:
@@ -252,6 +276,7 @@ def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowF
         digests=files.digests,
         before=files.before,
         changed=files.changed,
+        importers=files.importers,
         defines=files.defines,
     )
 
@@ -272,23 +297,30 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
     )
     old = load_manifest(session, previous) if previous else Manifest()
     before = {entry.path: entry.sha256 for entry in old.entries}
+    digests = {entry.path: entry.sha256 for entry in new.entries}
     ignored = _airflowignore(new, store)
+
+    def dag_file(path: str) -> bool:
+        return (
+            path.endswith(".py")
+            and not ignored(path)
+            and follower.might_contain_dag(store, digests[path])
+        )
+
     changed = tuple(
-        entry.path
-        for entry in new.entries
-        if before.get(entry.path) != entry.sha256
-        and entry.path.endswith(".py")
-        and not ignored(entry.path)
-        and follower.might_contain_dag(store, entry.sha256)
+        path for path, sha in digests.items() if before.get(path) != sha and dag_file(path)
     )
+    found = imports.importers(
+        digests, before, lambda path: follower.imports(store, path, digests[path])
+    )
+    importers = tuple(path for path in sorted(found) if dag_file(path))
     return _Files(
-        digests={entry.path: entry.sha256 for entry in new.entries},
+        digests=digests,
         before=before,
         changed=changed,
+        importers=importers,
         defines=frozenset(
-            entry.path
-            for entry in new.entries
-            if entry.path in changed and follower.defines_dag(store, entry.sha256)
+            path for path in changed + importers if follower.defines_dag(store, digests[path])
         ),
     )
 
@@ -318,8 +350,7 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
         _reparse_once(client, plan, pending, tracking, follower)
         since_pickup = time.monotonic() - picked_up_at
         pending = _settle(client, plan, pending, since_pickup, follower.settle_seconds)
-    expected = len(plan.changed)
-    files = AirflowFilesOut(expected=expected, parsed=expected - len(pending), pending=pending)
+    files = _files_out(plan, pending)
     state, detail = _state(plan, seen, picked_up_at is not None, files)
     dags: list[str] = []
     if state in (AirflowState.PARSED, AirflowState.FAILED):
@@ -340,16 +371,16 @@ def _read_version(client: AirflowClient, plan: _Plan) -> _Seen:
     at_version = client.dags(plan.bundle_name, plan.version)
     parsed_files = {str(dag.get("relative_fileloc")) for dag in at_version}
     errors = _version_errors(client.import_errors(plan.bundle_name), plan)
-    changed = set(plan.changed)
-    failed_files = {error["filename"] for error in errors if error["filename"] in changed}
-    pending = sorted(changed - parsed_files - failed_files)
+    awaited = set(plan.awaited)
+    failed_files = {error["filename"] for error in errors if error["filename"] in awaited}
+    pending = sorted(awaited - parsed_files - failed_files)
     return _Seen(at_version, errors, failed_files, pending)
 
 
 def _note_pick_up(tracking: _Tracking, seen: _Seen) -> float | None:
     """When Airflow was first seen to have picked up the version (None: not yet).
 
-    Picked up: a DAG parsed at the version, or an import error in a changed file since the
+    Picked up: a DAG parsed at the version, or an import error in an awaited file since the
     deploy; once seen, it stays picked up.
     """
     if tracking.picked_up_at is None and (seen.at_version or seen.failed_files):
@@ -395,11 +426,11 @@ def _state(
     plan: _Plan, seen: _Seen, picked_up: bool, files: AirflowFilesOut
 ) -> tuple[AirflowState, str]:
     """The deploy's state in Airflow and the detail that explains it."""
-    if not plan.changed:
+    if not plan.awaited:
         return (
             AirflowState.FAILED if seen.errors else AirflowState.PARSED,
-            "no DAG file was added or changed in this version, so Airflow has nothing new to "
-            "parse; unchanged files keep what Airflow made of them",
+            "no DAG file was added or changed in this version, nor imports a changed module, "
+            "so Airflow has nothing new to parse; unchanged files keep what Airflow made of them",
         )
     if files.pending and not plan.current:
         return AirflowState.SUPERSEDED, (
@@ -410,26 +441,44 @@ def _state(
         return AirflowState.WAITING, f"Airflow has not picked up {plan.version} yet"
     if files.pending:
         return AirflowState.PICKED_UP, (
-            f"Airflow is parsing: {files.parsed} of {files.expected} changed DAG files done"
+            f"Airflow is parsing: {files.parsed} of {files.expected} {_awaited_words(plan)} done"
         )
     if seen.errors:
         return AirflowState.FAILED, (
             f"{len(seen.errors)} file(s) of this version fail to import in Airflow"
         )
-    return AirflowState.PARSED, f"Airflow parsed all {files.expected} changed DAG file(s)"
+    return AirflowState.PARSED, f"Airflow parsed all {files.expected} {_awaited_words(plan)}"
+
+
+def _awaited_words(plan: _Plan) -> str:
+    """What the awaited files are, for a detail: changed DAG files, and importers if any."""
+    if plan.importers:
+        return "changed DAG files and DAG files that import a changed module"
+    return "changed DAG files"
+
+
+def _files_out(plan: _Plan, pending: list[str]) -> AirflowFilesOut:
+    expected = len(plan.awaited)
+    return AirflowFilesOut(
+        expected=expected,
+        parsed=expected - len(pending),
+        pending=pending,
+        importers=list(plan.importers),
+    )
 
 
 def _version_errors(items: list[dict[str, Any]], plan: _Plan) -> list[dict[str, str]]:
-    """Import errors of files in this version; for changed files, only ones recorded after
-    the deploy (older ones are about the previous content)."""
-    changed = set(plan.changed)
+    """Import errors of files in this version; for awaited files (changed ones and importers),
+    only ones recorded after the deploy (older ones are about the previous content, or the
+    previous content of a module the file imports)."""
+    awaited = set(plan.awaited)
     found = []
     for item in items:
         filename = str(item.get("filename") or "")
         if filename not in plan.paths:
             continue
         stamp = _time(item.get("timestamp"))
-        if filename in changed and (stamp is None or stamp < plan.created_at):
+        if filename in awaited and (stamp is None or stamp < plan.created_at):
             continue
         found.append(
             {
@@ -478,10 +527,10 @@ def _dags_of_version(
     failed_files: set[str],
     follower: AirflowFollower,
 ) -> list[str]:
-    """DAG ids the version defines: those parsed at it, and those of unchanged files (as
+    """DAG ids the version defines: those parsed at it, and those of the other files (as
     remembered for their content, else as Airflow lists them now)."""
-    changed = set(plan.changed)
-    unchanged = {path: sha for path, sha in plan.digests.items() if path not in changed}
+    awaited = set(plan.awaited)
+    unchanged = {path: sha for path, sha in plan.digests.items() if path not in awaited}
     known = follower.known_dags(plan.bundle_name, unchanged)
     if known is None:
         listed = _dags_by_file(client, plan.bundle_name)
@@ -489,8 +538,8 @@ def _dags_of_version(
     parsed: dict[str, list[str]] = {}
     for dag in at_version:
         parsed.setdefault(str(dag.get("relative_fileloc")), []).append(str(dag["dag_id"]))
-    # The wait is over: every changed file without an import error is parsed (or has no DAG).
-    settled = {path: plan.digests[path] for path in changed - failed_files}
+    # The wait is over: every awaited file without an import error is parsed (or has no DAG).
+    settled = {path: plan.digests[path] for path in awaited - failed_files}
     shown = {path: list(ids) for path, ids in known.items()} | parsed
     follower.remember_dags(plan.bundle_name, unchanged | settled, shown)
     found = {dag_id for ids in parsed.values() for dag_id in ids}
@@ -521,8 +570,7 @@ def _out(
         reachable=reachable,
         dags=dags or [],
         import_errors=[ImportErrorOut(**error) for error in errors or []],
-        files=files
-        or AirflowFilesOut(expected=len(plan.changed), parsed=0, pending=list(plan.changed)),
+        files=files or _files_out(plan, sorted(plan.awaited)),
         reparse_requested=reparse_requested or [],
         detail=detail,
     )
