@@ -353,6 +353,24 @@ class AgentOut(Model):
     # Whether it reported within the last minute: only those count for ``--wait``.
     active: bool
 
+    def runs(self, version: str) -> bool:
+        """Whether the agent's components run project ``version`` (not merely restarting on
+        it): what ``--wait`` waits for on every active agent."""
+        return self.project_version == version and self.state not in (
+            AgentState.WAITING,
+            AgentState.STARTING,
+        )
+
+    def failed_on(self, version: str) -> bool:
+        """Whether the agent's last apply, of project ``version``, failed."""
+        return self.state == AgentState.FAILED and self.target_version == version
+
+    @property
+    def error_line(self) -> str:
+        """The last non-blank line of the error: its summary, as in a traceback."""
+        lines = [line.strip() for line in self.error.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
 
 class DagsCurrentOut(Model):
     deployment: str
@@ -400,3 +418,4 @@ class DeployAirflowOut(Model):
     # active agents, which must all run it before the DAG check counts (docs/agent.md).
     project_changed: bool = False
     agents: list[AgentOut] = Field(default_factory=list)
+    project_version: str = ""
