@@ -49,7 +49,8 @@ def uses_both():
 
         from include.helpers import helper
 
-        return helper() + " " + cowsay.get_output_string("cow", "moo").split()[0]
+        said = cowsay.get_output_string("cow", "moo")
+        return helper() + (" moo" if "| moo |" in said else " (no cow)")
 
     run()
 
@@ -215,6 +216,10 @@ def agent_setup(
         env = agent_env(server, token, port, shared_cache)
         agent = AgentProcess(deployment, root / "agent-home", env)
         agent.start()
+        # As an operator would check with `dagship deployment inspect`: the agent is there.
+        wait_until(
+            lambda: api.get(f"/deployments/{deployment}/agents").json(), 60, "the agent's report"
+        )
         with TestAirflowClient(f"http://127.0.0.1:{port}") as airflow:
             yield AgentSetup(
                 server=server,

@@ -59,7 +59,7 @@ def test_a_full_deploy_runs_include_a_requirement_and_a_plugin(agent_setup: Agen
     assert setup.airflow.import_errors() == []
     plugins = setup.airflow._json("GET", "/api/v2/plugins")["plugins"]
     assert "agent_test_plugin" in [p["name"] for p in plugins]
-    assert run_dag(setup) == "helper-v1 _____"
+    assert run_dag(setup) == "helper-v1 moo"
     state = setup.agent.state()
     assert state["current"] == deploy["project_version"]
     assert [p["name"] for p in state["processes"]] == ["standalone"]
@@ -115,7 +115,7 @@ def test_an_unresolvable_requirement_fails_and_the_old_version_keeps_running(
     assert agent["state"] == "failed"
     assert "dagship-no-such-package-anywhere" in agent["error"]
     # Airflow keeps serving and running the previous version.
-    assert run_dag(setup) == "helper-v1 _____"
+    assert run_dag(setup) == "helper-v1 moo"
 
 
 def test_a_rollback_reuses_the_cached_environment(agent_setup: AgentSetup) -> None:
@@ -141,7 +141,7 @@ def test_a_rollback_reuses_the_cached_environment(agent_setup: AgentSetup) -> No
         .json()
     )
     assert setup.agent.state()["last_apply"]["environment"] == "built"
-    assert run_dag(setup) == "helper-v2 _____"
+    assert run_dag(setup) == "helper-v2 moo"
     # Back to the first project version: no build, a restart.
     seq = next(
         d["seq"] for d in setup.api.deploys(setup.deployment) if d["project_version"] == first
@@ -160,7 +160,7 @@ def test_a_rollback_reuses_the_cached_environment(agent_setup: AgentSetup) -> No
     assert state["current"] == first
     assert state["previous"] == deploy["project_version"]
     assert state["last_apply"]["environment"] == "reused"
-    assert run_dag(setup) == "helper-v1 _____"
+    assert run_dag(setup) == "helper-v1 moo"
 
 
 def test_kill_9_during_a_build_then_one_version_comes_up(agent_setup: AgentSetup) -> None:
@@ -187,7 +187,40 @@ def test_kill_9_during_a_build_then_one_version_comes_up(agent_setup: AgentSetup
     assert state["current"] == deploy["project_version"]
     assert [p["name"] for p in state["processes"]] == ["standalone"]
     assert len(agent.standalone_groups()) == 1
-    assert run_dag(setup) == "helper-v3 _____"
+    assert run_dag(setup) == "helper-v3 moo"
+
+
+def test_a_newer_version_abandons_the_build_of_an_older_one(agent_setup: AgentSetup) -> None:
+    setup = agent_setup
+    agent = setup.agent
+    deploys = []
+    for name in ("older", "newer"):
+        # Each requirements file is a new environment to build.
+        write_project(setup.project, f"helper-{name}", f"cowsay\n# {name}\n")
+        deploys.append(
+            setup.cli.run(
+                "deploy",
+                setup.project,
+                "-d",
+                setup.deployment,
+                "--project",
+                "--no-parse",
+                "--json",
+            )
+            .ok()
+            .json()
+        )
+        if name == "older":
+            wait_until(
+                lambda: any(p["name"] == "build" for p in agent.state()["processes"]),
+                60,
+                "the agent to start building the older version",
+            )
+    older, newer = deploys
+    setup.cli.run("deploys", "wait", newer["id"], "--timeout", WAIT, timeout=700).ok()
+    assert f"abandoning the build of {older['project_version']}" in agent.log()
+    assert agent.state()["current"] == newer["project_version"]
+    assert run_dag(setup) == "helper-newer moo"
 
 
 def test_kill_9_during_a_restart_then_one_version_comes_up(agent_setup: AgentSetup) -> None:
@@ -216,7 +249,7 @@ def test_kill_9_during_a_restart_then_one_version_comes_up(agent_setup: AgentSet
     setup.cli.run("deploys", "wait", deploy["id"], "--timeout", WAIT, timeout=700).ok()
     assert agent.state()["current"] == deploy["project_version"]
     assert len(agent.standalone_groups()) == 1
-    assert run_dag(setup) == "helper-v4 _____"
+    assert run_dag(setup) == "helper-v4 moo"
 
 
 def test_server_down_keeps_airflow_running_and_the_agent_reports_when_it_is_back(

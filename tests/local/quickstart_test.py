@@ -59,3 +59,17 @@ def test_other_processes_are_not_taken_for_airflow(tmp_path: Path) -> None:
     with running([str(airflow), "scheduler"], port) as pid:
         assert _airflow_port(pid) is None
     assert _airflow_port(pid) is None  # gone
+
+
+def test_the_agent_that_runs_the_local_airflow_is_recognized(tmp_path: Path) -> None:
+    """Since quickstart runs Airflow through `dagship agent run`, its pid file names the
+    agent, which stands for the Airflow it runs."""
+    dagship = tmp_path / "bin" / "dagship"
+    dagship.parent.mkdir(parents=True)
+    dagship.write_text(f"#!{sys.executable}\n{SLEEPER}")
+    dagship.chmod(0o755)
+    command = [str(dagship), "agent", "run", "-d", "local", "--component", "standalone"]
+    with running(command, {"AIRFLOW__API__PORT": "18124"}) as pid:
+        assert _airflow_port(pid) == 18124
+    with running([str(dagship), "agent", "run", "-d", "local", "-c", "scheduler"], {}) as pid:
+        assert _airflow_port(pid) is None

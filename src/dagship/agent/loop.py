@@ -45,6 +45,8 @@ LONG_POLL = 20.0
 # While building: how often the agent looks for a newer version.
 BUILD_POLL = 2.0
 MAX_BACKOFF = 30.0
+# How often an agent whose deployment has no project deploy yet asks again.
+NO_DEPLOY_POLL = 3.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Agent:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
         self._recover()
+        self.reporter.keep_reporting(self.stop_event)
         try:
             while not self.stop_event.is_set():
                 self._turn()
@@ -131,14 +134,15 @@ class Agent:
 
     def _unreachable(self, exc: ApiError) -> None:
         """Keep what runs; ask again after a pause that grows with each failure."""
-        if exc.status == 404:
-            # No project deploy yet (or no such deployment): nothing to run, say so.
-            log.warning("%s", exc)
-            self._heartbeat()
-        else:
-            log.warning("cannot get the current project version: %s", exc)
         if not self.supervisor.running and self.state.current and self.seen is None:
             self._start_recorded()
+        if exc.status == 404:
+            # No project deploy yet (or no such deployment): nothing to run; say so, look again.
+            log.warning("%s", exc)
+            self._heartbeat()
+            self.stop_event.wait(NO_DEPLOY_POLL)
+            return
+        log.warning("cannot get the current project version: %s", exc)
         self.failures += 1
         self.stop_event.wait(min(MAX_BACKOFF, 2.0 ** min(self.failures, 5)))
 
@@ -207,6 +211,8 @@ class Agent:
             self.reporter.report(AgentState.STARTING, self._running_version(), version)
             self.supervisor.switch(version, environment)
         except (AgentError, ApiError) as exc:
+            if self.stop_event.is_set():
+                return  # the agent stops: not a failure of the version
             self._failed(version, str(exc))
             return
         self.state.last_apply["seconds"] = round(time.monotonic() - started, 2)

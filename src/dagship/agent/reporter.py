@@ -1,15 +1,18 @@
 """Telling the server what the agent does: ``PUT /deployments/{name}/agents/{id}``.
 
 A report is also the agent's heartbeat (``dagship deploy --wait`` counts the agents seen in the
-last minute), so the agent reports on every turn of its loop. A report that cannot be sent is
-logged and dropped: the next turn sends the state as it is then.
+last minute): the agent reports on every turn of its loop, and while a step takes long (a build,
+Airflow's start-up) a heartbeat thread sends the last report again every ``HEARTBEAT`` seconds.
+A report that cannot be sent is logged and dropped: the next one sends the state as it is then.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
@@ -19,6 +22,7 @@ from dagship.core.vocabulary import AgentState, Component
 log = logging.getLogger("dagship.agent")
 
 ERROR_LIMIT = 20_000
+HEARTBEAT = 15.0
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Reporter:
     airflow_version: str = ""
     # The last report sent, for the log (a state change is logged, a heartbeat is not).
     last: AgentReport | None = None
+    _sent_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def report(
         self,
@@ -60,10 +66,29 @@ class Reporter:
                 project_version or "none",
                 f", applying {target_version}" if target_version else "",
             )
-        try:
-            self.client.report_agent(self.deployment, self.agent_id, report)
-        except ApiError as exc:
-            log.warning("could not report to the server: %s", exc)
-            return False
         self.last = report
-        return True
+        return self._send(report)
+
+    def _send(self, report: AgentReport) -> bool:
+        with self._lock:
+            self._sent_at = time.monotonic()  # a failed report is tried again a beat later
+            try:
+                self.client.report_agent(self.deployment, self.agent_id, report)
+            except ApiError as exc:
+                log.warning("could not report to the server: %s", exc)
+                return False
+            return True
+
+    def keep_reporting(self, stop: threading.Event) -> threading.Thread:
+        """Start the heartbeat thread: until ``stop`` is set, the last report is sent again
+        whenever none was sent for ``HEARTBEAT`` seconds."""
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT / 3):
+                report = self.last
+                if report is not None and time.monotonic() - self._sent_at >= HEARTBEAT:
+                    self._send(report)
+
+        thread = threading.Thread(target=beat, name="dagship-agent-heartbeat", daemon=True)
+        thread.start()
+        return thread

@@ -18,58 +18,64 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+DeploymentOption = Annotated[
+    str, typer.Option("--deployment", "-d", help="The deployment to follow.", show_default=False)
+]
+ComponentOption = Annotated[
+    list[Component] | None,
+    typer.Option(
+        "--component",
+        "-c",
+        help="An Airflow component to run here; repeat for several. Default: standalone "
+        "(API server, scheduler, DAG processor, triggerer and the LocalExecutor).",
+        show_default=False,
+    ),
+]
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Where the agent keeps project trees, logs, its state and Airflow's home. "
+        "Default: $DAGSHIP_HOME/agent.",
+        show_default=False,
+        file_okay=False,
+    ),
+]
+GracePeriodOption = Annotated[
+    str,
+    typer.Option(
+        "--grace-period",
+        help="How long a Celery worker (or standalone's LocalExecutor) may finish its running "
+        "tasks before a restart ends them (90s, 10m, ...).",
+    ),
+]
+InstallOsPackagesOption = Annotated[
+    bool,
+    typer.Option(
+        "--install-os-packages",
+        help="Install the project's packages.txt with apt-get when missing (else a missing "
+        "package fails the apply).",
+    ),
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        "--url",
+        help="dagship server URL. Default: $DAGSHIP_URL, else http://127.0.0.1:8787.",
+        show_default=False,
+    ),
+]
+
 
 @app.command("run")
 def run_command(
-    deployment: Annotated[
-        str,
-        typer.Option("--deployment", "-d", help="The deployment to follow.", show_default=False),
-    ],
-    components: Annotated[
-        list[Component] | None,
-        typer.Option(
-            "--component",
-            "-c",
-            help="An Airflow component to run here; repeat for several. Default: standalone "
-            "(API server, scheduler, DAG processor, triggerer and the LocalExecutor).",
-            show_default=False,
-        ),
-    ] = None,
-    home: Annotated[
-        Path | None,
-        typer.Option(
-            "--home",
-            help="Where the agent keeps project trees, logs, its state and Airflow's home. "
-            "Default: $DAGSHIP_HOME/agent.",
-            show_default=False,
-            file_okay=False,
-        ),
-    ] = None,
-    grace_period: Annotated[
-        str,
-        typer.Option(
-            "--grace-period",
-            help="How long a Celery worker (or standalone's LocalExecutor) may finish its "
-            "running tasks before a restart ends them (90s, 10m, ...).",
-        ),
-    ] = "10m",
-    install_os_packages: Annotated[
-        bool,
-        typer.Option(
-            "--install-os-packages",
-            help="Install the project's packages.txt with apt-get when missing (else a missing "
-            "package fails the apply).",
-        ),
-    ] = False,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--server",
-            "--url",
-            help="dagship server URL. Default: $DAGSHIP_URL, else http://127.0.0.1:8787.",
-            show_default=False,
-        ),
-    ] = None,
+    deployment: DeploymentOption,
+    components: ComponentOption = None,
+    home: HomeOption = None,
+    grace_period: GracePeriodOption = "10m",
+    install_os_packages: InstallOsPackagesOption = False,
+    url: ServerOption = None,
 ) -> None:
     """Follow DEPLOYMENT's project version and run the Airflow components named on this host:
     build each new version's environment (the one `dagship parse` checks), switch to it, and

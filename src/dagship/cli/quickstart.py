@@ -34,8 +34,8 @@ def quickstart_command(
         bool,
         typer.Option(
             "--airflow/--no-airflow",
-            help="Also run a local Airflow (`airflow standalone`, home in $DAGSHIP_HOME/airflow) "
-            "that runs deployment `local`.",
+            help="Also run a local Airflow (`dagship agent run`: `airflow standalone` from the "
+            "deployed project, home in $DAGSHIP_HOME/agent) that runs deployment `local`.",
         ),
     ] = True,
     airflow_port: Annotated[

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,13 +36,20 @@ from dagship.project.scaffold import scaffold_project
 
 LOCAL_DEPLOYMENT = "local"
 DEFAULT_AIRFLOW_PORT = runtime.DEFAULT_PORT
-AIRFLOW_HOME_DIR = "airflow"
+# The local Airflow is run by `dagship agent run` (docs/agent.md) with its home here: the
+# agent builds the deployed project's environment and runs `airflow standalone` from it.
+AGENT_HOME_DIR = "agent"
+AIRFLOW_HOME_DIR = "agent/airflow"
 AIRFLOW_PID_FILE = "airflow.pid"
-AIRFLOW_LOG_FILE = "airflow.log"
+# The agent's own output (its log lines and any crash); Airflow's is in logs/standalone.log.
+AIRFLOW_LOG_FILE = "../logs/agent.out"
 # The viewer token (bound to `local`) that the local Airflow's DAG bundle uses.
 AIRFLOW_TOKEN_FILE = "airflow-token"
-AIRFLOW_READY_TIMEOUT = 240.0
+# The first start builds the project's environment with uv and migrates Airflow's database.
+AIRFLOW_READY_TIMEOUT = 600.0
 PARSE_TIMEOUT = 120.0
+# The agent stops its components before it exits (up to its long poll plus their stop).
+AGENT_STOP_TIMEOUT = 90.0
 
 Step = Callable[[str], None]
 
@@ -71,7 +81,7 @@ class LocalAirflow:
 
     @property
     def log_file(self) -> Path:
-        return self.home / AIRFLOW_LOG_FILE
+        return (self.home / AIRFLOW_LOG_FILE).resolve()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +176,8 @@ def quickstart(
             result = deploy(
                 client, project_dir, LOCAL_DEPLOYMENT, on_progress=on_progress, check=_no_parse
             )
+            if airflow is not None:
+                _airflow_ready(client, airflow, step)
             if airflow is not None and result.deploy.dags_files:
                 step("Waiting for Airflow to parse the deployed DAGs")
                 _wait_parsed(client, airflow, result)
@@ -187,9 +199,15 @@ def _no_parse(kind: str) -> dict[str, str]:
 
 
 def stop_airflow(airflow: LocalAirflow) -> None:
-    """Stop an Airflow this process started (its whole process group) and drop its pid file."""
+    """Stop an Airflow this process started and drop its pid file: the agent is asked to stop
+    its components (SIGTERM), then whatever is left of its processes is ended."""
     if airflow.process is None:
         return
+    agent = airflow.process.process
+    if agent is not None and agent.poll() is None:
+        agent.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            agent.wait(AGENT_STOP_TIMEOUT)
     airflow.process.stop()
     with contextlib.suppress(FileNotFoundError):
         if _read_pid(airflow.pid_file) == airflow.process.pid:
@@ -244,7 +262,8 @@ def _start_airflow(
                 if time.monotonic() > deadline or _airflow_port(pid) is None:
                     raise LocalError(
                         f"the local Airflow (pid {pid}) is not ready at {url}: see "
-                        f"{airflow_home / AIRFLOW_LOG_FILE}, or stop it with `kill -- -{pid}`"
+                        f"{(airflow_home / AIRFLOW_LOG_FILE).resolve()}, or stop it with "
+                        f"`kill -- -{pid}`"
                     )
                 time.sleep(1.0)
         airflow = LocalAirflow(url, airflow_home, bundle_name, None, pid_file)
@@ -256,20 +275,52 @@ def _start_airflow(
     else:
         token = _airflow_token(client, home / AIRFLOW_TOKEN_FILE)
         env = runtime.airflow_env(airflow_home, port, server.url, LOCAL_DEPLOYMENT, token)
-        step(f"Starting Airflow at {url} (logs in {airflow_home / AIRFLOW_LOG_FILE})")
-        process = runtime.start_airflow(env, airflow_home / AIRFLOW_LOG_FILE)
-        airflow = LocalAirflow(url, airflow_home, bundle_name, process, pid_file)
-        assert process.pid is not None  # start_airflow always returns a started process
-        write_atomic(pid_file, f"{process.pid}\n")
+        agent = _start_agent(env, home / AGENT_HOME_DIR, server.url, url)
+        step(f"Started the dagship agent: it runs Airflow at {url} from the deployed project")
+        airflow = LocalAirflow(url, airflow_home, bundle_name, agent, pid_file)
+        assert agent.pid is not None  # always a started process
+        write_atomic(pid_file, f"{agent.pid}\n")
+    return airflow
+
+
+def _start_agent(
+    env: dict[str, str], agent_home: Path, server_url: str, airflow_url: str
+) -> runtime.AirflowProcess:
+    """``dagship agent run --component standalone`` for ``local`` in its own process group:
+    it applies each project deploy (environment, plugins, include/) to the local Airflow."""
+    log_file = agent_home / "logs" / "agent.out"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    (Path(env["AIRFLOW_HOME"]) / "dags").mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "dagship", "agent", "run", "-d", LOCAL_DEPLOYMENT]
+    command += ["--component", "standalone", "--home", str(agent_home), "--server", server_url]
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=agent_home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return runtime.AirflowProcess(airflow_url, agent_home, log_file, process)
+
+
+def _airflow_ready(client: ApiClient, airflow: LocalAirflow, step: Step) -> None:
+    """Wait until the local Airflow is up (for one started now: once the agent has built the
+    deployed project's environment and started it), then tell the server where it is."""
+    if airflow.process is not None:
         try:
-            step("Waiting for Airflow to be ready (up to a minute on first start)")
-            process.wait_ready(AIRFLOW_READY_TIMEOUT)
+            step(
+                "Waiting for the agent to build the project's environment and start Airflow "
+                "(a few minutes on first start)"
+            )
+            airflow.process.wait_ready(AIRFLOW_READY_TIMEOUT)
         except BaseException:
             stop_airflow(airflow)
             raise
-    airflow.password = runtime.admin_password(airflow_home)
+    airflow.password = runtime.admin_password(airflow.home)
     _set_airflow_url(client, airflow)
-    return airflow
 
 
 class _ServerCannotFollow(DagshipError):
@@ -378,7 +429,8 @@ def _airflow_port(pid: int) -> int | None:
         environ = process.environ()
     except psutil.Error:
         return None
-    if "standalone" not in cmdline or not any("airflow" in part for part in cmdline):
+    agent = "agent" in cmdline and any("dagship" in part for part in cmdline)
+    if "standalone" not in cmdline or not (agent or any("airflow" in part for part in cmdline)):
         return None
     with contextlib.suppress(KeyError, ValueError):
         return int(environ["AIRFLOW__API__PORT"])
