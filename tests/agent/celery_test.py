@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,7 @@ def deploy(setup: CelerySetup, kind: str) -> dict[str, Any]:
     ).ok()
     answer: dict[str, Any] = result.json()
     answer["seconds"] = time.monotonic() - began
+    answer["returned_at"] = datetime.now()  # local time, as the agents' logs write it
     print(f"\ndeploy {kind} --wait: {answer['seconds']:.0f}s")
     return answer
 
@@ -248,9 +250,19 @@ def reported(setup: CelerySetup) -> dict[str, dict[str, Any]]:
     return {",".join(agent["components"]): agent for agent in agents}
 
 
+def switched_at(agent: AgentProcess, version: str) -> datetime:
+    """When ``agent`` logged that its components run ``version``."""
+    for line in reversed(agent.log().splitlines()):
+        if f"project version {version} runs (applied in" in line:
+            return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    raise AssertionError(f"the agent in {agent.home} never ran {version}:\n{agent.log()}")
+
+
 def assert_both_run(setup: CelerySetup, answer: dict[str, Any]) -> None:
-    """Once ``deploy --wait`` returned, each agent runs the deploy's project version."""
+    """``deploy --wait`` returned only once each agent ran the deploy's project version."""
     version = answer["project_version"]
+    for agent_process in (setup.scheduler_host, setup.worker_host):
+        assert switched_at(agent_process, version) <= answer["returned_at"]
     agents = reported(setup)
     assert sorted(agents) == ["api-server,scheduler,dag-processor,triggerer", "celery-worker"]
     for agent in agents.values():
@@ -290,9 +302,13 @@ def test_a_project_deploy_reaches_the_worker_with_the_new_helper_and_requirement
     write(setup.project, "requirements.txt", REQUIREMENTS + "cowsay==6.1\n")
     answer = deploy(setup, "--project")
     assert_both_run(setup, answer)
-    # The worker was restarted on the new version (after a warm shutdown).
+    # The worker was restarted on the new version, after Celery's warm shutdown (running
+    # tasks finish first) of the old one.
     (process,) = setup.worker_host.state()["processes"]
     assert process["pid"] != worker_pid and process["version"] == answer["project_version"]
+    output = (setup.worker_host.home / "logs" / "celery-worker.log").read_text()
+    restart = output.index(f"starting celery-worker on {answer['project_version']}")
+    assert "worker: Warm shutdown (MainProcess)" in output[:restart]
     result, instance = run_dag(setup)
     assert result.startswith("helper-v2 moo @ ")
     assert_ran_on_the_worker(setup, result, instance)
