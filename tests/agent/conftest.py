@@ -220,7 +220,8 @@ def agent_setup(
         wait_until(
             lambda: api.get(f"/deployments/{deployment}/agents").json(), 60, "the agent's report"
         )
-        with TestAirflowClient(f"http://127.0.0.1:{port}") as airflow:
+        # A loaded CI machine may take its time answering.
+        with TestAirflowClient(f"http://127.0.0.1:{port}", timeout=60) as airflow:
             yield AgentSetup(
                 server=server,
                 api=api,

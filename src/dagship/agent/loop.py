@@ -30,6 +30,7 @@ from dagship.agent.home import AgentHome, agent_id
 from dagship.agent.os_packages import check_os_packages
 from dagship.agent.project_tree import ProjectTrees, manifest_of
 from dagship.agent.reporter import Reporter
+from dagship.agent.settings import SETTINGS_FILE, read_airflow_settings
 from dagship.agent.state import HostState, RecordedProcess, kill_leftovers, load_state, start_time
 from dagship.agent.supervisor import Host, Supervisor
 from dagship.client.api import ApiClient
@@ -208,6 +209,7 @@ class Agent:
                 environment.location,
             )
             self._check_os_packages(tree)
+            self._check_airflow_settings(tree)
             self.reporter.report(AgentState.STARTING, self._running_version(), version)
             self.supervisor.switch(version, environment)
         except (AgentError, ApiError) as exc:
@@ -264,6 +266,12 @@ class Agent:
         installed = check_os_packages(tree, self.options.install_os_packages)
         if installed:
             log.info("installed OS packages: %s", ", ".join(installed))
+
+    def _check_airflow_settings(self, tree: Path) -> None:
+        """A project's ``airflow_settings.yaml`` that cannot be applied fails the apply here,
+        before anything stops (it is applied to the database during the switch)."""
+        if (tree / SETTINGS_FILE).is_file():
+            read_airflow_settings(tree / SETTINGS_FILE)
 
     def _failed(self, version: str, error: str) -> None:
         log.error("applying project version %s failed: %s", version, error)
