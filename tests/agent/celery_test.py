@@ -38,6 +38,10 @@ from tests.helpers import (
 if not runtime.airflow_installed():
     pytest.skip("Apache Airflow is not installed next to dagship", allow_module_level=True)
 
+# Each test builds two environments and restarts five components; on a loaded CI machine that
+# can take longer than the suite's default of 300 s per test.
+pytestmark = pytest.mark.timeout(900)
+
 REDIS = ("127.0.0.1", 6379)
 REDIS_DB = 13  # this module's alone: emptied before and after
 WAIT = "900"  # seconds: two agents build environments and one migrates a PostgreSQL database
