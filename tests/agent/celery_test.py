@@ -9,6 +9,7 @@ One Airflow set-up for the module (the suite's most expensive): the tests run in
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -192,6 +193,9 @@ def celery_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CelerySet
                 started=started,
             )
     finally:
+        for agent in agents:  # both hosts stop their components at once, then are waited for
+            if agent.process is not None and agent.process.poll() is None:
+                agent.process.send_signal(signal.SIGTERM)
         for agent in agents:
             agent.stop()
         server.close()
