@@ -133,8 +133,9 @@ def wait_started(running: RunningComponent) -> None:
             if time.monotonic() > deadline:
                 if running.component not in _CONFIRMED:
                     return  # alive for the whole settle time
+                where = f" at {running.process.url}" if running.component in _HEALTH_CHECKED else ""
                 raise AgentError(
-                    f"{running.component} was not ready within {HEALTH_TIMEOUT:.0f}s on "
+                    f"{running.component} was not ready{where} within {HEALTH_TIMEOUT:.0f}s on "
                     f"{running.version}:\n{log_tail(running.process.log_file)}"
                 )
             time.sleep(0.5)
