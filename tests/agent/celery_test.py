@@ -157,9 +157,10 @@ def celery_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CelerySet
     root = tmp_path_factory.mktemp("celery")
     database, _ = create_pg_database()
     redis_flush(REDIS_DB)
-    server = Server(root / "dagship-home").start()
+    server: Server | None = None
     agents: list[AgentProcess] = []
     try:
+        server = Server(root / "dagship-home").start()
         api = server.api()
         deployment = unique("cel")
         port = free_port()
@@ -198,7 +199,8 @@ def celery_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CelerySet
                 agent.process.send_signal(signal.SIGTERM)
         for agent in agents:
             agent.stop()
-        server.close()
+        if server is not None:
+            server.close()
         drop_pg_database(database)
         redis_flush(REDIS_DB)
         print(f"\nCelery set-up: {time.monotonic() - started:.0f}s from start to tear-down")
