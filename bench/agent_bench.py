@@ -105,6 +105,16 @@ class AgentBench:
             start_new_session=True,
         )
 
+    def wait_reported(self) -> None:
+        """Until the agent has reported (a deploy before that finds no agent to wait for)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            _, out = self.bench.cli("deployment", "inspect", DEPLOYMENT, "--json")
+            if json.loads(out).get("agents"):
+                return
+            time.sleep(0.5)
+        raise SystemExit("the agent did not report within 120 s: see agent.out")
+
     def stop_agent(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -201,6 +211,7 @@ def run(skip_cold: bool) -> dict[str, Any]:
             "deployment", "create", DEPLOYMENT, "--airflow-url", f"http://127.0.0.1:{agent.port}"
         )
         agent.start_agent()
+        agent.wait_reported()
         figures["first_apply_s"] = agent.deploy("cowsay\n", "v1")
         first = agent.state()["current"]
         figures["warm_s"] = agent.deploy(f"cowsay\n{REQUIREMENT}\n", "v2")
@@ -213,6 +224,8 @@ def run(skip_cold: bool) -> dict[str, Any]:
         if not skip_cold:
             agent.stop_agent()
             agent.start_agent({"UV_CACHE_DIR": str(work / "cold-uv-cache")})
+            time.sleep(25)  # the stopped agent's last report is fresh: let this one report
+            agent.wait_reported()
             figures["cold_s"] = agent.deploy(f"cowsay\n{REQUIREMENT}\n# cold\n", "v3")
         agent.stop_agent()
         python = _environment_python(agent)
