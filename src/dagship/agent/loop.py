@@ -37,7 +37,7 @@ from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.core.schemas import ProjectCurrentOut
 from dagship.core.vocabulary import AgentState, Component
-from dagship.environment.build import Environment, ensure_environment
+from dagship.environment.build import MARKER, Environment, ensure_environment
 
 log = logging.getLogger("dagship.agent")
 
@@ -225,6 +225,15 @@ class Agent:
 
     def _build(self, tree: Path, version: str) -> Environment:
         """Build the version's environment; raise _Abandoned when a newer version arrives."""
+        known = self.state.environments.get(version)
+        if known and (Path(known) / MARKER).is_file():
+            return ensure_environment(tree)  # built before: found at once, nothing to build
+        environment = self._build_in_child(tree, version)
+        if environment.location is not None:
+            self.state.environments[version] = str(environment.location)
+        return environment
+
+    def _build_in_child(self, tree: Path, version: str) -> Environment:
         build = start_build(tree, version, self.home.tmp)
         self.state.record(RecordedProcess("build", build.pid, start_time(build.pid), version))
         self.supervisor.save()
@@ -284,6 +293,10 @@ class Agent:
 
     def _prune(self) -> None:
         keep = {v for v in (self.state.current, self.state.previous) if v}
+        self.state.environments = {
+            v: path for v, path in self.state.environments.items() if v in keep
+        }
+        self.supervisor.save()
         removed = self.trees.prune(keep)
         if removed:
             log.info("removed project trees no longer used: %s", ", ".join(removed))

@@ -8,7 +8,8 @@ The agent writes it (atomically, fsynced) before and after each step of a switch
 - ``target``: the version being applied, if any;
 - ``processes``: every process group the agent started and has not seen end (component and
   build), with its start time so that a reused pid is never mistaken for one of them;
-- ``environment``: whether the last apply built its environment or reused a cached one.
+- ``last_apply``: whether the last apply built its environment or reused a cached one;
+- ``environments``: the environment folder of each version kept on the host.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class HostState:
     migrated_for: str | None = None
     # The last apply: {"version", "environment": "built" | "reused", "seconds"}.
     last_apply: dict[str, object] = field(default_factory=dict)
+    # The environment folder of each version on the host: a version seen before (a rollback)
+    # finds its environment without starting a build.
+    environments: dict[str, str] = field(default_factory=dict)
 
     def record(self, process: RecordedProcess) -> None:
         self.processes = [p for p in self.processes if p.pid != process.pid] + [process]
