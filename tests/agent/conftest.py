@@ -87,6 +87,8 @@ class AgentProcess:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # More arguments of ``dagship agent run``, e.g. ``("--component", "celery-worker")``.
+    args: tuple[str, ...] = ()
 
     @property
     def log_file(self) -> Path:
@@ -106,6 +108,7 @@ class AgentProcess:
                     self.deployment,
                     "--home",
                     str(self.home),
+                    *self.args,
                 ],
                 env=self.env,
                 stdin=subprocess.DEVNULL,

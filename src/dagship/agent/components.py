@@ -11,6 +11,7 @@ grace period to exit.
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import subprocess
 import time
@@ -58,6 +59,8 @@ class RunningComponent:
     component: Component
     version: str
     process: AirflowProcess
+    # Where this start's output begins in the component's log (logs are appended across starts).
+    log_offset: int = 0
 
     @property
     def pid(self) -> int:
@@ -82,6 +85,7 @@ def start_component(
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
+        offset = log.tell()
         log.write(f"\n==> dagship agent: starting {component} on {version}\n".encode())
         log.flush()
         process = subprocess.Popen(
@@ -94,7 +98,8 @@ def start_component(
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{api_port(env)}"
-    return RunningComponent(component, version, AirflowProcess(url, home, log_file, process))
+    airflow_process = AirflowProcess(url, home, log_file, process)
+    return RunningComponent(component, version, airflow_process, offset)
 
 
 def api_port(env: Mapping[str, str]) -> int:
@@ -103,10 +108,11 @@ def api_port(env: Mapping[str, str]) -> int:
 
 def wait_started(running: RunningComponent) -> None:
     """Return once ``running`` is up: Airflow's health endpoint says so for the API server
-    (all of it for ``standalone``), else it stayed alive for ``SETTLE_SECONDS``. Raises
-    AgentError with the end of its log when it exits or does not get there in time."""
+    (all of it for ``standalone``), Celery says so for a worker, else it stayed alive for
+    ``SETTLE_SECONDS``. Raises AgentError with the end of its log when it exits or does not
+    get there in time."""
     deadline = time.monotonic() + (
-        SETTLE_SECONDS if running.component not in _HEALTH_CHECKED else HEALTH_TIMEOUT
+        SETTLE_SECONDS if running.component not in _CONFIRMED else HEALTH_TIMEOUT
     )
     with AirflowClient(running.process.url) as client:
         while True:
@@ -122,18 +128,35 @@ def wait_started(running: RunningComponent) -> None:
                     running.component is not Component.STANDALONE or is_healthy(document)
                 ):
                     return
+            if running.component is Component.CELERY_WORKER and celery_ready(running):
+                return
             if time.monotonic() > deadline:
-                if running.component not in _HEALTH_CHECKED:
+                if running.component not in _CONFIRMED:
                     return  # alive for the whole settle time
+                where = f" at {running.process.url}" if running.component in _HEALTH_CHECKED else ""
                 raise AgentError(
-                    f"{running.component} was not healthy at {running.process.url} within "
-                    f"{HEALTH_TIMEOUT:.0f}s on {running.version}:\n"
-                    f"{log_tail(running.process.log_file)}"
+                    f"{running.component} was not ready{where} within {HEALTH_TIMEOUT:.0f}s on "
+                    f"{running.version}:\n{log_tail(running.process.log_file)}"
                 )
             time.sleep(0.5)
 
 
 _HEALTH_CHECKED = (Component.STANDALONE, Component.API_SERVER)
+# Components whose start is confirmed, not assumed from SETTLE_SECONDS alive: a Celery worker
+# that fails to import its executor may take longer than that to exit.
+_CONFIRMED = (*_HEALTH_CHECKED, Component.CELERY_WORKER)
+# Celery's own word that a worker consumes tasks ("celery@host ready."), in its output.
+_CELERY_READY = re.compile(rb"\S+@\S+ ready\.")
+
+
+def celery_ready(running: RunningComponent) -> bool:
+    """Whether the Celery worker said, since this start, that it is ready for tasks."""
+    try:
+        with running.process.log_file.open("rb") as log:
+            log.seek(running.log_offset)
+            return _CELERY_READY.search(log.read()) is not None
+    except OSError:
+        return False
 
 
 def stop_component(running: RunningComponent, grace_period: float) -> None:
