@@ -66,6 +66,8 @@ _PROGRESS = (
     "Bytecode ",
 )
 
+_METADATA_FOLDERS = (".dist-info", ".egg-info")
+
 Progress = Callable[[str], None]
 
 
@@ -264,11 +266,21 @@ def _local_environment() -> Environment:
     from importlib import metadata  # here: importing it costs every CLI start ~8 ms
 
     version = metadata.version("apache-airflow")
-    installed = sorted(
-        f"{dist.metadata['Name']}=={dist.version}" for dist in metadata.distributions()
-    )
-    key = _hash({"format": ENV_FORMAT, "python": sys.executable, "installed": installed})
+    key = _hash({"format": ENV_FORMAT, "python": sys.executable, "installed": _installed()})
     return Environment(Path(sys.executable), version, None, key, reused=True)
+
+
+def _installed() -> list[str]:
+    """What is installed in this interpreter, read cheaply: the names of the packages'
+    metadata folders, which hold each package's name and version (``pendulum-3.1.0.dist-info``).
+    Reading every package's metadata instead takes a few hundred milliseconds per deploy."""
+    found: list[str] = []
+    for entry in sys.path:
+        with contextlib.suppress(OSError):
+            found.extend(
+                name for name in os.listdir(entry or ".") if name.endswith(_METADATA_FOLDERS)
+            )
+    return sorted(found)
 
 
 def _hash(data: object) -> str:
