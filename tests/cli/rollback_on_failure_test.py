@@ -57,6 +57,7 @@ def test_rollback_on_failure_goes_back_and_records_why(cli: Cli, api: Api, proje
         "failed in Airflow (agent af-1 on af-1.example failed to apply project version",
         "rolled back to the versions of deploy #1 with deploy #3",
         "no Airflow URL",  # the agents are back; there is no Airflow to look at
+        "could not see it live (state no_airflow, above)",
     )
     body = result.json()
     assert (body["seq"], body["wait"]["state"]) == (2, "failed")
@@ -82,6 +83,7 @@ def test_rollback_on_failure_never_undoes_a_deploy_it_did_not_make(
     deploy(cli, project, name).ok()  # deploy #2, made without waiting
     result = deploy(cli, project, name, "--rollback-on-failure")
     result.failed("Nothing was rolled back", "deploy #2 was already current")
+    assert f"dagship rollback {name} --to 1 --wait\n" in result.err  # the way back, by hand
     assert [d["seq"] for d in api.deploys(name)] == [2, 1]
 
 

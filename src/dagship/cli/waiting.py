@@ -226,7 +226,7 @@ def _roll_back(
             else f"deploy #{status.seq} did not fail in Airflow (state {status.state})"
         )
         err.print(f"Nothing was rolled back (--rollback-on-failure): {why}.")
-        _rollback_hint(status)
+        _rollback_hint(status, suggest_option=False)
         return None
     if not json:
         err.print(
@@ -257,18 +257,19 @@ def _report_rollback(undo: AutoRollback, timeout: float) -> None:
         report(undo.waited, timeout)  # the rollback's own errors, in full
         sys.stderr.write(
             f"{what}; rolled back to the versions of deploy #{back} with deploy "
-            f"#{deploy.seq} ({deploy.id}), but could not see it live: "
-            f"{state_message(undo.waited.status)}.\n"
+            f"#{deploy.seq} ({deploy.id}), but could not see it live (state "
+            f"{undo.waited.state}, above).\n"
         )
     sys.stderr.flush()
 
 
-def _rollback_hint(status: DeployAirflowOut) -> None:
+def _rollback_hint(status: DeployAirflowOut, *, suggest_option: bool = True) -> None:
     """After a deploy failed in Airflow: the command that goes back to the deploy before it."""
     if status.state == AirflowState.FAILED and status.seq > 1:
+        option = " (or deploy with --rollback-on-failure to have dagship roll back on its own)"
         sys.stderr.write(
-            f"{_rollback_command(status.deployment, status.seq - 1)} (or deploy with "
-            "--rollback-on-failure to have dagship roll back on its own)\n"
+            f"{_rollback_command(status.deployment, status.seq - 1)}"
+            f"{option if suggest_option else ''}\n"
         )
         sys.stderr.flush()
 
