@@ -93,6 +93,8 @@ def test_import_error_fails_the_wait_and_previous_dags_stay(
     assert result.code == 1, result.err
     for needle in ("--- broken.py", "Traceback", "RuntimeError: dagship says boom"):
         assert needle in result.err, result.err
+    seq = setup.api.deploys(setup.deployment)[0]["seq"]
+    assert f"dagship rollback {setup.deployment} --to {seq - 1} --wait" in result.err
     as_json = deploy_wait(setup, project, "--json")
     assert as_json.code == 1
     body = as_json.json()
@@ -107,6 +109,40 @@ def test_import_error_fails_the_wait_and_previous_dags_stay(
 
     (project / "dags" / "broken.py").unlink()
     deploy_wait(setup, project).ok()
+
+
+def test_rollback_on_failure_puts_the_previous_version_back_in_airflow(
+    airflow_setup: AirflowSetup, project: Path
+) -> None:
+    setup = airflow_setup
+    write(project, "dags/alpha.py", dag_source("alpha", "# the good one\n"))
+    good = deploy_wait(setup, project, "--json").ok().json()
+    write(project, "dags/broken.py", "from airflow.sdk import dag\n\nraise KeyError('undo me')\n")
+    result = deploy_wait(setup, project, "--rollback-on-failure")
+    assert result.code == 1, result.err
+    bad, back = good["seq"] + 1, good["seq"] + 2
+    for needle in (
+        "--- broken.py",
+        "KeyError: 'undo me'",
+        f"Deploy #{bad} failed in Airflow: rolling {setup.deployment} back to deploy "
+        f"#{good['seq']}",
+        f"Error: deploy #{bad} of {setup.deployment} failed in Airflow (Airflow could not import "
+        "broken.py (KeyError: 'undo me'))",
+        f"rolled back to the versions of deploy #{good['seq']} with deploy #{back}",
+        "which Airflow runs now",
+    ):
+        assert needle in result.err, result.err
+
+    latest = setup.api.deploys(setup.deployment)[0]
+    assert (latest["seq"], latest["origin"]) == (back, "rollback")
+    assert latest["dags_version"] == good["dags_version"]
+    assert latest["description"] == (
+        f"automatic rollback: deploy #{bad} failed in Airflow: Airflow could not import "
+        "broken.py (KeyError: 'undo me')"
+    )
+    assert setup.airflow.dag("alpha")["bundle_version"] == good["dags_version"]
+
+    (project / "dags" / "broken.py").unlink()  # the next test starts from the good version
 
 
 def test_a_helper_only_fix_is_awaited_in_the_dag_file_that_imports_it(

@@ -25,7 +25,7 @@ def test_ten_concurrent_deploys(cli: Cli, api: Api, project: Path, tmp_path: Pat
     procs = []
     for i, copy in enumerate(copies):
         extra = ["--expect-seq", "1"] if i in WITH_EXPECT_SEQ else []
-        procs.append(cli.popen("deploy", copy, "--deployment", name, "--json", *extra))
+        procs.append(cli.popen("deploy", copy, "-d", name, "--no-parse", "--json", *extra))
     results = []
     for i, proc in enumerate(procs):
         out, err = proc.communicate(timeout=180)

@@ -116,14 +116,21 @@ def test_environment_is_built_reused_and_rebuilt_when_requirements_change(
     assert str(environment.python) == report["python"]
     assert marker.stat().st_mtime > time.time() - 60  # marked as used
 
-    # requirements.txt changed: a new environment, with the package.
+    # --json keeps uv's progress out of the output; people see it (below).
+    assert "uv: " not in first.err, first.err
+
+    # requirements.txt changed: a new environment, with the package, uv's progress shown.
     (project / "requirements.txt").write_text("cowsay\n")
-    rebuilt = parse_cli(project, "--json", cache_dir=shared_cache).ok().json()
-    assert rebuilt["environment_reused"] is False
-    assert rebuilt["python"] != report["python"]
-    assert by_path(rebuilt)["dags/moo.py"]["dags"] == [{"dag_id": "moo", "tasks": 1}]
+    rebuilt = parse_cli(project, cache_dir=shared_cache).ok()
+    assert "Building the environment" in rebuilt.err, rebuilt.err
+    for step in ("uv: Resolved ", "uv: Installed ", "uv: Bytecode compiled "):
+        assert step in rebuilt.err, rebuilt.err
+    assert " + cowsay" not in rebuilt.err  # the package list is not progress
+    assert "moo" in rebuilt.out
     again = parse_cli(project, "--json", cache_dir=shared_cache).ok().json()
     assert again["environment_reused"] is True and again["cached_files"] == 1
+    assert again["python"] != report["python"]
+    assert by_path(again)["dags/moo.py"]["dags"] == [{"dag_id": "moo", "tasks": 1}]
 
 
 def test_a_half_built_environment_is_never_used(

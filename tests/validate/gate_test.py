@@ -107,27 +107,29 @@ def test_a_clean_project_deploys_with_parse_passed(cli: Cli, api: Api, project: 
     assert (out["kind"], out["checks"]["parse"]) == ("project", "passed")
 
 
-def test_dag_only_deploys_parse_only_with_parse(cli: Cli, api: Api, project: Path) -> None:
+def test_dag_only_deploys_are_parsed_too(cli: Cli, api: Api, project: Path) -> None:
     name = unique("gate")
     api.create_deployment(name)
-    deploy(cli, project, name, "--no-parse").ok()
+    deploy(cli, project, name, "--local").ok()
 
-    # Only dags/ changed: a DAG-only deploy, not parsed by default (the broken file goes out).
+    # Only dags/ changed: a DAG-only deploy, parsed by default and blocked.
     write(project, "dags/broken.py", BROKEN_DAG)
-    out = deploy(cli, project, name, "--local", "--json").ok().json()
-    assert out["kind"] == "dags"
-    assert out["checks"] == {"parse": "not-run", "pytest": "not-run"}
+    blocked = deploy(cli, project, name, "--local", "--json")
+    assert blocked.code == 1, blocked.err
+    report = blocked.json()
+    assert (report["kind"], report["checks"]["parse"]) == ("dags", "failed")
+    # Incremental: the unchanged DAG files' results come from the cache of the first deploy.
+    cached = {f["path"] for f in report["parse"]["files"] if f["cached"]}
+    assert cached == {f"dags/dag_{i}.py" for i in range(3)}
+    assert api.deploy_count(name) == 1
 
-    # With --parse it is checked, and blocked.
-    write(project, "dags/broken_too.py", BROKEN_DAG + "# another\n")
-    deploy(cli, project, name, "--local", "--parse", "--dags").failed(
-        "deploy blocked", "2 DAG files failed to parse"
-    )
-    assert api.deploy_count(name) == 2
+    # --no-parse lets it through, unchecked, and records it.
+    out = deploy(cli, project, name, "--no-parse", "--json").ok().json()
+    assert out["kind"] == "dags"
+    assert out["checks"] == {"parse": "skipped", "pytest": "not-run"}
 
     (project / "dags/broken.py").unlink()
-    (project / "dags/broken_too.py").unlink()
-    fixed = deploy(cli, project, name, "--local", "--parse", "--json").ok().json()
+    fixed = deploy(cli, project, name, "--local", "--dags", "--json").ok().json()
     assert (fixed["kind"], fixed["checks"]["parse"]) == ("dags", "passed")
 
 

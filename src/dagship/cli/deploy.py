@@ -34,6 +34,7 @@ from dagship.cli.options import (
     ProjectOnlyOption,
     ProjectPathArg,
     PytestOption,
+    RollbackOnFailureOption,
     TimeoutOption,
     WaitOption,
 )
@@ -80,6 +81,7 @@ def deploy_command(
     pytest: PytestOption = False,
     local: LocalOption = False,
     wait: WaitOption = False,
+    rollback_on_failure: RollbackOnFailureOption = False,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -118,6 +120,8 @@ def deploy_command(
             timeout=timeout,
             json=json,
             started=started,
+            rollback_on_failure=rollback_on_failure,
+            made=not result.unchanged,
         )
 
 

@@ -35,8 +35,9 @@ ParseOption = Annotated[
     typer.Option(
         "--parse/--no-parse",
         help="Parse the DAGs (`dagship parse`) before deploying; a parse error blocks the "
-        "deploy. Default: before deploys that change the project, not DAG-only ones. "
-        "--no-parse deploys unchecked and records that the check was skipped.",
+        "deploy. Default: before every deploy, DAG-only ones too; files unchanged since the "
+        "last parse, with unchanged imports, are not parsed again. --no-parse deploys "
+        "unchecked and records that the check was skipped.",
         show_default=False,
     ),
 ]
@@ -62,6 +63,15 @@ WaitOption = Annotated[
         help="Then wait until the deployment's agents run the new project version (when it "
         "changed) and its Airflow has parsed the new DAG version; exit 1 printing each agent "
         "error or import error (file and traceback).",
+    ),
+]
+RollbackOnFailureOption = Annotated[
+    bool,
+    typer.Option(
+        "--rollback-on-failure",
+        help="Implies --wait. When Airflow reports import errors for the new version, or an "
+        "agent fails to apply it, roll back to the deploy before it (the rollback records "
+        "why), wait until that is live, and exit 1.",
     ),
 ]
 TimeoutOption = Annotated[

@@ -9,7 +9,13 @@ import typer
 from dagship.cli import waiting
 from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out
 from dagship.cli.deploys import render_diff
-from dagship.cli.options import DeployDescriptionOption, ExpectSeqOption, TimeoutOption, WaitOption
+from dagship.cli.options import (
+    DeployDescriptionOption,
+    ExpectSeqOption,
+    RollbackOnFailureOption,
+    TimeoutOption,
+    WaitOption,
+)
 
 if TYPE_CHECKING:
     from dagship.flows.promote import PromoteResult
@@ -39,6 +45,7 @@ def promote_command(
         typer.Option("--dry-run", help="Show what the promotion would change; change nothing."),
     ] = False,
     wait: WaitOption = False,
+    rollback_on_failure: RollbackOnFailureOption = False,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -65,6 +72,8 @@ def promote_command(
             json=json,
             started=started,
             verb="Promoted",
+            rollback_on_failure=rollback_on_failure,
+            made=not result.unchanged,
         )
 
 

@@ -18,6 +18,7 @@ from dagship.core.vocabulary import AgentState, AirflowState
 if TYPE_CHECKING:
     from dagship.client.api import ApiClient
     from dagship.core.schemas import AgentOut, DeployAirflowOut, DeployOut
+    from dagship.flows.rollback import AutoRollback
     from dagship.flows.wait import WaitResult
 
 
@@ -173,26 +174,108 @@ def conclude(
     json: bool,
     started: float,
     verb: str = "Uploaded",
+    rollback_on_failure: bool = False,
+    made: bool = True,
 ) -> None:
     """End a command that made (or kept) ``deploy``: show its result; with ``wait``, first
-    follow the deploy until Airflow parsed it, then ``finish``."""
-    if not wait or deploy is None:
+    follow the deploy until Airflow parsed it, then ``finish``. ``rollback_on_failure``
+    (which implies ``wait``): a deploy this command ``made`` that fails in Airflow is rolled
+    back to the one before it."""
+    if not (wait or rollback_on_failure) or deploy is None:
         show(document, human, json)
         return
     if not json:
         human()
         err.print(f"{verb}: deploy #{deploy.seq} ({deploy.id}).")
     waited = follow(api, deploy.id, timeout, json, started)
-    finish({**document, **_waited(waited)}, waited, timeout, json)
+    document = {**document, **_waited(waited)}
+    if rollback_on_failure and not waited.ok:
+        report(waited, timeout)  # what failed, in full, before rolling back
+        undo = _roll_back(api, waited, timeout, json, made)
+        show({**document, "rollback": undo.to_dict() if undo else None}, lambda: None, json)
+        if undo is not None:
+            _report_rollback(undo, timeout)
+        raise typer.Exit(1)
+    finish(
+        {**document, **({"rollback": None} if rollback_on_failure else {})}, waited, timeout, json
+    )
 
 
 def finish(document: dict[str, Any], waited: WaitResult, timeout: float, json: bool) -> None:
     """End a command that waited: with ``--json`` its document, then, for everyone, how the
-    wait ended on stderr; a failed wait exits with its code."""
+    wait ended on stderr; a failed wait exits with its code, saying how to roll back."""
     show(document, lambda: None, json)
     code = report(waited, timeout)
     if code:
+        _rollback_hint(waited.status)
         raise typer.Exit(code)
+
+
+def _roll_back(
+    api: ApiClient, waited: WaitResult, timeout: float, json: bool, made: bool
+) -> AutoRollback | None:
+    """Roll back the deploy that failed in Airflow, saying so; None (saying why) when it is
+    not rolled back: it did not fail (a timeout), or this command did not make it."""
+    from dagship.flows.rollback import failure, rollback_failed
+
+    status = waited.status
+    if failure(status) is None or not made:
+        why = (
+            f"deploy #{status.seq} was already current: this command made no deploy"
+            if not made
+            else f"deploy #{status.seq} did not fail in Airflow (state {status.state})"
+        )
+        err.print(f"Nothing was rolled back (--rollback-on-failure): {why}.")
+        _rollback_hint(status, suggest_option=False)
+        return None
+    if not json:
+        err.print(
+            f"Deploy #{status.seq} failed in Airflow: rolling {status.deployment} back to "
+            f"deploy #{status.seq - 1} (--rollback-on-failure)…"
+        )
+    return rollback_failed(api, status, timeout, Progress(not json))
+
+
+def _report_rollback(undo: AutoRollback, timeout: float) -> None:
+    """After the failed deploy's errors: what the automatic rollback did, on stderr."""
+    failed, back = undo.failed, undo.to_seq
+    what = f"Error: deploy #{failed.seq} of {failed.deployment} failed in Airflow ({undo.reason})"
+    if undo.rollback is None or undo.error is not None:
+        sys.stderr.write(
+            f"{what}; the automatic rollback did not happen: {undo.error}\n"
+            f"{_rollback_command(failed.deployment, back)}\n"
+        )
+    elif undo.live:
+        deploy = undo.rollback.deploy
+        sys.stderr.write(
+            f"{what}; rolled back to the versions of deploy #{back} with deploy "
+            f"#{deploy.seq} ({deploy.id}), which Airflow runs now.\n"
+        )
+    else:
+        deploy = undo.rollback.deploy
+        assert undo.waited is not None
+        report(undo.waited, timeout)  # the rollback's own errors, in full
+        sys.stderr.write(
+            f"{what}; rolled back to the versions of deploy #{back} with deploy "
+            f"#{deploy.seq} ({deploy.id}), but could not see it live (state "
+            f"{undo.waited.state}, above).\n"
+        )
+    sys.stderr.flush()
+
+
+def _rollback_hint(status: DeployAirflowOut, *, suggest_option: bool = True) -> None:
+    """After a deploy failed in Airflow: the command that goes back to the deploy before it."""
+    if status.state == AirflowState.FAILED and status.seq > 1:
+        option = " (or deploy with --rollback-on-failure to have dagship roll back on its own)"
+        sys.stderr.write(
+            f"{_rollback_command(status.deployment, status.seq - 1)}"
+            f"{option if suggest_option else ''}\n"
+        )
+        sys.stderr.flush()
+
+
+def _rollback_command(deployment: str, seq: int) -> str:
+    return f"To go back to deploy #{seq}: dagship rollback {deployment} --to {seq} --wait"
 
 
 def _waited(waited: WaitResult) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The checks ``dagship deploy`` runs before it uploads anything: parse, and the tests if asked.
 
-By default the DAGs are parsed (``dagship parse``) before every deploy that changes the project
-(``full`` and ``project`` deploys): those are the ones that can change what the DAGs import. A
-DAG-only deploy is parsed only with ``--parse``, so the quick path stays quick. ``--no-parse``
-skips the check, and the deploy records that it was skipped. A failed check blocks the deploy.
+By default the DAGs are parsed (``dagship parse``) before every deploy, DAG-only ones too: the
+most frequent deploy is not the unchecked one. The parse is incremental: a file's result comes
+from the parse cache while the file and what it imports are unchanged, so a one-file change
+parses that file and the files that import it. ``--no-parse`` skips the check, and the deploy
+records that it was skipped. A failed check blocks the deploy.
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class CheckPlan:
-    """What the user asked to check. ``parse`` None: parse unless the deploy is DAG-only."""
+    """What the user asked to check: ``parse`` False is ``--no-parse`` (None, the default, and
+    True parse)."""
 
     parse: bool | None = None
     pytest: bool = False
     local: bool = False
 
-    def parses(self, kind: str) -> bool:
-        return self.parse if self.parse is not None else kind != "dags"
+    @property
+    def parses(self) -> bool:
+        """Whether the deploy is parsed: every deploy, of any kind, unless --no-parse."""
+        return self.parse is not False
 
 
 class DeployBlocked(ValidateError):
@@ -66,7 +70,7 @@ def run_checks(
     """Run the checks ``plan`` asks for before a deploy of ``kind``; return them for the deploy
     record (``{"parse": "passed", "pytest": "not-run"}``), or raise DeployBlocked."""
     checks = {"parse": SKIPPED if plan.parse is False else NOT_RUN, "pytest": NOT_RUN}
-    parse = plan.parses(kind)
+    parse = plan.parses
     if not (parse or plan.pytest):
         return checks
     progress = on_progress or (lambda message: None)
@@ -152,7 +156,7 @@ def _environment(
         return ensure_environment(project, local=plan.local, on_progress=progress)
     except (EnvironmentBuildError, ValidateError) as exc:
         ways = [] if plan.local else ["pass --local to check with the Airflow next to dagship"]
-        if plan.parses(kind):
+        if plan.parses:
             ways.append("pass --no-parse to deploy without parsing (the deploy records it)")
         if plan.pytest:
             ways.append("leave out --pytest")

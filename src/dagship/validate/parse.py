@@ -29,6 +29,8 @@ from dagship.validate.errors import ValidateError
 from dagship.validate.parse_cache import (
     ParseCache,
     airflow_settings,
+    combined_digest,
+    data_digest,
     entry_key,
     file_digest,
     project_file_digests,
@@ -36,6 +38,7 @@ from dagship.validate.parse_cache import (
     startup_code_digest,
     worker_digest,
 )
+from dagship.validate.parse_deps import ImportGraph, python_files
 from dagship.validate.parse_pool import Forkserver, WorkerError, run_pool
 from dagship.validate.parse_warnings import ParseWarning, parse_warning
 from dagship.validate.serialization import serialization_error
@@ -149,19 +152,21 @@ def parse_project(
     timeout = _timeout(timeout, base)
     settings = json.dumps(airflow_settings(base))
     worker = worker_digest()
+    startup = startup_code_digest(project)
     # Everything the forkserver's own state depends on; a running one with it is reused.
-    identity = entry_key(
-        str(project), environment.key, worker, settings, startup_code_digest(project)
-    )
+    identity = entry_key(str(project), environment.key, worker, settings, startup)
     with _forkserver(project, environment, timeout, base, identity) as forkserver:
         # While the forkserver lists the files (and imports Airflow), hash them, read the cache.
         digests = project_file_digests(project)
         cache = ParseCache(cache_dir() / "parse", project)
         listed = [Path(p) for p in forkserver.list_files()]
         files = _not_excepted(project, listed)
-        shared = shared_code_digest(digests, (_relative(p, project) for p in listed))
-        context = [environment.key, shared, worker, settings, json.dumps(variables)]
-        keys = _cache_keys(project, files, digests, context)
+        context = [environment.key, startup, data_digest(digests), worker, settings]
+        graph = ImportGraph(project, python_files(digests), cache)
+        shared = shared_code_digest(python_files(digests), (_relative(p, project) for p in listed))
+        keys = _cache_keys(
+            project, files, digests, graph, [shared, *context, json.dumps(variables)]
+        )
         results = _cached_results(cache, keys) if use_cache else {}
         todo = [path for path in files if path not in results]
         workers = min(jobs or os.cpu_count() or 1, len(todo))
@@ -186,14 +191,23 @@ def parse_project(
 
 
 def _cache_keys(
-    project: Path, files: list[Path], digests: Mapping[str, str], context: list[str]
+    project: Path,
+    files: list[Path],
+    digests: Mapping[str, str],
+    graph: ImportGraph,
+    context: list[str],
 ) -> dict[Path, str]:
-    """Each file's parse cache key: its path, its content and the ``context`` it parses in."""
+    """Each file's parse cache key: its path, its content, the project modules it imports and
+    the ``context`` it parses in (``context[0]``, the digest of all shared Python code, stands
+    for the modules of a file that imports by computed name)."""
+    shared, rest = context[0], entry_key(*context[1:])  # once: the settings may be long
     keys = {}
     for path in files:
         relative = _relative(path, project)
         digest = digests.get(relative) or file_digest(path)  # e.g. through a symlink
-        keys[path] = entry_key(relative, digest, *context)
+        found = graph.dependencies(relative, digest)
+        imported = shared if found is None else combined_digest(found)
+        keys[path] = entry_key(relative, digest, imported, rest)
     return keys
 
 

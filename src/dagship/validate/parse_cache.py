@@ -1,10 +1,12 @@
 """The parse cache: a DAG file's result is reused while nothing it may depend on changed.
 
-An entry is keyed by the file's content, the environment (Airflow and requirements), a digest of
-the project's shared Python code (every file of dags/, include/ and plugins/ that is not a DAG
-file, and the project's top-level ``.py`` files), the Airflow settings given as ``AIRFLOW__*``
-environment variables and the parse worker itself. A change to a helper module therefore parses
-every file again, which is the safe choice.
+An entry is keyed by the file's content, the project's Python modules it imports with their
+content (``parse_deps.py``: a change to a helper module parses again the files that import it,
+and only those), the environment (Airflow and requirements), the code Airflow runs before any DAG
+file (plugins, ``airflow_local_settings.py``, the project's top-level ``.py`` files), every other
+file of dags/, include/ and plugins/ that is not Python (a DAG file may read it at parse time),
+the Airflow settings given as ``AIRFLOW__*`` environment variables and the parse worker itself.
+The imports each file makes are kept too, by the file's content.
 
 A project's entries are one JSON file under ``$DAGSHIP_CACHE_DIR/parse/``, read once and
 written atomically once per parse: the entries of that parse's files come last, older ones are
@@ -40,6 +42,15 @@ _WORKER_FILES = (
 
 
 MAX_ENTRIES = 10_000
+_IMPORTS_CODE = hashlib.sha256(
+    b"".join(
+        path.read_bytes()
+        for path in (
+            Path(__file__).parent / "parse_deps.py",
+            Path(__file__).parent.parent / "core" / "imports.py",
+        )
+    )
+).hexdigest()
 
 
 class ParseCache:
@@ -53,6 +64,8 @@ class ParseCache:
             entries = {}
         self.entries: dict[str, dict[str, Any]] = entries if isinstance(entries, dict) else {}
 
+        self._imports_used: list[str] = []
+
     def get(self, key: str) -> dict[str, Any] | None:
         entry = self.entries.get(key)
         return entry if isinstance(entry, dict) else None
@@ -60,8 +73,24 @@ class ParseCache:
     def put(self, key: str, result: dict[str, Any]) -> None:
         self.entries[key] = result
 
+    def get_imports(self, digest: str) -> tuple[bool, list[str] | None]:
+        """``(found, modules)``: the modules the file with sha256 ``digest`` imports (None:
+        it imports by computed name), if known."""
+        key = _imports_key(digest)
+        self._imports_used.append(key)
+        entry = self.get(key)
+        if entry is None or "modules" not in entry:
+            return False, None
+        modules = entry["modules"]
+        return True, list(modules) if isinstance(modules, list) else None
+
+    def put_imports(self, digest: str, modules: list[str] | None) -> None:
+        self.put(_imports_key(digest), {"modules": modules})
+
     def save(self, used: list[str]) -> None:
-        """Write the entries, those of ``used`` as the most recent."""
+        """Write the entries, those of ``used`` (and the imports looked up) as the most
+        recent."""
+        used = [*self._imports_used, *used]
         recent = {key: self.entries[key] for key in used if key in self.entries}
         older = [(k, v) for k, v in self.entries.items() if k not in recent]
         kept = dict(older[max(0, len(older) + len(recent) - MAX_ENTRIES) :])
@@ -111,7 +140,23 @@ def _file_digests(project: Path, paths: list[Path]) -> dict[str, str]:
     return digests
 
 
-def _combined(digests: dict[str, str]) -> str:
+def data_digest(digests: Mapping[str, str]) -> str:
+    """A digest of the files of ``project_file_digests`` that are not Python: data a DAG file
+    may read at parse time (SQL, YAML, JSON under include/)."""
+    return _combined({k: v for k, v in digests.items() if not k.endswith(".py")})
+
+
+def combined_digest(digests: Mapping[str, str]) -> str:
+    """One digest of files (relative path -> sha256)."""
+    return _combined(digests)
+
+
+def _imports_key(digest: str) -> str:
+    # The code that reads imports is part of the key: a change to it reads every file again.
+    return "imports-" + entry_key(_IMPORTS_CODE, digest)
+
+
+def _combined(digests: Mapping[str, str]) -> str:
     """One digest of files' paths and contents, whatever order they were found in."""
     digest = hashlib.sha256()
     for relative in sorted(digests):
