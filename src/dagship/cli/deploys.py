@@ -23,11 +23,16 @@ from dagship.cli.common import (
     when,
 )
 from dagship.cli.options import TimeoutOption
+from dagship.core.refs import FORMS
 
 if TYPE_CHECKING:
     from dagship.core.schemas import DeployOut, DiffOut
 
-app = typer.Typer(help="List, inspect and compare deploys.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect and compare deploys.\n\nA deploy is named the same way everywhere "
+    "(these commands, `rollback --to`, `promote --from`): " + FORMS + ".",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -70,22 +75,28 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
     out.print(table)
 
 
+_REF_HELP = FORMS + "."
+RefArgument = Annotated[str, typer.Argument(metavar="REF", help="The deploy: " + _REF_HELP)]
+
+
 @app.command()
 def inspect(
-    deploy_id: Annotated[str, typer.Argument(metavar="ID", help="Deploy id, e.g. dpl_3f9c….")],
+    ref: RefArgument,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Show one deploy: versions, files, who and why."""
+    from dagship.flows.refs import resolve
+
     with client(url, token) as api:
-        deploy = api.get_deploy(deploy_id)
+        deploy = resolve(api, ref)
     show(deploy, lambda: render_deploy(deploy), json)
 
 
 @app.command()
 def wait(
-    deploy_id: Annotated[str, typer.Argument(metavar="ID", help="Deploy id, e.g. dpl_3f9c….")],
+    ref: RefArgument,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -98,9 +109,11 @@ def wait(
     Progress goes to stderr; every import error is printed with its file and traceback, every
     failed agent with its host and error.
     """
+    from dagship.flows.refs import resolve
+
     started = waiting.now()
     with client(url, token) as api:
-        result = waiting.follow(api, deploy_id, timeout, json, started)
+        result = waiting.follow(api, resolve(api, ref).id, timeout, json, started)
     status = result.status
     document = {
         "deploy_id": status.deploy_id,
@@ -110,9 +123,6 @@ def wait(
         **result.to_dict(),
     }
     waiting.finish(document, result, timeout, json)
-
-
-_REF_HELP = "NAME (its current deploy), NAME:SEQ or a deploy id (dpl_…)."
 
 
 @app.command()

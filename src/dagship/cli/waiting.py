@@ -172,16 +172,14 @@ def conclude(
     timeout: float,
     json: bool,
     started: float,
-    verb: str = "Uploaded",
 ) -> None:
-    """End a command that made (or kept) ``deploy``: show its result; with ``wait``, first
-    follow the deploy until Airflow parsed it, then ``finish``."""
+    """End a command that made (or kept) ``deploy``: show its result (its one summary line
+    says which); with ``wait``, then follow the deploy until Airflow parsed it and ``finish``."""
     if not wait or deploy is None:
         show(document, human, json)
         return
     if not json:
         human()
-        err.print(f"{verb}: deploy #{deploy.seq} ({deploy.id}).")
     waited = follow(api, deploy.id, timeout, json, started)
     finish({**document, **_waited(waited)}, waited, timeout, json)
 

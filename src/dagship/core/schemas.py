@@ -240,7 +240,10 @@ class RollbackRequest(Model):
 
 class RollbackOut(Model):
     unchanged: bool
+    # The new deploy; the current one when unchanged.
     deploy: DeployOut
+    # The earlier deploy whose versions it runs (None from servers before it was added).
+    source: DeployOut | None = None
 
 
 class PromoteRequest(Model):
