@@ -24,7 +24,7 @@ def test_unchanged_deploy_with_wait_says_only_unchanged(cli: Cli, api: Api, proj
     again = cli("deploy", project, "--no-parse", "-d", name, "--wait", "--timeout", "5")
     assert again.out == f"Deployment {name} is unchanged (deploy #1); nothing to deploy.\n"
     _no_second_claim(again.err)
-    assert f"Following deploy {first['id']} in Airflow" in again.err
+    assert f"Following deploy {first['id']} in Airflow (timeout 5s)." in again.err
 
 
 def test_preview_deploy_unchanged_with_wait_says_only_unchanged(

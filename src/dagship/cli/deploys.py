@@ -57,8 +57,9 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
         )
         return
     table = Table(box=None, header_style="bold")
-    for column in ("SEQ", "ID", "KIND", "ORIGIN", "DAGS", "PROJECT", "GIT", "CREATED"):
+    for column in ("SEQ", "ID", "KIND", "ORIGIN", "WHO", "COMMIT", "DAGS", "PROJECT"):
         table.add_column(column)
+    table.add_column("CREATED")
     table.add_column("DESCRIPTION")
     for item in deploys:
         table.add_row(
@@ -66,9 +67,10 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
             item.id,
             item.kind,
             origin(item),
+            who(item),
+            git_summary(item),
             short(item.dags_version, 8),
             short(item.project_version, 8),
-            git_summary(item),
             when(item.created_at),
             item.description or "",
         )
@@ -181,6 +183,7 @@ def render_deploy(deploy: DeployOut) -> None:
         ("Kind", deploy.kind),
         ("Origin", origin(deploy)),
         ("Created", when(deploy.created_at)),
+        ("Who", who(deploy)),
         ("DAG version", f"{deploy.dags_version} ({plural(deploy.dags_files, 'file')})"),
         (
             "Project version",
@@ -209,6 +212,11 @@ def render_deploy(deploy: DeployOut) -> None:
     elif deploy.source_deploy_id:
         rows.append(("Copied from", deploy.source_deploy_id))
     print_grid(rows)
+
+
+def who(deploy: DeployOut) -> str:
+    """Who made a deploy: its token's description, else the token's id."""
+    return deploy.token_description or deploy.token_id or "-"
 
 
 def origin(deploy: DeployOut) -> str:

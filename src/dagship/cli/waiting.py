@@ -13,6 +13,7 @@ import typer
 
 from dagship.cli.common import err, plural, short, show
 from dagship.cli.hints import state_message
+from dagship.core.durations import format_duration
 from dagship.core.vocabulary import AgentState, AirflowState
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def follow(
     from dagship.flows.wait import wait_for_airflow
 
     if not quiet:
-        err.print(f"Following deploy {deploy_id} in Airflow (timeout {timeout:g}s).")
+        err.print(f"Following deploy {deploy_id} in Airflow (timeout {format_duration(timeout)}).")
     return wait_for_airflow(api, deploy_id, timeout, Progress(not quiet), started=started)
 
 
@@ -65,13 +66,14 @@ def report(result: WaitResult, timeout: float) -> int:
     status = result.status
     if result.ok:
         dags = ", ".join(status.dags) or "no DAGs"
-        err.print(f"Airflow parsed it in {result.elapsed:.1f}s: {dags}.")
+        err.print(f"Airflow parsed it in {format_duration(result.elapsed)}: {dags}.")
         return 0
     if status.state == AirflowState.FAILED and _report_failed_agents(status):
         return 1
     if result.timed_out and status.state == AirflowState.APPLYING:
         sys.stderr.write(
-            f"Error: timed out after {timeout:g}s waiting for the agents of {status.deployment} "
+            f"Error: timed out after {format_duration(timeout)} waiting for the agents of "
+            f"{status.deployment} "
             f"to run project version {short(status.project_version)} of deploy #{status.seq}; "
             f"not there yet: {_behind(status)}\n"
         )
@@ -91,8 +93,8 @@ def report(result: WaitResult, timeout: float) -> int:
     if result.timed_out:
         pending = status.files.pending
         sys.stderr.write(
-            f"Error: timed out after {timeout:g}s waiting for Airflow to parse deploy "
-            f"#{status.seq} (state {status.state}"
+            f"Error: timed out after {format_duration(timeout)} waiting for Airflow to parse "
+            f"deploy #{status.seq} (state {status.state}"
             + (f"; not parsed yet: {', '.join(pending[:10])}" if pending else "")
             + f"): {state_message(status)}\n"
         )

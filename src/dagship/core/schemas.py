@@ -91,6 +91,8 @@ class DeployOut(Model):
     uploaded_bytes: int
     created_at: UtcTime
     token_id: str | None
+    # What the token that made it is for ("" when its creator gave none), shown as who deployed.
+    token_description: str | None = None
     git_sha: str | None
     git_branch: str | None
     git_author: str | None
