@@ -43,7 +43,8 @@ def list_(
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List a deployment's deploys, newest first."""
+    """List a deployment's deploys, newest first: kind, origin, who made it (the token's
+    description, else its id), git commit, versions, time and description."""
     with client(url, token) as api:
         deploys = api.list_deploys(deployment, limit)
     document = [{**item.model_dump(mode="json"), "unchanged": False} for item in deploys]
