@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import Api, Cli, Server, deploy_of, unique, write
+from tests.helpers import Api, Cli, Server, deploy_of, git, unique, write
 
 DEPLOY_FIELDS = {
     "id",
@@ -130,3 +131,29 @@ def test_rollback_needs_operator(cli: Cli, api: Api, project: Path) -> None:
     assert api.deploy_count(name) == 3
     viewer = cli.as_token(api.create_token("viewer", deployment=name))
     assert len(viewer("deploys", "list", name, "--json").ok().json()) == 3
+
+
+def test_list_shows_who_and_commit(cli: Cli, api: Api, project: Path) -> None:
+    name = unique("who")
+    api.create_deployment(name)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "first")
+    sha = git(project, "rev-parse", "HEAD")
+    ci = cli.as_token(api.create_token("operator", name, description="GitHub CI"))
+    ci("deploy", project, "-d", name, "--no-parse").ok()
+    silent = cli.as_token(api.create_token("operator", name))
+    write(project, "dags/dag_0.py", "# second\n")
+    second = silent("deploy", project, "-d", name, "--no-parse", "--json").ok().json()
+
+    listed = cli("deploys", "list", name, "--json").ok().json()
+    assert [d["token_description"] for d in listed] == ["", "GitHub CI"]
+    lines = cli("deploys", "list", name).ok().out.splitlines()
+    header = lines[0].split()
+    assert header[:6] == ["SEQ", "ID", "KIND", "ORIGIN", "WHO", "COMMIT"]
+    # A token without a description is shown by its id.
+    who = second["token_id"]
+    assert re.search(rf"^ *#2 +{second['id']} +dags +cli +{who} +{sha[:8]} ", lines[1])
+    assert re.search(rf"^ *#1 +dpl_\w+ +full +cli +GitHub CI +{sha[:8]} \(main\) ", lines[2])
+    shown = cli("deploys", "inspect", f"{name}:1").ok().out
+    assert re.search(r"Who +GitHub CI", shown), shown

@@ -136,5 +136,9 @@ def test_cleanup_removes_only_idle_previews(make_server: ServerFactory, tmp_path
     assert names == ["preview-feature-new"]
     body = cli("preview", "cleanup", "--idle", "1h", "--json").ok().json()
     assert body == {"idle_seconds": 3600, "deleted": []}
-    assert "nothing deleted" in cli("preview", "cleanup", "--idle", "1h").ok().out
+    assert cli("preview", "cleanup", "--idle", "1h").ok().out == (
+        "No preview has been idle for more than 1h; nothing deleted.\n"
+    )
+    # Durations print as people write them, not as seconds (604800s).
+    assert "more than 7d;" in cli("preview", "cleanup", "--idle", "7d").ok().out
     cli("preview", "cleanup").failed("DAGSHIP_PREVIEW_IDLE_TIMEOUT is off", "--idle 7d")

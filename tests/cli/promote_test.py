@@ -135,4 +135,4 @@ def test_deploys_diff_across_deployments(cli: Cli, api: Api, project: Path) -> N
     same = cli("deploys", "diff", f"{dev}:1", deployed["id"]).ok().out
     assert "DAG bundle: no changes" in same and "Project: no changes" in same
     cli("deploys", "diff", prod, f"{dev}:x").failed("NAME:SEQ")
-    cli("deploys", "diff", prod, unique("nope")).failed("does not exist")
+    cli("deploys", "diff", prod, unique("nope")).failed("there is no deployment", "NAME~N")

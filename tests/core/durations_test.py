@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagship.core.durations import DurationError, parse_duration
+from dagship.core.durations import DurationError, format_duration, parse_duration
 from dagship.core.errors import DagshipError
 
 
@@ -33,3 +33,30 @@ def test_bad_durations_say_what_a_duration_is(text: str) -> None:
         parse_duration(text)
     # Callers that catch ValueError or dagship's root error both see it.
     assert isinstance(info.value, ValueError) and isinstance(info.value, DagshipError)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (604800, "7d"),
+        (1209600, "14d"),
+        (10800, "3h"),
+        (5400, "90m"),
+        (300, "5m"),
+        (90, "90s"),
+        (300.0, "5m"),
+        (1.25, "1.25s"),
+        (0.04, "0.04s"),
+        (0, "0s"),
+        (3725, "1h 2m 5s"),
+        (75.4, "75s"),
+        (86400 * 1000, "1000d"),
+    ],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("seconds", [1, 59, 90, 300, 5400, 43200, 604800, 2592000])
+def test_a_printed_duration_reads_back(seconds: int) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds

@@ -23,11 +23,16 @@ from dagship.cli.common import (
     when,
 )
 from dagship.cli.options import TimeoutOption
+from dagship.core.refs import FORMS
 
 if TYPE_CHECKING:
     from dagship.core.schemas import DeployOut, DiffOut
 
-app = typer.Typer(help="List, inspect and compare deploys.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect and compare deploys.\n\nA deploy is named the same way everywhere "
+    "(these commands, `rollback --to`, `promote --from`): " + FORMS + ".",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -38,7 +43,8 @@ def list_(
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List a deployment's deploys, newest first."""
+    """List a deployment's deploys, newest first: kind, origin, who made it (the token's
+    description, else its id), git commit, versions, time and description."""
     with client(url, token) as api:
         deploys = api.list_deploys(deployment, limit)
     document = [{**item.model_dump(mode="json"), "unchanged": False} for item in deploys]
@@ -52,8 +58,9 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
         )
         return
     table = Table(box=None, header_style="bold")
-    for column in ("SEQ", "ID", "KIND", "ORIGIN", "DAGS", "PROJECT", "GIT", "CREATED"):
+    for column in ("SEQ", "ID", "KIND", "ORIGIN", "WHO", "COMMIT", "DAGS", "PROJECT"):
         table.add_column(column)
+    table.add_column("CREATED")
     table.add_column("DESCRIPTION")
     for item in deploys:
         table.add_row(
@@ -61,31 +68,38 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
             item.id,
             item.kind,
             origin(item),
+            who(item),
+            git_summary(item),
             short(item.dags_version, 8),
             short(item.project_version, 8),
-            git_summary(item),
             when(item.created_at),
             item.description or "",
         )
     out.print(table)
 
 
+_REF_HELP = FORMS + "."
+RefArgument = Annotated[str, typer.Argument(metavar="REF", help="The deploy: " + _REF_HELP)]
+
+
 @app.command()
 def inspect(
-    deploy_id: Annotated[str, typer.Argument(metavar="ID", help="Deploy id, e.g. dpl_3f9c….")],
+    ref: RefArgument,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Show one deploy: versions, files, who and why."""
+    from dagship.flows.refs import resolve
+
     with client(url, token) as api:
-        deploy = api.get_deploy(deploy_id)
+        deploy = resolve(api, ref)
     show(deploy, lambda: render_deploy(deploy), json)
 
 
 @app.command()
 def wait(
-    deploy_id: Annotated[str, typer.Argument(metavar="ID", help="Deploy id, e.g. dpl_3f9c….")],
+    ref: RefArgument,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -98,9 +112,11 @@ def wait(
     Progress goes to stderr; every import error is printed with its file and traceback, every
     failed agent with its host and error.
     """
+    from dagship.flows.refs import resolve
+
     started = waiting.now()
     with client(url, token) as api:
-        result = waiting.follow(api, deploy_id, timeout, json, started)
+        result = waiting.follow(api, resolve(api, ref).id, timeout, json, started)
     status = result.status
     document = {
         "deploy_id": status.deploy_id,
@@ -110,9 +126,6 @@ def wait(
         **result.to_dict(),
     }
     waiting.finish(document, result, timeout, json)
-
-
-_REF_HELP = "NAME (its current deploy), NAME:SEQ or a deploy id (dpl_…)."
 
 
 @app.command()
@@ -171,6 +184,7 @@ def render_deploy(deploy: DeployOut) -> None:
         ("Kind", deploy.kind),
         ("Origin", origin(deploy)),
         ("Created", when(deploy.created_at)),
+        ("Who", who(deploy)),
         ("DAG version", f"{deploy.dags_version} ({plural(deploy.dags_files, 'file')})"),
         (
             "Project version",
@@ -199,6 +213,11 @@ def render_deploy(deploy: DeployOut) -> None:
     elif deploy.source_deploy_id:
         rows.append(("Copied from", deploy.source_deploy_id))
     print_grid(rows)
+
+
+def who(deploy: DeployOut) -> str:
+    """Who made a deploy: its token's description, else the token's id."""
+    return deploy.token_description or deploy.token_id or "-"
 
 
 def origin(deploy: DeployOut) -> str:

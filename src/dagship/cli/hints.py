@@ -30,7 +30,7 @@ HINTS: dict[str, str] = {
     ErrorCode.TOKEN_EXPIRED: _NEW_TOKEN,
     ErrorCode.ROLE_REQUIRED: "create one with `dagship token create --role {required_role}`",
     ErrorCode.DEPLOYMENT_REQUIRED: "pass --deployment {deployment}",
-    ErrorCode.DEPLOYMENT_NOT_FOUND: "list them with `dagship deployment list`",
+    ErrorCode.DEPLOYMENT_NOT_FOUND: "list the deployments with `dagship deployment list`",
     ErrorCode.TOKEN_NOT_FOUND: "list tokens with `dagship token list`",
     ErrorCode.PREVIEW_NOT_FOUND: "list them with `dagship preview list`",
     ErrorCode.NO_DEPLOYS: "deploy to it with `dagship deploy -d {deployment}`",

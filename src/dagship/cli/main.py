@@ -24,6 +24,7 @@ from dagship.cli import (
     test,
     token,
 )
+from dagship.cli.helptext import plain_help
 from dagship.core.errors import DagshipError
 
 app = typer.Typer(
@@ -71,6 +72,7 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
     command = typer.main.get_command(app)
+    plain_help(command)
     try:
         command.main(args=argv, prog_name="dagship", standalone_mode=True)
     except SystemExit as exc:

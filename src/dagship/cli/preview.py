@@ -233,7 +233,9 @@ def cleanup(
 
 
 def _render_cleanup(result: CleanupOut) -> None:
-    limit = f"{result.idle_seconds:g}s"
+    from dagship.core.durations import format_duration
+
+    limit = format_duration(result.idle_seconds)
     if not result.deleted:
         out.print(f"No preview has been idle for more than {limit}; nothing deleted.")
         return

@@ -16,6 +16,7 @@ from dagship.cli.options import (
     TimeoutOption,
     WaitOption,
 )
+from dagship.core.refs import FORMS
 
 if TYPE_CHECKING:
     from dagship.flows.promote import PromoteResult
@@ -24,7 +25,13 @@ if TYPE_CHECKING:
 def promote_command(
     source: Annotated[
         str,
-        typer.Option("--from", help="Deployment to promote from, e.g. dev.", show_default=False),
+        typer.Option(
+            "--from",
+            metavar="REF",
+            help="The deploy to promote: a deployment (its current deploy, or its --seq N), "
+            "e.g. dev, or any deploy reference: " + FORMS + ".",
+            show_default=False,
+        ),
     ] = ...,  # type: ignore[assignment]
     target: Annotated[
         str, typer.Option("--to", help="Deployment to promote to, e.g. prod.", show_default=False)
@@ -34,7 +41,8 @@ def promote_command(
         typer.Option(
             "--seq",
             min=1,
-            help="The source's deploy #N. Default: its current deploy.",
+            help="With --from NAME: its deploy #N (the same as --from NAME:N). "
+            "Default: its current deploy.",
             show_default=False,
         ),
     ] = None,
@@ -66,25 +74,24 @@ def promote_command(
             api,
             result.to_dict(),
             None if dry_run else result.deploy,
-            lambda: render(result, source, target),
+            lambda: render(result, target),
             wait=wait,
             timeout=timeout,
             json=json,
             started=started,
-            verb="Promoted",
             rollback_on_failure=rollback_on_failure,
             made=not result.unchanged,
         )
 
 
-def render(result: PromoteResult, source: str, target: str) -> None:
+def render(result: PromoteResult, target: str) -> None:
     origin = result.source
-    what = f"{source} deploy #{origin.seq} ({origin.id})"
+    what = f"{origin.deployment} deploy #{origin.seq} ({origin.id})"
     deploy = result.deploy
     if result.unchanged:
         at = f" (deploy #{deploy.seq})" if deploy else ""
         out.print(
-            f"Deployment {target} already runs the versions of {what}{at}; nothing to promote."
+            f"Deployment {target}{at} already runs the versions of {what}; nothing to promote."
         )
     elif result.dry_run:
         _render_dry_run(result, what, target)

@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 def rollback(
     deployment: Annotated[str, typer.Argument(metavar="NAME", help="Deployment name.")],
     to: Annotated[
-        int | None,
+        str | None,
         typer.Option(
             "--to",
-            help="Deploy number to go back to. Default: the one before the current.",
+            metavar="SEQ|REF",
+            help="The deploy to go back to: its number (SEQ) or a deploy reference to one of "
+            "the deployment's deploys, e.g. prod~2 or prod:5. Default: the one before the "
+            "current (NAME~1).",
             show_default=False,
         ),
     ] = None,
@@ -43,9 +46,16 @@ def rollback(
     earlier project version (if it differs), then Airflow parses the DAG version.
     """
     started = waiting.now()
+    from dagship.flows.refs import rollback_seq
+
     with client(url, token) as api:
-        result = api.rollback(deployment, to, expect_seq, description)
-        document = {**result.deploy.model_dump(mode="json"), "unchanged": result.unchanged}
+        to_seq = None if to is None else rollback_seq(api, deployment, to)
+        result = api.rollback(deployment, to_seq, expect_seq, description)
+        document = {
+            **result.deploy.model_dump(mode="json"),
+            "unchanged": result.unchanged,
+            "source": result.source.model_dump(mode="json") if result.source else None,
+        }
         waiting.conclude(
             api,
             document,
@@ -55,21 +65,20 @@ def rollback(
             timeout=timeout,
             json=json,
             started=started,
-            verb="Rolled back",
         )
 
 
 def render(result: RollbackOut) -> None:
-    deploy = result.deploy
+    deploy, source = result.deploy, result.source
+    what = f"deploy #{source.seq} ({source.id})" if source else "an earlier deploy"
     if result.unchanged:
         out.print(
-            f"Deployment {deploy.deployment} already runs those versions (deploy #{deploy.seq}); "
-            "nothing to roll back."
+            f"Deployment {deploy.deployment} (deploy #{deploy.seq}) already runs the versions "
+            f"of {what}; nothing to roll back."
         )
         return
-    source = deploy.source_deploy_id or "an earlier deploy"
     out.print(
-        f"Rolled back {deploy.deployment} to the versions of {source}: deploy #{deploy.seq} "
+        f"Rolled back {deploy.deployment} to {what}: deploy #{deploy.seq} "
         f"({deploy.id}), DAGs {short(deploy.dags_version)}, "
         f"project {short(deploy.project_version)}."
     )

@@ -13,6 +13,7 @@ import typer
 
 from dagship.cli.common import err, plural, short, show
 from dagship.cli.hints import state_message
+from dagship.core.durations import format_duration
 from dagship.core.vocabulary import AgentState, AirflowState
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def follow(
     from dagship.flows.wait import wait_for_airflow
 
     if not quiet:
-        err.print(f"Following deploy {deploy_id} in Airflow (timeout {timeout:g}s).")
+        err.print(f"Following deploy {deploy_id} in Airflow (timeout {format_duration(timeout)}).")
     return wait_for_airflow(api, deploy_id, timeout, Progress(not quiet), started=started)
 
 
@@ -66,13 +67,14 @@ def report(result: WaitResult, timeout: float) -> int:
     status = result.status
     if result.ok:
         dags = ", ".join(status.dags) or "no DAGs"
-        err.print(f"Airflow parsed it in {result.elapsed:.1f}s: {dags}.")
+        err.print(f"Airflow parsed it in {format_duration(result.elapsed)}: {dags}.")
         return 0
     if status.state == AirflowState.FAILED and _report_failed_agents(status):
         return 1
     if result.timed_out and status.state == AirflowState.APPLYING:
         sys.stderr.write(
-            f"Error: timed out after {timeout:g}s waiting for the agents of {status.deployment} "
+            f"Error: timed out after {format_duration(timeout)} waiting for the agents of "
+            f"{status.deployment} "
             f"to run project version {short(status.project_version)} of deploy #{status.seq}; "
             f"not there yet: {_behind(status)}\n"
         )
@@ -92,8 +94,8 @@ def report(result: WaitResult, timeout: float) -> int:
     if result.timed_out:
         pending = status.files.pending
         sys.stderr.write(
-            f"Error: timed out after {timeout:g}s waiting for Airflow to parse deploy "
-            f"#{status.seq} (state {status.state}"
+            f"Error: timed out after {format_duration(timeout)} waiting for Airflow to parse "
+            f"deploy #{status.seq} (state {status.state}"
             + (f"; not parsed yet: {', '.join(pending[:10])}" if pending else "")
             + f"): {state_message(status)}\n"
         )
@@ -173,20 +175,18 @@ def conclude(
     timeout: float,
     json: bool,
     started: float,
-    verb: str = "Uploaded",
     rollback_on_failure: bool = False,
     made: bool = True,
 ) -> None:
-    """End a command that made (or kept) ``deploy``: show its result; with ``wait``, first
-    follow the deploy until Airflow parsed it, then ``finish``. ``rollback_on_failure``
-    (which implies ``wait``): a deploy this command ``made`` that fails in Airflow is rolled
-    back to the one before it."""
+    """End a command that made (or kept) ``deploy``: show its result (its one summary line
+    says which); with ``wait``, then follow the deploy until Airflow parsed it and ``finish``.
+    ``rollback_on_failure`` (which implies ``wait``): a deploy this command ``made`` that fails
+    in Airflow is rolled back to the one before it."""
     if not (wait or rollback_on_failure) or deploy is None:
         show(document, human, json)
         return
     if not json:
         human()
-        err.print(f"{verb}: deploy #{deploy.seq} ({deploy.id}).")
     waited = follow(api, deploy.id, timeout, json, started)
     document = {**document, **_waited(waited)}
     if rollback_on_failure and not waited.ok:

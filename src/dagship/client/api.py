@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -243,8 +244,9 @@ class ApiClient:
         path = f"/api/v1/deployments/{deployment}/deploys"
         return self._call(list[DeployOut], "GET", path, params={"limit": limit})
 
-    def get_deploy(self, deploy_id: str) -> DeployOut:
-        return self._call(DeployOut, "GET", f"/api/v1/deploys/{deploy_id}")
+    def get_deploy(self, ref: str) -> DeployOut:
+        """The deploy a reference names: a deploy id, ``prod``, ``prod:5`` or ``prod~1``."""
+        return self._call(DeployOut, "GET", f"/api/v1/deploys/{quote(ref, safe=':~')}")
 
     def deploy_airflow(self, deploy_id: str) -> DeployAirflowOut:
         """What the deployment's Airflow made of the deploy (``GET /deploys/{id}/airflow``)."""
@@ -254,7 +256,7 @@ class ApiClient:
         return self._call(DiffOut, "GET", f"/api/v1/deploys/{from_id}/diff/{to_id}")
 
     def diff_refs(self, old: str, new: str) -> DiffOut:
-        """Diff of two deploy references: ``dev``, ``dev:5`` or a deploy id."""
+        """Diff of two deploy references: ``dev``, ``dev:5``, ``dev~1`` or a deploy id."""
         return self._call(DiffOut, "GET", "/api/v1/diff", params={"from": old, "to": new})
 
     def promote(

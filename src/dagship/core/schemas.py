@@ -91,6 +91,8 @@ class DeployOut(Model):
     uploaded_bytes: int
     created_at: UtcTime
     token_id: str | None
+    # What the token that made it is for ("" when its creator gave none), shown as who deployed.
+    token_description: str | None = None
     git_sha: str | None
     git_branch: str | None
     git_author: str | None
@@ -240,7 +242,10 @@ class RollbackRequest(Model):
 
 class RollbackOut(Model):
     unchanged: bool
+    # The new deploy; the current one when unchanged.
     deploy: DeployOut
+    # The earlier deploy whose versions it runs (None from servers before it was added).
+    source: DeployOut | None = None
 
 
 class PromoteRequest(Model):

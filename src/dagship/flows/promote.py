@@ -7,6 +7,7 @@ from typing import Any
 
 from dagship.client.api import ApiClient
 from dagship.core.schemas import DeployOut, DiffOut, PromoteOut
+from dagship.flows.refs import promote_source
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,14 @@ def promote(
     description: str | None = None,
     dry_run: bool = False,
 ) -> PromoteResult:
-    """Promote deploy ``seq`` (default: the current one) of ``source`` to ``target``.
+    """Promote the deploy ``source`` names (a deploy reference; a plain deployment name means
+    its deploy ``seq``, default the current one) to ``target``.
 
     A dry run is checked by the server like a real promotion (token, seq) and changes nothing;
     it comes back with the diff from the target's current deploy to the source deploy.
     """
-    answer = client.promote(target, source, seq, expect_seq, description, dry_run)
+    deployment, seq = promote_source(client, source, seq)
+    answer = client.promote(target, deployment, seq, expect_seq, description, dry_run)
     if not dry_run or answer.unchanged or answer.deploy is None:
         return PromoteResult(answer)
     return PromoteResult(answer, client.diff_refs(answer.deploy.id, answer.source.id))

@@ -34,6 +34,7 @@ import psutil
 
 from dagship.airflow_api.client import AirflowClient, AirflowError, AirflowLoginError
 from dagship.core import naming
+from dagship.core.durations import format_duration
 from dagship.environment.airflow import airflow_environment
 from dagship.files import write_atomic
 from dagship.local.errors import LocalError
@@ -224,8 +225,8 @@ def wait_for_version(
             detail = "".join(f"\n  {e['filename']}: {e['stack_trace'][-500:]}" for e in errors)
             raise LocalError(
                 f"Airflow at {client.url} did not parse DAG version {version} of bundle "
-                f"{bundle_name} within {timeout:.0f}s ({len(at_version)} of {len(versions)} "
-                "DAGs at it)" + (f"; import errors:{detail}" if detail else "")
+                f"{bundle_name} within {format_duration(timeout)} ({len(at_version)} of "
+                f"{len(versions)} DAGs at it)" + (f"; import errors:{detail}" if detail else "")
             )
         time.sleep(0.5)
 
@@ -288,7 +289,7 @@ class AirflowProcess:
         if time.monotonic() > deadline:
             self.stop()
             raise LocalError(
-                f"Airflow was not ready at {self.url} within {timeout:.0f}s: "
+                f"Airflow was not ready at {self.url} within {format_duration(timeout)}: "
                 f"see {self.log_file}{_log_tail(self.log_file)}"
             )
 

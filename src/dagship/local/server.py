@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from dagship.client.settings import ADMIN_TOKEN_FILE
+from dagship.core.durations import format_duration
 from dagship.files import write_atomic
 from dagship.local.errors import LocalError
 
@@ -98,7 +99,7 @@ def start_local_server(
         if time.monotonic() > deadline:
             stop_local_server(server)
             raise LocalError(
-                f"the dagship server did not answer at {url} within {timeout:.0f}s: "
+                f"the dagship server did not answer at {url} within {format_duration(timeout)}: "
                 f"see {server.log_file}"
             )
         time.sleep(0.1)

@@ -31,6 +31,7 @@ def deploy_out(deploy: models.Deploy) -> DeployOut:
         uploaded_bytes=deploy.uploaded_bytes,
         created_at=deploy.created_at,
         token_id=deploy.token_id,
+        token_description=deploy.token.description if deploy.token else None,
         git_sha=deploy.git_sha,
         git_branch=deploy.git_branch,
         git_author=deploy.git_author,

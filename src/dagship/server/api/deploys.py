@@ -68,9 +68,10 @@ def list_deploys(
     return [views.deploy_out(deploy) for deploy in deploys.list_deploys(session, name, limit)]
 
 
-@router.get("/deploys/{deploy_id}")
-def get_deploy(deploy_id: str, session: SessionDep, token: Viewer) -> DeployOut:
-    return views.deploy_out(deploys.get_deploy(session, deploy_id, token))
+@router.get("/deploys/{ref}")
+def get_deploy(ref: str, session: SessionDep, token: Viewer) -> DeployOut:
+    """One deploy, by any deploy reference: its id, NAME, NAME:SEQ or NAME~N."""
+    return views.deploy_out(refs.resolve_ref(session, ref, token))
 
 
 @router.get("/deploys/{deploy_id}/airflow")
@@ -87,12 +88,15 @@ def diff_deploys(a: str, b: str, session: SessionDep, token: Viewer) -> DiffOut:
     return _diff(session, old, new)
 
 
+_REF = "A deploy reference: dev, dev:5, dev~1 or a deploy id."
+
+
 @router.get("/diff")
 def diff_refs(
     session: SessionDep,
     token: Viewer,
-    old: Annotated[str, Query(alias="from", description="dev, dev:5 or a deploy id")],
-    new: Annotated[str, Query(alias="to", description="dev, dev:5 or a deploy id")],
+    old: Annotated[str, Query(alias="from", description=_REF)],
+    new: Annotated[str, Query(alias="to", description=_REF)],
 ) -> DiffOut:
     """What changes from deploy `from` to deploy `to`, across deployments or within one."""
     before = refs.resolve_ref(session, old, token)
@@ -131,7 +135,11 @@ def rollback_deployment(
         expect_seq=body.expect_seq,
         description=body.description,
     )
-    out = RollbackOut(unchanged=result.unchanged, deploy=views.deploy_out(result.deploy))
+    out = RollbackOut(
+        unchanged=result.unchanged,
+        deploy=views.deploy_out(result.deploy),
+        source=views.deploy_out(result.source),
+    )
     session.commit()
     if result.unchanged:
         response.status_code = status.HTTP_200_OK

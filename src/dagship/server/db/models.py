@@ -142,6 +142,8 @@ class Deploy(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     deployment: Mapped[Deployment] = relationship(lazy="joined")
+    # Who made it, for the history: the token's description.
+    token: Mapped[Token | None] = relationship(lazy="joined")
     dags_manifest: Mapped[Manifest] = relationship(foreign_keys=[dags_version], lazy="joined")
     project_manifest: Mapped[Manifest] = relationship(foreign_keys=[project_version], lazy="joined")
 

@@ -25,8 +25,12 @@ from dagship.server.services.deploys import (
 
 @dataclass(frozen=True)
 class RollbackResult:
+    """The new deploy (the current one when ``unchanged``) and the earlier deploy whose
+    versions it runs."""
+
     deploy: Deploy
     unchanged: bool
+    source: Deploy
 
 
 def rollback(
@@ -54,7 +58,7 @@ def rollback(
         dag_deploys=deployment.dag_deploys,
     )
     if kind is None:
-        return RollbackResult(deploy=current, unchanged=True)
+        return RollbackResult(deploy=current, unchanged=True, source=target)
     deploy = append_deploy(
         session,
         deployment,
@@ -68,4 +72,4 @@ def rollback(
         description=description,
         source_deploy_id=target.id,
     )
-    return RollbackResult(deploy=deploy, unchanged=False)
+    return RollbackResult(deploy=deploy, unchanged=False, source=target)
