@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, fail, out, show
+from dagship.cli.common import JsonOption, commit_label, fail, out, show
 
 if TYPE_CHECKING:
     from dagship.integrations.pipelines import Written
@@ -71,18 +71,27 @@ def detect(
     json: JsonOption = False,
 ) -> None:
     """Show what dagship reads from this CI build: system, event, branch, pull request,
-    commit, and the deployment `dagship deploy --branch auto` would deploy to."""
+    the commit deployed (git's, else the CI system's) and whether the project differs from it,
+    and the deployment `dagship deploy --branch auto` would deploy to."""
     from dagship.integrations.branch import BranchError, branch_target
-    from dagship.integrations.ci import detect as detect_build
+    from dagship.integrations.source import build_source
 
-    build = detect_build()
+    source = build_source(path)
+    build = source.ci
     try:
         target = branch_target(path, "auto")
         deployment, reason = target.deployment, target.reason
         branch = target.branch
     except BranchError as exc:
         deployment, reason, branch = None, str(exc), build.branch
-    document = {**build.to_dict(), "branch": branch, "deployment": deployment, "reason": reason}
+    document = {
+        **build.to_dict(),
+        "branch": branch,
+        "sha": source.sha,
+        "dirty": source.dirty,
+        "deployment": deployment,
+        "reason": reason,
+    }
 
     def human() -> None:
         out.print(f"CI system     {build.name}")
@@ -90,7 +99,7 @@ def detect(
             f"event         {build.event}" + (f" #{build.pr_number}" if build.pr_number else "")
         )
         out.print(f"branch        {branch or '-'}")
-        out.print(f"commit        {build.sha or '-'}")
+        out.print(f"commit        {commit_label(source.sha, source.dirty)}")
         out.print(f"deploys to    {deployment or '-'}" + (f"  ({reason})" if reason else ""))
 
     show(document, human, json)
