@@ -29,9 +29,14 @@ def init(
         Path, typer.Option("--path", help="The repository's root folder. Default: here.")
     ] = Path("."),
     preview_from: Annotated[
-        str,
-        typer.Option("--preview-from", help="The deployment pull-request previews copy."),
-    ] = "dev",
+        str | None,
+        typer.Option(
+            "--preview-from",
+            help="The deployment pull-request previews copy; dagship.yaml must map a branch "
+            "to it. Default: the deployment of the first branch dagship.yaml maps.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace the pipeline file if it exists.")
     ] = False,
@@ -42,12 +47,13 @@ def init(
 ) -> None:
     """Write a ready pipeline for PROVIDER: pull requests are parsed, tested and previewed;
     pushes run `dagship deploy --branch auto --wait` (dagship.yaml maps branches to
-    deployments). Secrets DAGSHIP_URL and DAGSHIP_API_TOKEN come from the system's store.
+    deployments: the file must have that map). Secrets DAGSHIP_URL and DAGSHIP_API_TOKEN come
+    from the system's store.
     """
-    from dagship.integrations.pipelines import render, write_pipeline
+    from dagship.integrations.pipelines import project_pipeline, write_pipeline
 
     if print_only:
-        sys.stdout.write(render(provider, preview_from))
+        sys.stdout.write(project_pipeline(provider, path, preview_from))
         return
     written = write_pipeline(provider, path, preview_from, force)
     show(written.to_dict(), lambda: _render_written(written), json)
@@ -56,10 +62,12 @@ def init(
 def _render_written(written: Written) -> None:
     verb = "Replaced" if written.replaced else "Wrote"
     out.print(f"{verb} {written.path}: the dagship pipeline for {written.pipeline.name}.")
+    if written.pipeline.previews:
+        out.print(f"Pull request previews copy deployment {written.preview_from}.")
     out.print(
         "Next: store DAGSHIP_URL and DAGSHIP_API_TOKEN as secrets (see the comments at the "
-        "top of the file), map branches to deployments in dagship.yaml (`deployments:`), "
-        "and commit the file."
+        "top of the file) and commit the file; dagship.yaml's `deployments:` map decides "
+        "where each push deploys."
     )
 
 
