@@ -20,8 +20,9 @@ def test_promote_wait_reaches_the_targets_airflow(
     prod = setup.deployment  # the deployment this Airflow runs
     dev = unique("dev")
     setup.api.create_deployment(dev)  # no Airflow of its own
+    # DAGs only: this Airflow is not run by `dagship agent`, so a promotion that changed the
+    # project would wait for an agent.
     project = tmp_path / "project"
-    write(project, "requirements.txt", "")
     write(project, "dags/promoted.py", dag_source("promoted", "# tested on dev\n"))
     deployed = setup.cli("deploy", project, "--no-parse", "-d", dev, "--json").ok().json()
     blobs = setup.server.blob_count()

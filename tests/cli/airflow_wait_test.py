@@ -46,7 +46,8 @@ def test_bad_airflow_url_is_refused(api: Api) -> None:
 
 def test_wait_without_airflow_url_says_so(cli: Cli, api: Api, project: Path) -> None:
     name = api.create_deployment()["name"]
-    result = cli("deploy", project, "-d", name, "--no-parse", "--wait", "--json")
+    # DAGs only: a project deploy would first wait for agents (tests/cli/agents_test.py).
+    result = cli("deploy", project, "-d", name, "--dags", "--no-parse", "--wait", "--json")
     assert result.code == 1
     body = result.json()
     assert body["seq"] == 1 and body["wait"]["state"] == "no_airflow"
@@ -59,7 +60,7 @@ def test_wait_without_airflow_url_says_so(cli: Cli, api: Api, project: Path) -> 
 def test_unreachable_airflow_is_a_clear_timeout(cli: Cli, api: Api, project: Path) -> None:
     name = unique()
     cli("deployment", "create", name, "--airflow-url", f"http://127.0.0.1:{free_port()}").ok()
-    deployed = cli("deploy", project, "-d", name, "--no-parse", "--json").ok().json()
+    deployed = cli("deploy", project, "-d", name, "--dags", "--no-parse", "--json").ok().json()
     r = api.get(f"/deploys/{deployed['id']}/airflow")
     assert r.status_code == 200, r.text
     status = r.json()

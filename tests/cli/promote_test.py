@@ -106,7 +106,11 @@ def test_dry_run_shows_the_diff_and_changes_nothing(cli: Cli, api: Api, project:
 
 
 def test_promote_wait_without_airflow_fails_plainly(cli: Cli, api: Api, project: Path) -> None:
-    dev, prod, _ = dev_and_prod(cli, api, project)
+    dev, prod, deployed = dev_and_prod(cli, api, project)
+    # prod's agent already runs dev's project (tests/cli/agents_test.py waits for agents).
+    agent = {"host": "af", "components": ["standalone"], "state": "running"}
+    agent["project_version"] = deployed["project_version"]
+    assert api.put(f"/deployments/{prod}/agents/af", json=agent).status_code == 200
     result = cli("promote", "--from", dev, "--to", prod, "--wait")
     result.failed("no Airflow URL")
     # The promotion itself happened; only the wait could not.

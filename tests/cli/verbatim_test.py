@@ -130,7 +130,8 @@ def test_airflow_url_is_printed_verbatim_while_waiting(cli: Cli, project: Path) 
     name = unique()
     airflow = f"http://127.0.0.1:{free_port()}/[/tmp/x]"
     cli("deployment", "create", name, "--airflow-url", airflow).ok()
-    deployed = cli("deploy", project, "-d", name, "--no-parse", "--json").ok().json()
+    # DAGs only: a project deploy would first wait for agents (tests/cli/agents_test.py).
+    deployed = cli("deploy", project, "-d", name, "--dags", "--no-parse", "--json").ok().json()
     result = cli("deploys", "wait", deployed["id"], "--timeout", "1")
     result.failed("timed out")
     assert f"Waiting for Airflow at {airflow} to pick up" in result.err

@@ -5,6 +5,10 @@ with that system's variables for a pull request (open or closed) or a push to `m
 DAGSHIP_URL / DAGSHIP_API_TOKEN set, against a real dagship server whose `main` deployment
 feeds a real Airflow (so `--wait` waits for Airflow's parse). A `dagship` shim first on PATH
 records each call, proving every line ran dagship rather than being skipped by a condition.
+
+That Airflow is started by the tests, not by `dagship agent`, so a stand-in (``StandInAgent``)
+reports it as running each project version the deployment gets: the lines' `--wait` is then
+about the commands and Airflow's parse, as before agents existed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +28,10 @@ from typing import Any
 import pytest
 import yaml
 
+from dagship.client.api import ApiClient
+from dagship.client.errors import ApiError
+from dagship.core.schemas import AgentReport
+from dagship.core.vocabulary import AgentState, Component
 from dagship.integrations.outputs import deploy_outputs
 from dagship.integrations.pipelines import PIPELINES, render
 from tests.airflow.conftest import AirflowSetup, airflow_setup  # noqa: F401
@@ -233,6 +242,43 @@ class Bench:
         return done
 
 
+class StandInAgent(threading.Thread):
+    """Follows the deployment's project version as `dagship agent run` does (long poll) and
+    reports the test's Airflow as running each one, at least every 10 s.
+
+    A stand-in: the Airflow of ``airflow_setup`` is started by the tests and its DAGs use
+    nothing of the project. Where an Airflow must run the project, tests run the real agent.
+    """
+
+    def __init__(self, url: str, token: str, deployment: str) -> None:
+        super().__init__(daemon=True)
+        self.client = ApiClient(url, token)
+        self.deployment = deployment
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        version = ""
+        while not self.stopped.is_set():
+            try:
+                current = self.client.current_project(self.deployment, version, wait=10)
+            except ApiError:  # no deploy yet
+                current = None
+                self.stopped.wait(0.5)
+            version = current.version if current is not None else version
+            report = AgentReport(
+                host="stand-in",
+                components=[Component.STANDALONE],
+                state=AgentState.RUNNING if version else AgentState.WAITING,
+                project_version=version,
+            )
+            self.client.report_agent(self.deployment, "stand-in", report)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(15)
+        self.client.close()
+
+
 @pytest.fixture(scope="module")
 def bench(
     airflow_setup: AirflowSetup,  # noqa: F811
@@ -266,7 +312,13 @@ def bench(
         "raise SystemExit(main(sys.argv[1:]))\n"
     )
     shim.chmod(0o755)
-    yield Bench(airflow_setup, checkout, shim_dir, root / "calls.jsonl", dev)
+    server = airflow_setup.server
+    agent = StandInAgent(server.url, server.admin_token, airflow_setup.deployment)
+    agent.start()
+    try:
+        yield Bench(airflow_setup, checkout, shim_dir, root / "calls.jsonl", dev)
+    finally:
+        agent.stop()
 
 
 def preview_name(bench: Bench, branch: str) -> str:

@@ -91,16 +91,19 @@ def test_sigterm_stops_the_server_at_once_with_long_polls_open(
     srv = make_server("sqlite")
     api = srv.api()
     name = api.create_deployment()["name"]
-    etag = f'"{api.deploy_files(name, {"a.py": b"one"}).json()["dags_version"]}"'
+    project = {"requirements.txt": b"one"}
+    made = api.deploy_files(name, {"a.py": b"one"}, "full", project_files=project).json()
     answers: list[str] = []
 
-    def long_poll() -> None:
+    def long_poll(tree: str) -> None:
+        version = made["dags_version" if tree == "dags" else "project_version"]
         # Its own client: a connection per poll, as every DAG processor holds one.
         with httpx.Client(base_url=api.http.base_url, headers=api.http.headers) as http:
             try:
+                # DAG bundles hold .../dags/current, agents .../project/current.
                 r = http.get(
-                    f"/deployments/{name}/dags/current",
-                    headers={"If-None-Match": etag},
+                    f"/deployments/{name}/{tree}/current",
+                    headers={"If-None-Match": f'"{version}"'},
                     params={"wait": 30},
                     timeout=60,
                 )
@@ -108,7 +111,8 @@ def test_sigterm_stops_the_server_at_once_with_long_polls_open(
             except httpx.TransportError as exc:
                 answers.append(type(exc).__name__)
 
-    pollers = [threading.Thread(target=long_poll) for _ in range(4)]
+    trees = ("dags", "dags", "project", "project")
+    pollers = [threading.Thread(target=long_poll, args=(tree,)) for tree in trees]
     for poller in pollers:
         poller.start()
     time.sleep(1.0)  # every poll is held by the server now

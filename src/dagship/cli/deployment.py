@@ -17,12 +17,13 @@ from dagship.cli.common import (
     out,
     plural,
     print_grid,
+    short,
     show,
     when,
 )
 
 if TYPE_CHECKING:
-    from dagship.core.schemas import DeploymentOut
+    from dagship.core.schemas import AgentOut, DeploymentOut
 
 app = typer.Typer(help="Create, change, list and delete deployments.", no_args_is_help=True)
 
@@ -150,7 +151,7 @@ def _render_list(deployments: list[DeploymentOut]) -> None:
 def inspect(
     name: NameArg, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False
 ) -> None:
-    """Show a deployment and its current deploy."""
+    """Show a deployment, its current deploy and its agents."""
     with client(url, token) as api:
         deployment = api.get_deployment(name)
     show(deployment, lambda: render_deployment(deployment), json)
@@ -199,7 +200,42 @@ def render_deployment(deployment: DeploymentOut) -> None:
         ]
     else:
         rows.append(("Current deploy", "none yet"))
+    rows.append(("Agents", _agents(deployment)))
     print_grid(rows)
+    if deployment.agents:
+        _render_agents(deployment.agents)
+
+
+def _agents(deployment: DeploymentOut) -> str:
+    agents = deployment.agents
+    if not agents:
+        return (
+            "none has reported (start one on each Airflow host with "
+            f"`dagship agent run --deployment {deployment.name}`)"
+        )
+    active = sum(agent.active for agent in agents)
+    return f"{len(agents)} ({active} reported in the last minute)"
+
+
+def _render_agents(agents: list[AgentOut]) -> None:
+    table = Table(box=None, header_style="bold")
+    columns = ("HOST", "COMPONENTS", "STATE", "PROJECT VERSION", "LAST SEEN", "ERROR")
+    for column in columns:
+        table.add_column(column)
+    for agent in agents:
+        state = str(agent.state)
+        if agent.target_version and agent.target_version != agent.project_version:
+            state += f" {short(agent.target_version)}"
+        table.add_row(
+            agent.host,
+            ", ".join(agent.components),
+            state,
+            short(agent.project_version),
+            when(agent.last_seen_at) + ("" if agent.active else " (silent)"),
+            agent.error_line or "-",
+        )
+    out.print()
+    out.print(table)
 
 
 def _airflow(deployment: DeploymentOut) -> str:

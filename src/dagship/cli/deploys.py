@@ -92,9 +92,12 @@ def wait(
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Wait until the deployment's Airflow has parsed a deploy; exit 1 on import errors.
+    """Wait until the deployment's agents run a deploy's project version (when it changes
+    the project) and its Airflow has parsed the deploy; exit 1 on an agent's failure or
+    import errors.
 
-    Progress goes to stderr; every import error is printed with its file and traceback.
+    Progress goes to stderr; every import error is printed with its file and traceback, every
+    failed agent with its host and error.
     """
     started = waiting.now()
     with client(url, token) as api:

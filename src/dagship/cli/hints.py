@@ -53,6 +53,8 @@ HINTS: dict[str, str] = {
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are
 # those of the answer (``deployment``, ``seq``...).
 STATE_HINTS: dict[str, str] = {
+    AirflowState.NO_AGENT: "start one on each Airflow host with "
+    "`dagship agent run --deployment {deployment}`",
     AirflowState.NO_AIRFLOW: "set one with "
     "`dagship deployment update {deployment} --airflow-url URL`",
     AirflowState.SUPERSEDED: "follow the current one with `dagship deploys list {deployment}` "

@@ -59,8 +59,9 @@ WaitOption = Annotated[
     bool,
     typer.Option(
         "--wait",
-        help="Then wait until the deployment's Airflow has parsed the new version; "
-        "exit 1 printing each import error (file and traceback).",
+        help="Then wait until the deployment's agents run the new project version (when it "
+        "changed) and its Airflow has parsed the new DAG version; exit 1 printing each agent "
+        "error or import error (file and traceback).",
     ),
 ]
 TimeoutOption = Annotated[

@@ -6,8 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out, short, show
-from dagship.cli.options import DeployDescriptionOption, ExpectSeqOption
+from dagship.cli import waiting
+from dagship.cli.common import JsonOption, TokenOption, UrlOption, client, out, short
+from dagship.cli.options import (
+    DeployDescriptionOption,
+    ExpectSeqOption,
+    TimeoutOption,
+    WaitOption,
+)
 
 if TYPE_CHECKING:
     from dagship.core.schemas import RollbackOut
@@ -25,15 +31,32 @@ def rollback(
     ] = None,
     expect_seq: ExpectSeqOption = None,
     description: DeployDescriptionOption = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 300,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Roll back: a new deploy with an earlier deploy's exact versions (no upload)."""
+    """Roll back: a new deploy with an earlier deploy's exact versions (no upload).
+
+    With --wait, follow it as `dagship deploy --wait` does: its agents switch back to the
+    earlier project version (if it differs), then Airflow parses the DAG version.
+    """
+    started = waiting.now()
     with client(url, token) as api:
         result = api.rollback(deployment, to, expect_seq, description)
-    document = {**result.deploy.model_dump(mode="json"), "unchanged": result.unchanged}
-    show(document, lambda: render(result), json)
+        document = {**result.deploy.model_dump(mode="json"), "unchanged": result.unchanged}
+        waiting.conclude(
+            api,
+            document,
+            result.deploy,
+            lambda: render(result),
+            wait=wait,
+            timeout=timeout,
+            json=json,
+            started=started,
+            verb="Rolled back",
+        )
 
 
 def render(result: RollbackOut) -> None:

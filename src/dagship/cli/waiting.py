@@ -1,37 +1,42 @@
-"""``--wait``: follow a deploy until Airflow parsed it; progress and errors on stderr."""
+"""``--wait``: follow a deploy until its agents run its project version (when it changes
+the project) and Airflow parsed it; progress and errors on stderr."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from dagship.cli.common import err, plural, short, show
 from dagship.cli.hints import state_message
-from dagship.core.vocabulary import AirflowState
+from dagship.core.vocabulary import AgentState, AirflowState
 
 if TYPE_CHECKING:
     from dagship.client.api import ApiClient
-    from dagship.core.schemas import DeployAirflowOut, DeployOut
+    from dagship.core.schemas import AgentOut, DeployAirflowOut, DeployOut
     from dagship.flows.wait import WaitResult
 
 
 class Progress:
-    """Prints one stderr line per step: uploaded → picked up → parsed."""
+    """Prints one stderr line per step: applying → uploaded → picked up → parsed."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._last: tuple[AirflowState, int] | None = None
+        self._last: tuple[AirflowState, int, str] | None = None
 
     def __call__(self, status: DeployAirflowOut) -> None:
-        key = (status.state, status.files.parsed)
+        agents = agents_summary(status.agents)
+        key = (status.state, status.files.parsed, agents)
         if not self.enabled or key == self._last:
             return
         self._last = key
-        if status.state == AirflowState.WAITING:
+        if status.state == AirflowState.APPLYING:
+            err.print(f"Applying project version {short(status.project_version)}: {agents}…")
+        elif status.state == AirflowState.WAITING:
             where = status.airflow_url or "Airflow"
             reason = "" if status.reachable else f" ({status.detail})"
             err.print(
@@ -55,12 +60,22 @@ def follow(
 
 
 def report(result: WaitResult, timeout: float) -> int:
-    """Say how the wait ended on stderr (every import error in full) and return the exit code."""
+    """Say how the wait ended on stderr (every import error and agent error in full) and
+    return the exit code."""
     status = result.status
     if result.ok:
         dags = ", ".join(status.dags) or "no DAGs"
         err.print(f"Airflow parsed it in {result.elapsed:.1f}s: {dags}.")
         return 0
+    if status.state == AirflowState.FAILED and _report_failed_agents(status):
+        return 1
+    if result.timed_out and status.state == AirflowState.APPLYING:
+        sys.stderr.write(
+            f"Error: timed out after {timeout:g}s waiting for the agents of {status.deployment} "
+            f"to run project version {short(status.project_version)} of deploy #{status.seq}; "
+            f"not there yet: {_behind(status)}\n"
+        )
+        return 1
     errors = status.import_errors
     if errors:
         # Plain writes: tracebacks must reach CI logs verbatim, without wrapping.
@@ -85,6 +100,62 @@ def report(result: WaitResult, timeout: float) -> int:
     if not errors:
         sys.stderr.write(f"Error: {state_message(status)}\n")
     return 1
+
+
+def agents_summary(agents: Sequence[AgentOut]) -> str:
+    """How many agents do what, e.g. "2 agents: 1 running sha256-3f9c…, 1 building"."""
+    if not agents:
+        return "no agents"
+    ordered = sorted(agents, key=lambda agent: _FURTHEST_FIRST.index(agent.state))
+    counts = Counter(_doing(agent) for agent in ordered)
+    return f"{plural(len(agents), 'agent')}: " + ", ".join(
+        f"{count} {doing}" for doing, count in counts.items()
+    )
+
+
+_FURTHEST_FIRST = (
+    AgentState.RUNNING,
+    AgentState.FAILED,
+    AgentState.STARTING,
+    AgentState.BUILDING,
+    AgentState.WAITING,
+)
+
+
+def _doing(agent: AgentOut) -> str:
+    """What one agent does: its state and the project version it concerns (the one it
+    applies, or failed to apply; else the one it runs)."""
+    applying = agent.state in (AgentState.BUILDING, AgentState.STARTING, AgentState.FAILED)
+    version = agent.target_version if applying and agent.target_version else agent.project_version
+    return f"{agent.state} {short(version)}" if version else str(agent.state)
+
+
+def _behind(status: DeployAirflowOut) -> str:
+    """The agents that do not run the deploy's project version, and what they do instead."""
+    return "; ".join(
+        f"{agent.host} (agent {agent.id}, {_doing(agent)})"
+        for agent in status.agents
+        if not agent.runs(status.project_version)
+    )
+
+
+def _report_failed_agents(status: DeployAirflowOut) -> bool:
+    """Print each agent that failed to apply the deploy's project version, with its error
+    verbatim; False if none did (the failure is Airflow's)."""
+    failed = [agent for agent in status.agents if agent.failed_on(status.project_version)]
+    if not status.project_changed or not failed:
+        return False
+    # Plain writes: the builder's message must reach CI logs verbatim, without wrapping.
+    sys.stderr.write(
+        f"Error: {plural(len(failed), 'agent')} of {status.deployment} failed to apply project "
+        f"version {short(status.project_version)} of deploy #{status.seq} ({status.deploy_id}); "
+        "the host keeps running the version before it:\n"
+    )
+    for agent in failed:
+        error = agent.error.rstrip() or "(no error reported)"
+        sys.stderr.write(f"\n--- {agent.host} (agent {agent.id})\n{error}\n")
+    sys.stderr.flush()
+    return True
 
 
 def now() -> float:

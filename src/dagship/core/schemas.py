@@ -319,6 +319,8 @@ class ProjectCurrentOut(Model):
 
 
 AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
+# A project version (``sha256-`` and 64 hex digits), or "" for none.
+MaybeVersion = Annotated[str, Field(pattern=r"^(sha256-[0-9a-f]{64})?$")]
 
 
 class AgentReport(Model):
@@ -332,8 +334,8 @@ class AgentReport(Model):
     state: AgentState
     # The project version the host's components run now ("" before the first apply), and the
     # one it is applying (building or starting), if any.
-    project_version: str = Field(default="", max_length=64)
-    target_version: str = Field(default="", max_length=64)
+    project_version: MaybeVersion = ""
+    target_version: MaybeVersion = ""
     # The last lines of the error of a failed apply.
     error: str = Field(default="", max_length=20_000)
     airflow_version: str = Field(default="", max_length=64)
@@ -354,6 +356,24 @@ class AgentOut(Model):
     last_seen_at: UtcTime
     # Whether it reported within the last minute: only those count for ``--wait``.
     active: bool
+
+    def runs(self, version: str) -> bool:
+        """Whether the agent's components run project ``version`` (not merely restarting on
+        it): what ``--wait`` waits for on every active agent."""
+        return self.project_version == version and self.state not in (
+            AgentState.WAITING,
+            AgentState.STARTING,
+        )
+
+    def failed_on(self, version: str) -> bool:
+        """Whether the agent's last apply, of project ``version``, failed."""
+        return self.state == AgentState.FAILED and self.target_version == version
+
+    @property
+    def error_line(self) -> str:
+        """The last non-blank line of the error: its summary, as in a traceback."""
+        lines = [line.strip() for line in self.error.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
 
 
 class DagsCurrentOut(Model):
@@ -402,3 +422,4 @@ class DeployAirflowOut(Model):
     # active agents, which must all run it before the DAG check counts (docs/agent.md).
     project_changed: bool = False
     agents: list[AgentOut] = Field(default_factory=list)
+    project_version: str = ""

@@ -1,7 +1,8 @@
-"""Waiting for a deploy to be parsed by its deployment's Airflow.
+"""Waiting for a deploy to reach its deployment's agents and be parsed by its Airflow.
 
-The server asks Airflow (``GET /deploys/{id}/airflow``); this polls it until the answer is
-final (parsed, failed, superseded, no Airflow) or the timeout passes.
+The server knows what the agents reported and asks Airflow (``GET /deploys/{id}/airflow``);
+this polls it until the answer is final (parsed, failed, superseded, no agent, no Airflow) or
+the timeout passes.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class WaitResult:
             "airflow_url": status["airflow_url"],
             "bundle_name": status["bundle_name"],
             "detail": status["detail"],
+            "project_changed": status["project_changed"],
+            "project_version": status["project_version"],
+            "agents": status["agents"],
         }
 
 

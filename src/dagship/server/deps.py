@@ -89,6 +89,8 @@ def require_role(role: Role, action: str) -> Callable[..., AuthToken]:
 
 
 Viewer = Annotated[AuthToken, Depends(require_role(Role.VIEWER, "reads"))]
+# The one write a viewer token may make: an agent reporting its own state.
+Reporter = Annotated[AuthToken, Depends(require_role(Role.VIEWER, "agent reports"))]
 DagAuthor = Annotated[
     AuthToken, Depends(require_role(Role.DAG_AUTHOR, "blob uploads and DAG deploys"))
 ]

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from dagship.core.schemas import Checks, DeploymentOut, DeployOut, PreviewOut, TokenOut
-from dagship.core.vocabulary import Kind, Origin, Role
+from collections.abc import Sequence
+
+from dagship.core.schemas import (
+    AgentOut,
+    Checks,
+    DeploymentOut,
+    DeployOut,
+    PreviewOut,
+    TokenOut,
+)
+from dagship.core.vocabulary import AgentState, Component, Kind, Origin, Role
 from dagship.server.db import models
 
 
@@ -35,7 +44,11 @@ def deploy_out(deploy: models.Deploy) -> DeployOut:
     )
 
 
-def deployment_out(deployment: models.Deployment, current: models.Deploy | None) -> DeploymentOut:
+def deployment_out(
+    deployment: models.Deployment,
+    current: models.Deploy | None,
+    agents: Sequence[AgentOut] = (),
+) -> DeploymentOut:
     return DeploymentOut(
         name=deployment.name,
         description=deployment.description,
@@ -46,6 +59,25 @@ def deployment_out(deployment: models.Deployment, current: models.Deploy | None)
         preview_source=deployment.preview_source,
         preview_branch=deployment.preview_branch,
         current=deploy_out(current) if current else None,
+        agents=list(agents),
+    )
+
+
+def agent_out(agent: models.Agent, *, active: bool) -> AgentOut:
+    return AgentOut(
+        id=agent.id,
+        deployment=agent.deployment.name,
+        host=agent.host,
+        home=agent.home,
+        components=[Component(name) for name in agent.components],
+        state=AgentState(agent.state),
+        project_version=agent.project_version,
+        target_version=agent.target_version,
+        error=agent.error,
+        airflow_version=agent.airflow_version,
+        first_seen_at=agent.first_seen_at,
+        last_seen_at=agent.last_seen_at,
+        active=active,
     )
 
 

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dagship.server.api import blobs, deployments, deploys, manifests, previews, promote, tokens
+from dagship.server.api import (
+    agents,
+    blobs,
+    deployments,
+    deploys,
+    manifests,
+    previews,
+    promote,
+    tokens,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (deployments, tokens, blobs, manifests, deploys, promote, previews):
+for module in (deployments, tokens, blobs, manifests, deploys, promote, previews, agents):
     api_router.include_router(module.router)

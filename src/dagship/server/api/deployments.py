@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
+from sqlalchemy.orm import Session
 
 from dagship.core.schemas import DeploymentCreate, DeploymentOut, DeploymentUpdate
 from dagship.server import views
+from dagship.server.db.models import Deployment
 from dagship.server.deps import Admin, SessionDep, Viewer, WriteSessionDep
-from dagship.server.services import access, deployments
+from dagship.server.services import access, agents, deployments
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -15,13 +17,17 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 @router.get("")
 def list_deployments(session: SessionDep, token: Viewer) -> list[DeploymentOut]:
     rows = deployments.list_deployments(session, token)
-    return [views.deployment_out(deployment, current) for deployment, current in rows]
+    found = agents.agents_by_deployment(session, (deployment.id for deployment, _ in rows))
+    return [
+        views.deployment_out(deployment, current, agents.agents_out(found.get(deployment.id, [])))
+        for deployment, current in rows
+    ]
 
 
 @router.get("/{name}")
 def get_deployment(name: str, session: SessionDep, _token: Viewer) -> DeploymentOut:
     deployment = deployments.get_deployment(session, name)
-    return views.deployment_out(deployment, deployments.current_deploy(session, deployment))
+    return _deployment_out(session, deployment)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -53,7 +59,7 @@ def update_deployment(
     deployment = deployments.update_deployment(
         session, name, body.description, body.dag_deploys, airflow
     )
-    out = views.deployment_out(deployment, deployments.current_deploy(session, deployment))
+    out = _deployment_out(session, deployment)
     session.commit()
     return out
 
@@ -63,3 +69,10 @@ def delete_deployment(name: str, session: WriteSessionDep, _token: Admin) -> Res
     deployments.delete_deployment(session, name)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _deployment_out(session: Session, deployment: Deployment) -> DeploymentOut:
+    """The deployment with its current deploy and its agents."""
+    current = deployments.current_deploy(session, deployment)
+    found = agents.agents_out(agents.list_agents(session, deployment))
+    return views.deployment_out(deployment, current, found)

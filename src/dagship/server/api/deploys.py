@@ -1,10 +1,11 @@
-"""Deploy routes: commit, history, diff, rollback, and the current DAG version."""
+"""Deploy routes: commit, history, diff, rollback, and the current DAG and project versions."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from dagship.core.schemas import (
     DeployOut,
     DeployRequest,
     DiffOut,
+    ProjectCurrentOut,
     RollbackOut,
     RollbackRequest,
     TreeDiffOut,
@@ -138,10 +140,22 @@ def rollback_deployment(
     return out
 
 
+WaitQuery = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="With If-None-Match: hold the request up to this many seconds until "
+        "the version changes (304 if it did not).",
+    ),
+]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "If-None-Match matches the current version"}
+}
+
+
 @router.get(
-    "/deployments/{name}/dags/current",
-    response_model=DagsCurrentOut,
-    responses={304: {"description": "If-None-Match matches the current version"}},
+    "/deployments/{name}/dags/current", response_model=DagsCurrentOut, responses=NOT_MODIFIED
 )
 async def current_dags(
     name: str,
@@ -149,29 +163,58 @@ async def current_dags(
     events: EventsDep,
     token: Viewer,
     if_none_match: Annotated[str | None, Header()] = None,
-    wait: Annotated[
-        float,
-        Query(
-            ge=0,
-            le=MAX_WAIT_SECONDS,
-            description="With If-None-Match: hold the request up to this many seconds until "
-            "the DAG version changes (304 if it did not).",
-        ),
-    ] = 0,
+    wait: WaitQuery = 0,
 ) -> Response:
+    """The current DAG version and its files: what every DAG bundle follows."""
+    return await _current(database, events, Tree(name, token, "dags"), if_none_match, wait)
+
+
+@router.get(
+    "/deployments/{name}/project/current",
+    response_model=ProjectCurrentOut,
+    responses=NOT_MODIFIED,
+)
+async def current_project(
+    name: str,
+    database: DatabaseDep,
+    events: EventsDep,
+    token: Viewer,
+    if_none_match: Annotated[str | None, Header()] = None,
+    wait: WaitQuery = 0,
+) -> Response:
+    """The current project version and its files: what every agent follows."""
+    return await _current(database, events, Tree(name, token, "project"), if_none_match, wait)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Which tree of which deployment a ``.../current`` request follows, and for whom."""
+
+    deployment: str
+    token: AuthToken
+    kind: Literal["dags", "project"]
+
+    def version(self, deploy: Deploy) -> str:
+        return deploy.dags_version if self.kind == "dags" else deploy.project_version
+
+
+async def _current(
+    database: DatabaseDep, events: EventsDep, tree: Tree, if_none_match: str | None, wait: float
+) -> Response:
+    """Answer with the tree's current version, or 304 while it is still ``If-None-Match``
+    (for up to ``wait`` seconds, woken by deploys)."""
     deadline = time.monotonic() + wait
     while True:
         seen = events.count
-        response = await run_in_threadpool(_current_dags, database, name, token, if_none_match)
+        response = await run_in_threadpool(_current_tree, database, tree, if_none_match)
         left = deadline - time.monotonic()
         if response.status_code != status.HTTP_304_NOT_MODIFIED or left <= 0 or events.stopping:
             return response
         await events.wait(seen, min(left, RECHECK_SECONDS))
 
 
-def _current_dags(
-    database: Database, name: str, token: AuthToken, if_none_match: str | None
-) -> Response:
+def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> Response:
+    name = tree.deployment
     with database.read_session() as session:
         deployment = deployments.get_deployment(session, name)
         current = deployments.current_deploy(session, deployment)
@@ -179,18 +222,15 @@ def _current_dags(
             raise NotFound(
                 f"deployment {name} has no deploys yet", code=ErrorCode.NO_DEPLOYS, deployment=name
             )
-        etag = f'"{current.dags_version}"'
-        # Polled by every DAG processor: answer "unchanged" before touching the manifest body.
+        version = tree.version(current)
+        etag = f'"{version}"'
+        # Polled by every DAG processor and agent: answer "unchanged" before touching the
+        # manifest body.
         if if_none_match and _matches(if_none_match, etag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        body = manifests.manifest_body(session, current.dags_version, token)
+        body = manifests.manifest_body(session, version, tree.token)
         head = json.dumps(
-            {
-                "deployment": name,
-                "version": current.dags_version,
-                "deploy_id": current.id,
-                "seq": current.seq,
-            }
+            {"deployment": name, "version": version, "deploy_id": current.id, "seq": current.seq}
         )
     return Response(
         f'{head[:-1]},"files":{body}}}', media_type="application/json", headers={"ETag": etag}

@@ -146,3 +146,28 @@ class Deploy(Base):
     deployment: Mapped[Deployment] = relationship(lazy="joined")
     dags_manifest: Mapped[Manifest] = relationship(foreign_keys=[dags_version], lazy="joined")
     project_manifest: Mapped[Manifest] = relationship(foreign_keys=[project_version], lazy="joined")
+
+
+class Agent(Base):
+    """The last report of one ``dagship agent`` of a deployment (one per host and home)."""
+
+    __tablename__ = "agents"
+    __table_args__ = (Index("ix_agents_deployment_last_seen", "deployment_id", "last_seen_at"),)
+
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    home: Mapped[str] = mapped_column(Text, default="")
+    # Component names (dagship.core.vocabulary.Component), as the agent listed them.
+    components: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    project_version: Mapped[str] = mapped_column(String(71), default="")
+    target_version: Mapped[str] = mapped_column(String(71), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    airflow_version: Mapped[str] = mapped_column(String(64), default="")
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    deployment: Mapped[Deployment] = relationship(lazy="joined")

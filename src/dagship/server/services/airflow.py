@@ -45,7 +45,7 @@ from dagship.core.manifest import Manifest
 from dagship.core.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
 from dagship.core.vocabulary import AirflowState
 from dagship.server.db.models import Deploy
-from dagship.server.services import deploys
+from dagship.server.services import agents, deploys
 from dagship.server.services.access import AuthToken
 from dagship.server.services.manifests import load_manifest
 from dagship.server.settings import AirflowAuth
@@ -222,10 +222,28 @@ def deploy_status(
     store: BlobStore,
     follower: AirflowFollower,
 ) -> DeployAirflowOut:
-    """What the deployment's Airflow made of deploy ``deploy_id`` (asked now, on demand)."""
-    plan = _plan(session, deploys.get_deploy(session, deploy_id, reader), store, follower)
-    # The answer depends on Airflow only: end the read transaction before talking to it.
+    """Where deploy ``deploy_id`` is: on the deployment's agents when it changes the project
+    (services/agents.py), then in its Airflow (asked now, on demand)."""
+    deploy = deploys.get_deploy(session, deploy_id, reader)
+    plan = _plan(session, deploy, store, follower)
+    rollout = agents.rollout(session, deploy)
+    # The rest depends on Airflow only: end the read transaction before talking to it.
     session.rollback()
+    if rollout.state is not None:
+        status = _out(plan, rollout.state, detail=rollout.detail)
+    else:
+        status = _dag_status(plan, follower)
+    return status.model_copy(
+        update={
+            "project_changed": rollout.changed,
+            "project_version": rollout.version,
+            "agents": rollout.agents,
+        }
+    )
+
+
+def _dag_status(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
+    """What the deployment's Airflow made of the deploy's DAG version."""
     if plan.airflow_url is None:
         return _out(
             plan,

@@ -8,7 +8,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from dagship.core.vocabulary import ErrorCode
-from dagship.server.db.models import Deploy, Deployment, Token, utcnow
+from dagship.server.db.models import Agent, Deploy, Deployment, Token, utcnow
 from dagship.server.errors import Conflict, NotFound
 from dagship.server.services.access import AuthToken
 
@@ -108,7 +108,8 @@ def _url(url: str | None) -> str | None:
 
 
 def delete_deployment(session: Session, name: str) -> None:
-    """Delete the deployment and its deploys; revoke its tokens but keep them for audit.
+    """Delete the deployment, its deploys and its agents; revoke its tokens but keep them
+    for audit.
 
     Blobs and manifests stay: other deployments may use them.
     """
@@ -123,5 +124,6 @@ def delete_deployment(session: Session, name: str) -> None:
         update(Token).where(Token.deployment_id == deployment.id).values(deployment_id=None)
     )
     session.execute(delete(Deploy).where(Deploy.deployment_id == deployment.id))
+    session.execute(delete(Agent).where(Agent.deployment_id == deployment.id))
     session.delete(deployment)
     session.flush()
