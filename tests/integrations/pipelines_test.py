@@ -177,6 +177,10 @@ def test_templates_install_dagship_as_the_readme_says() -> None:
         commands = [ln for ln in installs if ln not in comments]
         assert commands and all(INSTALL in ln for ln in commands), provider
         assert any("as its README says" in ln and INSTALL in ln for ln in comments), provider
+    # The GitHub action installs dagship from its own checkout, and uv with it.
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+    (install,) = [s["run"] for s in action["runs"]["steps"] if "pip install" in s["run"]]
+    assert install.split()[-2:] == ['"$GITHUB_ACTION_PATH"', "uv"]
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
