@@ -148,3 +148,17 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
         False,
         False,
     ]
+
+
+def test_files_in_the_home_are_named_by_dagship_home() -> None:
+    # `~/.dagship` is only DAGSHIP_HOME's default: a file in the home is `$DAGSHIP_HOME/...`,
+    # so what the docs and the CLI say holds for a user who set DAGSHIP_HOME.
+    texts = [*DOCS, *sorted((PACKAGE / "cli").glob("*.py")), *sorted(PACKAGE.rglob("templates/*"))]
+    hard_coded = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in texts
+        if path.is_file() and path.suffix != ".pyc"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "~/.dagship/" in line
+    ]
+    assert not hard_coded, "\n".join(hard_coded)
