@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import Cli, write
+from tests.helpers import Cli, git, make_project, write
 
 GITLAB_MR = {
     "CI": "true",
@@ -29,6 +29,7 @@ def test_detect_shows_the_build_and_its_deployment(tmp_path: Path) -> None:
         "pull_request": True,
         "pr_number": "12",
         "sha": "abc123",
+        "dirty": None,
         "target_branch": "main",
         "tag": None,
         "deployment": "staging",
@@ -43,3 +44,24 @@ def test_detect_outside_ci_says_why_nothing_would_deploy(tmp_path: Path) -> None
     body = Cli(None, None)("ci", "detect", tmp_path, "--json").ok().json()
     assert body["system"] is None and body["deployment"] is None
     assert "cannot tell which branch" in body["reason"]
+
+
+def test_detect_shows_the_commit_of_the_repository(tmp_path: Path) -> None:
+    # Outside CI the commit deployed is git's HEAD; the CI system's commit is only a fallback.
+    project = make_project(tmp_path / "repo")
+    write(project, "dagship.yaml", "deployments:\n  main: prod\n")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "First")
+    head = git(project, "rev-parse", "HEAD")
+    cli = Cli(None, None)
+    body = cli("ci", "detect", project, "--json").ok().json()
+    assert (body["sha"], body["dirty"], body["branch"], body["deployment"]) == (
+        head,
+        False,
+        "main",
+        "prod",
+    )
+    assert f"commit        {head}\n" in cli("ci", "detect", project).ok().out
+    write(project, "dags/dag_0.py", "# edited\n")
+    assert f"commit        {head} (dirty)" in cli("ci", "detect", project).ok().out

@@ -163,6 +163,23 @@ def test_description_and_git_are_recorded(cli: Cli, api: Api, project: Path) -> 
     assert record["git_branch"] == "release"
     assert record["git_message"] == "Ship the DAGs"
     assert "Ada Author" in record["git_author"]
+    assert record["git_dirty"] is False
+
+
+def test_a_deploy_of_uncommitted_changes_is_recorded_dirty(
+    cli: Cli, api: Api, project: Path
+) -> None:
+    name = new_deployment(api)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "Ship the DAGs")
+    write(project, "dags/dag_0.py", "# edited, not committed\n")
+    out = deploy(cli, project, name)
+    record = api.get(f"/deploys/{out['id']}").json()
+    assert (record["git_sha"], record["git_dirty"]) == (git(project, "rev-parse", "HEAD"), True)
+    short = record["git_sha"][:8]
+    assert f"{short} (main, dirty)" in cli("deploys", "list", name).ok().out
+    assert f"{record['git_sha']} (dirty)" in cli("deploys", "inspect", out["id"]).ok().out
 
 
 def test_expect_seq(cli: Cli, api: Api, server: Server, project: Path) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dagship.integrations.source import build_source
-from tests.helpers import git, make_project
+from tests.helpers import git, make_project, write
 
 GITHUB = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push"}
 
@@ -82,3 +83,43 @@ def test_outside_git_the_commit_is_the_ci_systems(tmp_path: Path) -> None:
         None,
     )
     assert build_source(tmp_path, {}).sha is None
+
+
+def test_a_clean_checkout_is_not_dirty(repo: Path) -> None:
+    assert build_source(repo, {}).dirty is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda root: write(root, "dags/dag_0.py", "# edited\n"), id="edited"),
+        pytest.param(lambda root: write(root, "include/new.sql", "select 1\n"), id="new-file"),
+        pytest.param(lambda root: (root / "dags" / "dag_0.py").unlink(), id="deleted"),
+        pytest.param(
+            lambda root: (write(root, "dags/dag_0.py", "# staged\n"), git(root, "add", "-A")),
+            id="staged",
+        ),
+    ],
+)
+def test_uncommitted_changes_make_the_source_dirty(repo: Path, change: Any) -> None:
+    change(repo)
+    source = build_source(repo, {})
+    assert (source.sha, source.dirty) == (git(repo, "rev-parse", "HEAD"), True)
+
+
+def test_files_git_ignores_and_other_folders_do_not_count(tmp_path: Path) -> None:
+    # A monorepo: the project is one folder; only its files are deployed.
+    root = tmp_path / "mono"
+    project = make_project(root / "airflow")
+    write(root, ".gitignore", "*.log\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "One repository, two folders")
+    write(root, "web/app.js", "// not deployed\n")
+    write(project, "dags/run.log", "ignored by git\n")
+    assert build_source(project, {}).dirty is False
+    assert build_source(root, {}).dirty is True
+
+
+def test_outside_git_dirty_is_unknown(tmp_path: Path) -> None:
+    assert build_source(tmp_path, {}).dirty is None

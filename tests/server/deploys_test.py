@@ -181,6 +181,7 @@ def test_deploy_record_fields(api: Api) -> None:
         git_branch="main",
         git_author="Ada <ada@example.com>",
         git_message="msg",
+        git_dirty=False,
         origin="ci",
     )
     assert r.status_code == 201, r.text
@@ -192,6 +193,7 @@ def test_deploy_record_fields(api: Api) -> None:
     assert (d["dags_files"], d["project_files"]) == (2, 1)
     assert (d["uploaded_files"], d["uploaded_bytes"]) == (2, 9)
     assert (d["git_sha"], d["git_branch"], d["git_message"]) == ("a" * 40, "main", "msg")
+    assert d["git_dirty"] is False
     assert d["description"] == "first" and d["source_deploy_id"] is None
     assert d["created_at"].endswith("Z")
     assert api.get(f"/deploys/{d['id']}").json() == d

@@ -38,7 +38,9 @@ def current(api: Api, name: str) -> dict[str, Any] | None:
 def test_promotion_uploads_nothing_and_copies_exact_versions(server: Server, api: Api) -> None:
     dev, prod = deployments(api)
     deploy(api, prod, "old")
-    source = deploy(api, dev, "new", git_sha="c" * 40, git_branch="develop", git_message="fix")
+    source = deploy(
+        api, dev, "new", git_sha="c" * 40, git_branch="develop", git_message="fix", git_dirty=True
+    )
     blobs_before = server.blob_count()
 
     r = api.post(f"/deployments/{prod}/promote", json={"source": dev, "description": "release"})
@@ -56,7 +58,7 @@ def test_promotion_uploads_nothing_and_copies_exact_versions(server: Server, api
     assert (made["uploaded_files"], made["uploaded_bytes"]) == (0, 0)
     assert made["source_deploy_id"] == source["id"]
     assert (made["source_deployment"], made["source_seq"]) == (dev, 1)
-    assert (made["git_sha"], made["git_branch"]) == ("c" * 40, "develop")
+    assert (made["git_sha"], made["git_branch"], made["git_dirty"]) == ("c" * 40, "develop", True)
     assert made["description"] == "release"
     assert current(api, prod) == made
     # Provenance is in the history and the deploy itself.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dagship.cli.common import JsonOption, fail, out, show
+from dagship.cli.common import JsonOption, commit_label, fail, out, show
 
 if TYPE_CHECKING:
     from dagship.integrations.pipelines import Written
@@ -29,9 +29,14 @@ def init(
         Path, typer.Option("--path", help="The repository's root folder. Default: here.")
     ] = Path("."),
     preview_from: Annotated[
-        str,
-        typer.Option("--preview-from", help="The deployment pull-request previews copy."),
-    ] = "dev",
+        str | None,
+        typer.Option(
+            "--preview-from",
+            help="The deployment pull-request previews copy; dagship.yaml must map a branch "
+            "to it. Default: the deployment of the first branch dagship.yaml maps.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace the pipeline file if it exists.")
     ] = False,
@@ -42,12 +47,13 @@ def init(
 ) -> None:
     """Write a ready pipeline for PROVIDER: pull requests are parsed, tested and previewed;
     pushes run `dagship deploy --branch auto --wait` (dagship.yaml maps branches to
-    deployments). Secrets DAGSHIP_URL and DAGSHIP_API_TOKEN come from the system's store.
+    deployments: the file must have that map). Secrets DAGSHIP_URL and DAGSHIP_API_TOKEN come
+    from the system's store.
     """
-    from dagship.integrations.pipelines import render, write_pipeline
+    from dagship.integrations.pipelines import project_pipeline, write_pipeline
 
     if print_only:
-        sys.stdout.write(render(provider, preview_from))
+        sys.stdout.write(project_pipeline(provider, path, preview_from))
         return
     written = write_pipeline(provider, path, preview_from, force)
     show(written.to_dict(), lambda: _render_written(written), json)
@@ -56,10 +62,12 @@ def init(
 def _render_written(written: Written) -> None:
     verb = "Replaced" if written.replaced else "Wrote"
     out.print(f"{verb} {written.path}: the dagship pipeline for {written.pipeline.name}.")
+    if written.pipeline.previews:
+        out.print(f"Pull request previews copy deployment {written.preview_from}.")
     out.print(
         "Next: store DAGSHIP_URL and DAGSHIP_API_TOKEN as secrets (see the comments at the "
-        "top of the file), map branches to deployments in dagship.yaml (`deployments:`), "
-        "and commit the file."
+        "top of the file) and commit the file; dagship.yaml's `deployments:` map decides "
+        "where each push deploys."
     )
 
 
@@ -71,18 +79,27 @@ def detect(
     json: JsonOption = False,
 ) -> None:
     """Show what dagship reads from this CI build: system, event, branch, pull request,
-    commit, and the deployment `dagship deploy --branch auto` would deploy to."""
+    the commit deployed (git's, else the CI system's) and whether the project differs from it,
+    and the deployment `dagship deploy --branch auto` would deploy to."""
     from dagship.integrations.branch import BranchError, branch_target
-    from dagship.integrations.ci import detect as detect_build
+    from dagship.integrations.source import build_source
 
-    build = detect_build()
+    source = build_source(path)
+    build = source.ci
     try:
         target = branch_target(path, "auto")
         deployment, reason = target.deployment, target.reason
         branch = target.branch
     except BranchError as exc:
         deployment, reason, branch = None, str(exc), build.branch
-    document = {**build.to_dict(), "branch": branch, "deployment": deployment, "reason": reason}
+    document = {
+        **build.to_dict(),
+        "branch": branch,
+        "sha": source.sha,
+        "dirty": source.dirty,
+        "deployment": deployment,
+        "reason": reason,
+    }
 
     def human() -> None:
         out.print(f"CI system     {build.name}")
@@ -90,7 +107,7 @@ def detect(
             f"event         {build.event}" + (f" #{build.pr_number}" if build.pr_number else "")
         )
         out.print(f"branch        {branch or '-'}")
-        out.print(f"commit        {build.sha or '-'}")
+        out.print(f"commit        {commit_label(source.sha, source.dirty)}")
         out.print(f"deploys to    {deployment or '-'}" + (f"  ({reason})" if reason else ""))
 
     show(document, human, json)

@@ -132,8 +132,17 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def commit_label(sha: str | None, dirty: bool | None) -> str:
+    """A git commit, ``(dirty)`` when the files deployed differed from it; ``-`` for none."""
+    if not sha:
+        return "-"
+    return f"{sha} (dirty)" if dirty else sha
+
+
 def git_summary(deploy: DeployOut) -> str:
+    """``1a2b3c4d (main, dirty)``: the short commit, its branch, and whether it was dirty."""
     if not deploy.git_sha:
         return "-"
+    notes = [note for note in (deploy.git_branch, "dirty" if deploy.git_dirty else None) if note]
     sha = deploy.git_sha[:8]
-    return f"{sha} ({deploy.git_branch})" if deploy.git_branch else sha
+    return f"{sha} ({', '.join(notes)})" if notes else sha

@@ -97,6 +97,8 @@ class DeployOut(Model):
     git_branch: str | None
     git_author: str | None
     git_message: str | None
+    # True: the files deployed differed from commit git_sha (uncommitted changes).
+    git_dirty: bool | None = None
     description: str | None
     source_deploy_id: str | None
     checks: Checks
@@ -214,6 +216,8 @@ class DeployRequest(Model):
     git_branch: str | None = None
     git_author: str | None = None
     git_message: str | None = None
+    # True when the project's files differ from git_sha: the deploy is not that commit.
+    git_dirty: bool | None = None
     checks: Checks = Field(default_factory=Checks)
 
 

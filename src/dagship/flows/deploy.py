@@ -155,6 +155,7 @@ def deploy_request(
         git_branch=source.branch,
         git_author=source.author,
         git_message=source.message,
+        git_dirty=source.dirty,
         checks=checks or Checks(),
     )
 

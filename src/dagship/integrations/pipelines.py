@@ -1,7 +1,9 @@
 """Ready pipeline files for CI systems: ``dagship ci init PROVIDER`` writes one.
 
 Each is package data (``templates/``) with one placeholder, ``@PREVIEW_FROM@``: the deployment
-pull-request previews copy. Files are written whole, through a temporary file and
+pull-request previews copy. A pipeline is written for the project at the repository's root and
+agrees with its ``dagship.yaml``: pushes deploy through its ``deployments:`` map, and previews
+copy a deployment that map names. Files are written whole, through a temporary file and
 ``os.replace``, and an existing file is replaced only when asked to.
 """
 
@@ -15,8 +17,11 @@ from pathlib import Path
 from dagship.files import write_atomic
 from dagship.integrations.ci import SYSTEM_NAMES
 from dagship.integrations.errors import IntegrationError
+from dagship.project.config import CONFIG_FILE, load_config
 
 PREVIEW_FROM = "@PREVIEW_FROM@"
+# How the README tells users to install dagship; every template installs it this way.
+INSTALL = "pip install dagship uv"
 
 
 class PipelineError(IntegrationError):
@@ -56,6 +61,7 @@ class Written:
     pipeline: Pipeline
     path: Path
     replaced: bool
+    preview_from: str  # the deployment pull-request previews copy (if the system has them)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -64,6 +70,7 @@ class Written:
             "path": str(self.path),
             "replaced": self.replaced,
             "previews": self.pipeline.previews,
+            "preview_from": self.preview_from if self.pipeline.previews else None,
         }
 
 
@@ -74,14 +81,10 @@ def pipeline_for(provider: str) -> Pipeline:
     return PIPELINES[key]
 
 
-def render(provider: str, preview_from: str = "dev") -> str:
+def render(provider: str, preview_from: str) -> str:
     """The pipeline file's text for ``provider``, previews copying ``preview_from``."""
     pipeline = pipeline_for(provider)
-    if not preview_from.strip() or any(c.isspace() or c in "\"'$`\\" for c in preview_from):
-        raise PipelineError(
-            f"--preview-from must be a deployment name (letters, digits, - and _), "
-            f"not {preview_from!r}"
-        )
+    _check_name(preview_from)
     text = (
         resources.files(__package__)
         .joinpath("templates", pipeline.template)
@@ -90,18 +93,71 @@ def render(provider: str, preview_from: str = "dev") -> str:
     return text.replace(PREVIEW_FROM, preview_from)
 
 
+def _check_name(preview_from: str) -> None:
+    if not preview_from.strip() or any(c.isspace() or c in "\"'$`\\" for c in preview_from):
+        raise PipelineError(
+            f"--preview-from must be a deployment name (letters, digits, - and _), "
+            f"not {preview_from!r}"
+        )
+
+
+def project_pipeline(
+    provider: str, root: str | os.PathLike[str], preview_from: str | None = None
+) -> str:
+    """The pipeline file for ``provider`` and the project at ``root``, per its dagship.yaml."""
+    pipeline_for(provider)
+    return render(provider, preview_source(root, preview_from))
+
+
+def preview_source(root: str | os.PathLike[str], requested: str | None = None) -> str:
+    """The deployment previews copy: ``requested`` if ``dagship.yaml`` maps a branch to it,
+    else the deployment of the map's first plain branch name (``main: prod`` gives ``prod``).
+
+    Refused when the project has no ``deployments:`` map: its pushes would deploy nowhere.
+    """
+    if requested is not None:
+        _check_name(requested)
+    path = Path(root) / CONFIG_FILE
+    mapped = load_config(Path(root)).deployments
+    if not mapped:
+        what = "has no `deployments:` map" if path.is_file() else "does not exist"
+        raise PipelineError(
+            f"{path} {what}, and the pipeline deploys each push with `dagship deploy "
+            f"--branch auto`, which looks the branch up there: add e.g. "
+            f"`deployments: {{main: prod}}` (`dagship init --force` writes an example "
+            f"dagship.yaml); nothing written"
+        )
+    deployments = list(dict.fromkeys(mapped.values()))
+    if requested is None:
+        plain = [d for branch, d in mapped.items() if not any(c in branch for c in "*?[")]
+        return (plain or deployments)[0]
+    if requested not in deployments:
+        pairs = ", ".join(f"{branch} -> {d}" for branch, d in mapped.items())
+        raise PipelineError(
+            f"--preview-from {requested}: {path} maps no branch to deployment {requested} "
+            f"(it maps {pairs}), so previews would copy a deployment this project does not "
+            f"deploy to: pass one of {', '.join(deployments)}, or map a branch to "
+            f"{requested} first; nothing written"
+        )
+    return requested
+
+
 def write_pipeline(
-    provider: str, root: str | os.PathLike[str], preview_from: str = "dev", force: bool = False
+    provider: str,
+    root: str | os.PathLike[str],
+    preview_from: str | None = None,
+    force: bool = False,
 ) -> Written:
     """Write the pipeline file for ``provider`` into the repository at ``root``.
 
     Refuses to replace an existing file unless ``force``; nothing is written then.
     """
     pipeline = pipeline_for(provider)
-    text = render(provider, preview_from)
     base = Path(root)
     if not base.is_dir():
         raise PipelineError(f"{base} is not a folder: pass --path with the repository's root")
+    source = preview_source(base, preview_from)
+    text = render(provider, source)
     target = base / pipeline.path
     exists = target.exists()
     if exists and not force:
@@ -111,4 +167,4 @@ def write_pipeline(
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text)
-    return Written(pipeline, target, exists)
+    return Written(pipeline, target, exists, source)

@@ -20,7 +20,8 @@ from dagship.project.git import git_info
 class BuildSource:
     """What is built and why. ``branch`` is None for a tag build (a tag is not a branch) and
     when neither the CI system nor git names one; ``branch_source`` says which named it: the
-    CI system (``github``, ``gitlab``, ...) or ``git``."""
+    CI system (``github``, ``gitlab``, ...) or ``git``. ``dirty`` says the project's files
+    differ from commit ``sha`` (None when git does not know)."""
 
     ci: CiBuild
     sha: str | None = None
@@ -28,6 +29,7 @@ class BuildSource:
     branch_source: str | None = None
     author: str | None = None
     message: str | None = None
+    dirty: bool | None = None
 
     @property
     def tag(self) -> str | None:
@@ -50,6 +52,7 @@ def build_source(path: str | os.PathLike[str], env: Mapping[str, str] | None = N
         branch_source=branch_source,
         author=git.author,
         message=git.message,
+        dirty=git.dirty if git.sha else None,
     )
 
 

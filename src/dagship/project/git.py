@@ -1,4 +1,5 @@
-"""The git repository a project folder is in: the commit checked out and its branch.
+"""The git repository a project folder is in: the commit checked out, its branch, and
+whether the project's files differ from it.
 
 Every git command dagship runs is here. What a CI system says about a build is read by
 ``dagship.integrations.ci``; ``dagship.integrations.source`` combines the two.
@@ -16,12 +17,18 @@ _SEP = "\x1f"
 
 @dataclass(frozen=True)
 class GitInfo:
-    """The HEAD commit; ``branch`` is None for a detached HEAD (as CI systems check out)."""
+    """The HEAD commit; ``branch`` is None for a detached HEAD (as CI systems check out).
+
+    ``dirty`` is True when files under the project folder differ from that commit (changed,
+    staged, deleted, or new and not ignored by git), so what is deployed is not the commit;
+    None outside git.
+    """
 
     sha: str | None = None
     branch: str | None = None
     author: str | None = None
     message: str | None = None
+    dirty: bool | None = None
 
 
 def git_info(path: str | os.PathLike[str]) -> GitInfo:
@@ -32,11 +39,14 @@ def git_info(path: str | os.PathLike[str]) -> GitInfo:
     sha, name, email, message = [*log.split(_SEP, 3), "", "", ""][:4]
     branch = _git(path, "symbolic-ref", "--quiet", "--short", "HEAD")
     author = f"{name} <{email}>" if name or email else None
+    # Only the project folder counts: other folders of the repository are not deployed.
+    status = _git(path, "status", "--porcelain", "--untracked-files=normal", "--", ".")
     return GitInfo(
         sha=sha.strip() or None,
         branch=branch or None,
         author=author,
         message=message.strip() or None,
+        dirty=None if status is None else bool(status),
     )
 
 

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from dagship import __version__
 from dagship.core.schemas import ErrorOut
-from dagship.server.api import api_router, errors, health
+from dagship.server.api import api_router, errors, health, home
 from dagship.server.db.engine import Database
 from dagship.server.db.migrate import upgrade
 from dagship.server.events import DeployEvents
@@ -45,11 +46,15 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         follower.close()
         database.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts and styles from this package (under /docs/assets),
+    # never from a CDN; Swagger UI's online validator is off, so no page reaches the internet.
+    app = FastAPIOffline(
         title="dagship",
         version=__version__,
         description="Self-hosted deploys for Apache Airflow projects.",
         lifespan=lifespan,
+        static_url="/docs/assets",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.database = database
@@ -57,6 +62,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.airflow = follower = AirflowFollower(settings.airflow)
     app.state.events = DeployEvents()
     errors.install(app)
+    app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(api_router, responses=ERROR_RESPONSES)
     return app

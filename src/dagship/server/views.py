@@ -36,6 +36,7 @@ def deploy_out(deploy: models.Deploy) -> DeployOut:
         git_branch=deploy.git_branch,
         git_author=deploy.git_author,
         git_message=deploy.git_message,
+        git_dirty=deploy.git_dirty,
         description=deploy.description,
         source_deploy_id=deploy.source_deploy_id,
         checks=Checks.model_validate(deploy.checks or {}),

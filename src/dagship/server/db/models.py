@@ -130,6 +130,8 @@ class Deploy(Base):
     git_branch: Mapped[str | None] = mapped_column(Text, nullable=True)
     git_author: Mapped[str | None] = mapped_column(Text, nullable=True)
     git_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # True when the deployed files differed from git_sha; None when unknown (older clients).
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Not a foreign key: the source may belong to another deployment that is later deleted.
     source_deploy_id: Mapped[str | None] = mapped_column(String(20), nullable=True)

@@ -79,6 +79,7 @@ def commit_deploy(session: Session, token: AuthToken, name: str, request: Deploy
         git_branch=request.git_branch,
         git_author=request.git_author,
         git_message=request.git_message,
+        git_dirty=request.git_dirty,
         description=request.description,
         checks=request.checks.model_dump(),
     )
@@ -169,6 +170,7 @@ def append_copy(
         git_branch=source.git_branch,
         git_author=source.git_author,
         git_message=source.git_message,
+        git_dirty=source.git_dirty,
         description=description,
         source_deploy_id=source.id,
         source_deployment=source.deployment.name,
