@@ -416,3 +416,24 @@ def _no_stray_placeholder_env() -> None:
     # The placeholder test relies on these being unset.
     for name in ("PLACEHOLDER_TEST_API_URL", "PLACEHOLDER_TEST_TEAM"):
         assert name not in os.environ
+
+
+def test_parse_says_its_worker_stays_warm_and_parse_stop_ends_it(
+    write_project: Any, parse_cli: ParseCli
+) -> None:
+    project = write_project(
+        {"dags/a.py": "from airflow.sdk import DAG\n\nwith DAG('a', schedule=None):\n    pass\n"}
+    )
+    try:
+        parsed = parse_cli(project, "--local", idle=60).ok()
+        assert "The parse worker stays warm for 1m for the next parse" in parsed.err
+        assert "`dagship parse --stop` ends it now" in parsed.err
+        stopped = parse_cli(project, "--stop", idle=60).ok()
+        assert f"Stopped 1 parse worker of {project.resolve()}." in stopped.out
+    finally:
+        leftover = stop_forkservers(project)
+    assert leftover == 0
+    again = parse_cli(project, "--stop", "--json").ok().json()
+    assert again == {"stopped": 0}
+    # Without a warm worker (idle 0) the command does not promise one.
+    assert "stays warm" not in parse_cli(project, "--local").ok().err

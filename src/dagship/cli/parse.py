@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dagship.cli.common import EnvFileOption, JsonOption, err, out, plural, show
+from dagship.core.durations import format_duration
 
 if TYPE_CHECKING:
     from dagship.validate.parse import ParseReport
@@ -59,6 +60,14 @@ def parse_command(
     ] = False,
     env_file: EnvFileOption = None,
     verbose: VerboseOption = False,
+    stop: Annotated[
+        bool,
+        typer.Option(
+            "--stop",
+            help="End the project's parse worker, which each parse keeps warm for the next "
+            "one, and parse nothing.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Import every DAG file of the project with Airflow's own DagBag, in parallel, and
@@ -66,7 +75,20 @@ def parse_command(
     (file, line, traceback) and the warnings Airflow captured. Exit code 1 on any error;
     warnings never fail the parse."""
     from dagship.environment.build import ensure_environment
-    from dagship.validate.parse import parse_project
+    from dagship.validate.parse import forkserver_idle, parse_project, stop_forkservers
+
+    if stop:
+        stopped = stop_forkservers(path)
+        show(
+            {"stopped": stopped},
+            lambda: out.print(
+                f"Stopped {plural(stopped, 'parse worker')} of {path.resolve()}."
+                if stopped
+                else f"No parse worker of {path.resolve()} was running."
+            ),
+            json,
+        )
+        return
 
     def progress(message: str) -> None:
         if not json:
@@ -77,6 +99,12 @@ def parse_command(
         path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache, env_file=env_file
     )
     show(report.to_dict(), lambda: render_report(report, verbose=verbose), json)
+    idle = forkserver_idle()
+    if idle > 0 and report.files and not json:
+        err.print(
+            f"The parse worker stays warm for {format_duration(idle)} for the next parse; "
+            "`dagship parse --stop` ends it now."
+        )
     if not report.ok:
         raise typer.Exit(1)
 
