@@ -223,6 +223,9 @@ def test_quickstart_runs_airflow_until_ctrl_c(tmp_path: Path) -> None:
         server_pid, airflow = doc["server_pid"], doc["airflow"]
         airflow_pid = airflow["pid"]
         assert doc["started_server"] and airflow["started"]
+        # The foreground run records its server's pid too, where --detach does.
+        assert doc["pid_file"] == str(home / "server.pid")
+        assert (home / "server.pid").read_text().strip() == str(server_pid)
         assert doc["deployment"] == "local"
         assert doc["token"]
         assert airflow["dags"] == ["example_dag"]
@@ -260,6 +263,7 @@ def test_quickstart_runs_airflow_until_ctrl_c(tmp_path: Path) -> None:
         assert not {pid for pid in tree if alive(pid)}
         assert not group_members(airflow_pid) and not group_members(server_pid)
         assert not (home / "airflow.pid").exists()
+        assert not (home / "server.pid").exists(), "removed with the server it names"
     finally:
         stderr.close()
         if proc.poll() is None:

@@ -69,7 +69,9 @@ def quickstart_command(
             airflow_port=airflow_port,
             on_step=None if json else (lambda message: err.print(f"{message}…", style="dim")),
         )
-        pid_file = write_pid_file(result.server) if detach else None
+        # The pid file is written in the foreground too (other terminals and scripts find the
+        # server by it); a foreground run removes it when it stops the server it started.
+        pid_file = write_pid_file(result.server)
         show(
             {**result.to_dict(), "pid_file": str(pid_file) if pid_file else None},
             lambda: render(result, pid_file, detach),
@@ -77,7 +79,11 @@ def quickstart_command(
         )
         if not detach:
             serving.set()
-            code = serve_until_stopped(result, stop)
+            try:
+                code = serve_until_stopped(result, stop)
+            finally:
+                if pid_file is not None and result.server.started:
+                    pid_file.unlink(missing_ok=True)
             if code:
                 raise typer.Exit(code)
 
