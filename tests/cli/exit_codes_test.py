@@ -70,3 +70,28 @@ def test_outputs_without_a_deploy_result_fails(tmp_path: Path) -> None:
     body = cli("ci", "outputs", good, "--github-output", tmp_path / "out", "--json").ok().json()
     assert body["deploy-id"] == "dpl_1" and body["seq"] == "3" and body["deployed"] == "true"
     assert "deploy-id<<" in (tmp_path / "out").read_text()
+
+
+def test_a_missing_token_says_where_the_cli_looked(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    srv = make_server()
+    home = tmp_path / "other-home"  # a new terminal with a DAGSHIP_HOME the server did not use
+    result = Cli(srv.url, None)("deployment", "list", env={"DAGSHIP_HOME": str(home)})
+    assert result.code == 1
+    reason = last_line(result)
+    assert f"{home / 'admin-token'} (from DAGSHIP_HOME) does not exist" in reason
+    assert "set DAGSHIP_API_TOKEN, pass --token, or set DAGSHIP_HOME" in reason
+    # The server's own home has the admin token: pointing DAGSHIP_HOME there works.
+    Cli(srv.url, None)("deployment", "list", env={"DAGSHIP_HOME": str(srv.home)}).ok()
+
+
+def test_an_explicitly_empty_token_is_an_error_not_the_admin_token(
+    make_server: ServerFactory,
+) -> None:
+    srv = make_server()
+    env = {"DAGSHIP_HOME": str(srv.home)}  # the admin token file is there to fall back on
+    result = Cli(srv.url, None)("deployment", "list", "--token", "", env=env)
+    assert result.code == 1
+    assert "--token is empty" in last_line(result)
+    assert result.out == ""

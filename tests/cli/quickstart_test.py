@@ -84,6 +84,24 @@ def test_quickstart_detach(tmp_path: Path, database_url: str | None) -> None:
         again = client("deploy", folder, "--deployment", "local", "--json").ok().json()
         assert again["unchanged"] is True
 
+        # "Next" prints commands that work as printed in a new terminal: no activated
+        # environment, no DAGSHIP_* variables but the ones it says to export.
+        lines = result.out.split("Next (in another terminal):\n", 1)[1].split("\n\n")[0]
+        commands = [line.strip() for line in lines.splitlines() if line.strip()]
+        assert (
+            commands[0].startswith("export DAGSHIP_URL=") and f"DAGSHIP_HOME={home}" in commands[0]
+        )
+        terminal = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        listed = subprocess.run(
+            ["bash", "-c", f"{commands[0]} && {commands[1]} --json"],
+            env=terminal,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert [d["seq"] for d in json.loads(listed.stdout)] == [1]
+
 
 def test_quickstart_keeps_an_existing_project(tmp_path: Path) -> None:
     home, folder, port = tmp_path / "home", tmp_path / "mine", free_port()

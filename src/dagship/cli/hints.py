@@ -76,6 +76,10 @@ def message(exc: DagshipError) -> str:
     """What ``dagship`` prints for an error: for an answer of the server, its detail, then the
     hint; for any other, its message."""
     if isinstance(exc, ApiError):
+        if exc.code == ErrorCode.TOKEN_MISSING and exc.url:
+            from dagship.client.settings import where_tokens_come_from
+
+            return _join(exc.detail, where_tokens_come_from(exc.url))
         return _join(exc.detail, hint(exc.code, exc.body))
     return str(exc)
 

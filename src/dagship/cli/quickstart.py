@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
+import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,10 +153,11 @@ def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> Non
             err.print(error["stack_trace"])
     elif result.airflow_skipped:
         err.print(f"No local Airflow: {result.airflow_skipped}.", style="yellow")
-    out.print("\nNext:")
-    out.print(f"  export DAGSHIP_URL={server.url}")
-    out.print(f"  dagship deploys list {LOCAL_DEPLOYMENT}")
-    out.print(f"  dagship deploy {result.project_dir} --deployment {LOCAL_DEPLOYMENT}")
+    out.print("\nNext (in another terminal):")
+    out.print(f"  export DAGSHIP_URL={server.url} DAGSHIP_HOME={server.home}")
+    cli = _cli_command()
+    out.print(f"  {cli} deploys list {LOCAL_DEPLOYMENT}")
+    out.print(f"  {cli} deploy {result.project_dir} --deployment {LOCAL_DEPLOYMENT} --wait")
     started = server.started or (airflow is not None and airflow.started)
     if detach and started:
         stops = [f"kill $(cat {pid_file})"] if pid_file else []
@@ -163,3 +167,13 @@ def render(result: QuickstartResult, pid_file: Path | None, detach: bool) -> Non
         out.print(f"\nRunning in the background: stop with `{'; '.join(stops)}`.")
     elif started:
         out.print("\nServing; press Ctrl-C to stop everything quickstart started.")
+
+
+def _cli_command() -> str:
+    """How to run this dagship from another terminal: ``dagship`` when that is the one on
+    PATH, else the full path of this environment's (e.g. an unactivated ``.venv``)."""
+    here = Path(sys.executable).parent / "dagship"
+    on_path = shutil.which("dagship")
+    if on_path and here.exists() and Path(on_path).resolve() == here.resolve():
+        return "dagship"
+    return shlex.quote(str(here)) if here.exists() else "dagship"

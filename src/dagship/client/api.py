@@ -457,7 +457,9 @@ def _api_error(response: httpx.Response) -> ApiError:
         detail = body["detail"]
         if not isinstance(detail, str):
             detail = str(detail)
-        return ApiError(response.status_code, str(body.get("code") or "error"), detail, body)
+        error = ApiError(response.status_code, str(body.get("code") or "error"), detail, body)
+        error.url = str(response.request.url)
+        return error
     text = response.text.strip().replace("\n", " ")[:200]
     return ApiError(
         response.status_code,

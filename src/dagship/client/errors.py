@@ -23,6 +23,8 @@ class ApiError(ClientError):
         self.code = code
         self.detail = detail
         self.body = body or {}
+        # The request's URL, when the server answered it.
+        self.url = ""
 
     def __repr__(self) -> str:
         return f"ApiError(status={self.status}, code={self.code!r}, detail={self.detail!r})"

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dagship.client.errors import ClientError
+
 DEFAULT_URL = "http://127.0.0.1:8787"
 DEFAULT_HOME = "~/.dagship"
 ADMIN_TOKEN_FILE = "admin-token"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class EmptyTokenError(ClientError):
+    """``--token ""``: an explicitly empty token is a mistake, never a fallback."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,11 @@ def resolve_settings(
     """
     env = os.environ if env is None else env
     resolved_url = (url or env.get("DAGSHIP_URL") or DEFAULT_URL).rstrip("/")
+    if token is not None and not token.strip():
+        raise EmptyTokenError(
+            "--token is empty: pass a token, or leave --token out to use DAGSHIP_API_TOKEN "
+            "or the local admin token"
+        )
     if token:
         return Settings(resolved_url, token)
     if env.get("DAGSHIP_API_TOKEN"):
@@ -58,3 +69,21 @@ def resolve_settings(
         if local:
             return Settings(resolved_url, local)
     return Settings(resolved_url, None)
+
+
+def where_tokens_come_from(url: str, env: Mapping[str, str] | None = None) -> str:
+    """Where the CLI looked for a token for ``url``, and how to give it one: the message for a
+    request that went without one."""
+    env = os.environ if env is None else env
+    path = admin_token_path(env)
+    home = "from DAGSHIP_HOME" if env.get("DAGSHIP_HOME") else "DAGSHIP_HOME is unset"
+    if not is_loopback(url):
+        tried = f"the admin token file {path} is used only for a server on this machine"
+    elif path.exists():
+        tried = f"{path} ({home}) is empty"
+    else:
+        tried = f"{path} ({home}) does not exist"
+    return (
+        f"no --token, no DAGSHIP_API_TOKEN, and {tried}; set DAGSHIP_API_TOKEN, pass --token, "
+        "or set DAGSHIP_HOME to the home of the local server that wrote its admin-token"
+    )
