@@ -4,7 +4,9 @@ comes from its environment. The real Airflow runs in tests/cli/quickstart_test.p
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -73,3 +75,25 @@ def test_the_agent_that_runs_the_local_airflow_is_recognized(tmp_path: Path) -> 
         assert _airflow_port(pid) == 18124
     with running([str(dagship), "agent", "run", "-d", "local", "-c", "scheduler"], {}) as pid:
         assert _airflow_port(pid) is None
+
+
+def test_busy_log_server_ports_move_to_free_ones_and_say_so() -> None:
+    from dagship.local.quickstart import _free_log_server_ports, _port_in_use
+
+    holder = socket.socket()
+    try:
+        with contextlib.suppress(OSError):  # taken already (another Airflow here): fine too
+            holder.bind(("127.0.0.1", 8793))
+            holder.listen()
+        env: dict[str, str] = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "9999"}
+        messages = _free_log_server_ports(env)
+        moved = int(env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"])
+        assert moved != 8793 and not _port_in_use(moved)
+        assert messages[0] == (
+            f"Port 8793 (Airflow's task log server) is in use: the local Airflow uses {moved}"
+        )
+        # A port the user set is theirs, busy or not.
+        assert env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == "9999"
+        assert len(messages) == 1
+    finally:
+        holder.close()

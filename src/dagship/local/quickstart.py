@@ -275,6 +275,8 @@ def _start_airflow(
     else:
         token = _airflow_token(client, home / AIRFLOW_TOKEN_FILE)
         env = runtime.airflow_env(airflow_home, port, server.url, LOCAL_DEPLOYMENT, token)
+        for message in _free_log_server_ports(env):
+            step(message)
         agent = _start_agent(env, home / AGENT_HOME_DIR, server.url, url)
         step(f"Started the dagship agent: it runs Airflow at {url} from the deployed project")
         airflow = LocalAirflow(url, airflow_home, bundle_name, agent, pid_file)
@@ -435,6 +437,29 @@ def _airflow_port(pid: int) -> int | None:
     with contextlib.suppress(KeyError, ValueError):
         return int(environ["AIRFLOW__API__PORT"])
     return DEFAULT_AIRFLOW_PORT
+
+
+# The other ports an `airflow standalone` binds: its scheduler's and triggerer's log servers,
+# which serve task logs to the UI. A busy one breaks task logs, the error only in Airflow's log.
+LOG_SERVER_PORTS = {
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": (8793, "task log server"),
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": (8794, "triggerer log server"),
+}
+
+
+def _free_log_server_ports(env: dict[str, str]) -> list[str]:
+    """Give Airflow's log servers free ports where their defaults are in use (a port set in the
+    environment is the user's choice and kept); what was moved, said plainly."""
+    moved = []
+    for variable, (default, what) in LOG_SERVER_PORTS.items():
+        if variable in env or not _port_in_use(default):
+            continue
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            free = sock.getsockname()[1]
+        env[variable] = str(free)
+        moved.append(f"Port {default} (Airflow's {what}) is in use: the local Airflow uses {free}")
+    return moved
 
 
 def _port_in_use(port: int) -> bool:
