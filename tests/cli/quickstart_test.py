@@ -291,3 +291,29 @@ def test_quickstart_runs_airflow_until_ctrl_c(tmp_path: Path) -> None:
             if pgid:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
+
+
+def test_ctrl_c_says_what_it_stops(tmp_path: Path) -> None:
+    home, folder, port = tmp_path / "home", tmp_path / "work", free_port()
+    folder.mkdir()
+    env = {**clean_env(), "DAGSHIP_HOME": str(home)}
+    args = ["quickstart", "--dir", str(folder), "--port", str(port), "--no-airflow"]
+    proc = subprocess.Popen(
+        [*DAGSHIP, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "press Ctrl-C" in line:
+                break
+        time.sleep(1.0)  # the line is printed just before it starts serving
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert "Stopping the dagship server…" in stderr
+    assert "Stopped everything quickstart started in " in stderr
+    assert not (home / "server.pid").exists()

@@ -83,7 +83,7 @@ def quickstart_command(
         if not detach:
             serving.set()
             try:
-                code = serve_until_stopped(result, stop)
+                code = serve_until_stopped(result, stop, None if json else err.print)
             finally:
                 if pid_file is not None and result.server.started:
                     pid_file.unlink(missing_ok=True)

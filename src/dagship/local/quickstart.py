@@ -214,14 +214,27 @@ def stop_airflow(airflow: LocalAirflow) -> None:
             airflow.pid_file.unlink()
 
 
-def stop_all(result: QuickstartResult) -> None:
-    """Stop every process this quickstart started: Airflow first (it polls the server)."""
-    if result.airflow is not None:
+def stop_all(result: QuickstartResult, on_step: Step | None = None) -> None:
+    """Stop every process this quickstart started: Airflow first (it polls the server),
+    saying what is being stopped and how long it may take (``on_step``)."""
+    step = on_step or (lambda message: None)
+    started = time.monotonic()
+    if result.airflow is not None and result.airflow.started:
+        step(
+            "Stopping the local Airflow: the agent stops its API server, scheduler, DAG "
+            f"processor and triggerer, letting running tasks end (up to {AGENT_STOP_TIMEOUT:g}s)…"
+        )
         stop_airflow(result.airflow)
+    if result.server.started:
+        step("Stopping the dagship server…")
     stop_local_server(result.server)
+    if result.server.started or (result.airflow is not None and result.airflow.started):
+        step(f"Stopped everything quickstart started in {time.monotonic() - started:.0f}s")
 
 
-def serve_until_stopped(result: QuickstartResult, stop: threading.Event) -> int:
+def serve_until_stopped(
+    result: QuickstartResult, stop: threading.Event, on_step: Step | None = None
+) -> int:
     """Wait until ``stop`` is set, then stop what this quickstart started. Returns 0, or 1
     after stopping everything if the server or Airflow died on its own."""
     try:
@@ -236,7 +249,7 @@ def serve_until_stopped(result: QuickstartResult, stop: threading.Event) -> int:
                 raise LocalError(f"Airflow stopped on its own: see {airflow.log_file}")
         return 0
     finally:
-        stop_all(result)
+        stop_all(result, on_step)
 
 
 def _start_airflow(
