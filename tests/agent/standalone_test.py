@@ -89,6 +89,79 @@ def test_a_dag_only_deploy_restarts_nothing(agent_setup: AgentSetup) -> None:
     assert setup.agent.standalone_groups() == pids
 
 
+LOCAL_SETTINGS_ERROR = "this project version cannot start Airflow"
+
+
+def test_a_version_airflow_cannot_start_on_falls_back_to_the_one_before(
+    agent_setup: AgentSetup,
+) -> None:
+    setup = agent_setup
+    agent = setup.agent
+    good = agent.state()["current"]
+    good_seq = max(d["seq"] for d in setup.api.deploys(setup.deployment))
+    # Same requirements: the environment is reused and builds fine; Airflow then imports the
+    # project root's airflow_local_settings.py at start-up and exits.
+    settings = write(
+        setup.project,
+        "airflow_local_settings.py",
+        f"raise RuntimeError({LOCAL_SETTINGS_ERROR!r})\n",
+    )
+    try:
+        result = setup.cli.run(
+            "deploy",
+            setup.project,
+            "-d",
+            setup.deployment,
+            "--project",
+            "--no-parse",
+            "--wait",
+            "--timeout",
+            WAIT,
+            timeout=700,
+        )
+    finally:
+        settings.unlink()
+    (reported,) = setup.api.get(f"/deployments/{setup.deployment}/agents").json()
+    # Not Result.failed: the error quotes the component's log verbatim, Airflow's traceback too.
+    assert result.code == 1, result.err
+    for needle in (reported["host"], "standalone exited with code 1", LOCAL_SETTINGS_ERROR):
+        assert needle in result.err, result.err
+    # Only what this start logged: not the lines of the version stopped before it.
+    assert "Shutting down components" not in reported["error"]
+    assert reported["state"] == "failed"
+    assert LOCAL_SETTINGS_ERROR in reported["error"]
+    assert f"runs project version {good} again" in reported["error"]
+    assert reported["project_version"] == good
+    assert agent.state()["current"] == good
+    # The version before runs again, once: healthy, the same DAGs, runs succeed.
+    assert runtime.is_healthy(setup.airflow.health())
+    assert len(agent.standalone_groups()) == 1
+    assert [p["name"] for p in agent.state()["processes"]] == ["standalone"]
+    assert setup.airflow.import_errors() == []
+    assert run_dag(setup) == "helper-v1 moo"
+    # Back to the good deploy: nothing restarts, and the agent no longer reports the failure.
+    groups = agent.standalone_groups()
+    setup.cli.run(
+        "rollback",
+        setup.deployment,
+        "--to",
+        str(good_seq),
+        "--wait",
+        "--timeout",
+        "300",
+        timeout=400,
+    ).ok()
+    wait_until(
+        lambda: (
+            setup.api.get(f"/deployments/{setup.deployment}/agents").json()[0]["state"] == "running"
+        ),
+        60,
+        "the agent to report running",
+    )
+    assert agent.state()["current"] == good
+    assert agent.standalone_groups() == groups
+
+
 def test_an_unresolvable_requirement_fails_and_the_old_version_keeps_running(
     agent_setup: AgentSetup,
 ) -> None:

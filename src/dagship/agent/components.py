@@ -120,7 +120,7 @@ def wait_started(running: RunningComponent) -> None:
             if code is not None:
                 raise AgentError(
                     f"{running.component} exited with code {code} while starting on "
-                    f"{running.version}:\n{log_tail(running.process.log_file)}"
+                    f"{running.version}:\n{log_tail(running.process.log_file, running.log_offset)}"
                 )
             if running.component in _HEALTH_CHECKED:
                 document = client.health()
@@ -136,7 +136,7 @@ def wait_started(running: RunningComponent) -> None:
                 where = f" at {running.process.url}" if running.component in _HEALTH_CHECKED else ""
                 raise AgentError(
                     f"{running.component} was not ready{where} within {HEALTH_TIMEOUT:.0f}s on "
-                    f"{running.version}:\n{log_tail(running.process.log_file)}"
+                    f"{running.version}:\n{log_tail(running.process.log_file, running.log_offset)}"
                 )
             time.sleep(0.5)
 
@@ -173,10 +173,13 @@ def stop_component(running: RunningComponent, grace_period: float) -> None:
     running.process.stop(STOP_TIMEOUT)
 
 
-def log_tail(path: Path, lines: int = LOG_LINES) -> str:
-    """The last ``lines`` lines of a log, for a report."""
+def log_tail(path: Path, offset: int = 0, lines: int = LOG_LINES) -> str:
+    """The last ``lines`` lines of a log from ``offset`` on (where one start's output begins:
+    an earlier run's lines would mislead), for a report."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", errors="replace")
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:])

@@ -120,6 +120,10 @@ class Agent:
         self.failures = 0
         if current is not None:
             self.seen = current.version
+            if current.version == self._running_version():
+                # Back on the version this host runs (a rollback after a failed apply): the
+                # failure of the other version is no longer this host's state.
+                self.failure = None
         self._supervise()
         while current is not None and current.version != self._running_version():
             try:
@@ -148,7 +152,8 @@ class Agent:
         self.stop_event.wait(min(MAX_BACKOFF, 2.0 ** min(self.failures, 5)))
 
     def _heartbeat(self) -> None:
-        """Report the state as it is: a failed apply stays reported until the next one."""
+        """Report the state as it is: a failed apply stays reported until the next one, or
+        until the deployment names the version the host runs again."""
         if self.failure is not None:
             version, error = self.failure
             self.reporter.report(AgentState.FAILED, self._running_version(), version, error)
