@@ -24,6 +24,25 @@ VerboseOption = Annotated[
 ]
 
 
+ImportTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        help="Seconds one file may take to import. Default: Airflow's "
+        "[core] dagbag_import_timeout (30).",
+        show_default=False,
+    ),
+]
+StopOption = Annotated[
+    bool,
+    typer.Option(
+        "--stop",
+        help="End the project's parse worker, which each parse keeps warm for the next one, "
+        "and parse nothing.",
+    ),
+]
+
+
 def parse_command(
     path: Annotated[
         Path, typer.Argument(help="The project folder (the one holding dags/). Default: here.")
@@ -46,28 +65,13 @@ def parse_command(
             show_default=False,
         ),
     ] = None,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            help="Seconds one file may take to import. Default: Airflow's "
-            "[core] dagbag_import_timeout (30).",
-            show_default=False,
-        ),
-    ] = None,
+    timeout: ImportTimeoutOption = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Import every file again, ignoring cached results.")
     ] = False,
     env_file: EnvFileOption = None,
     verbose: VerboseOption = False,
-    stop: Annotated[
-        bool,
-        typer.Option(
-            "--stop",
-            help="End the project's parse worker, which each parse keeps warm for the next "
-            "one, and parse nothing.",
-        ),
-    ] = False,
+    stop: StopOption = False,
     json: JsonOption = False,
 ) -> None:
     """Import every DAG file of the project with Airflow's own DagBag, in parallel, and
@@ -75,19 +79,10 @@ def parse_command(
     (file, line, traceback) and the warnings Airflow captured. Exit code 1 on any error;
     warnings never fail the parse."""
     from dagship.environment.build import ensure_environment
-    from dagship.validate.parse import forkserver_idle, parse_project, stop_forkservers
+    from dagship.validate.parse import parse_project
 
     if stop:
-        stopped = stop_forkservers(path)
-        show(
-            {"stopped": stopped},
-            lambda: out.print(
-                f"Stopped {plural(stopped, 'parse worker')} of {path.resolve()}."
-                if stopped
-                else f"No parse worker of {path.resolve()} was running."
-            ),
-            json,
-        )
+        stop_command(path, json)
         return
 
     def progress(message: str) -> None:
@@ -99,14 +94,37 @@ def parse_command(
         path, environment, jobs=jobs, timeout=timeout, use_cache=not no_cache, env_file=env_file
     )
     show(report.to_dict(), lambda: render_report(report, verbose=verbose), json)
+    if report.files and not json:
+        _say_kept_warm()
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _say_kept_warm() -> None:
+    from dagship.validate.parse import forkserver_idle
+
     idle = forkserver_idle()
-    if idle > 0 and report.files and not json:
+    if idle > 0:
         err.print(
             f"The parse worker stays warm for {format_duration(idle)} for the next parse; "
             "`dagship parse --stop` ends it now."
         )
-    if not report.ok:
-        raise typer.Exit(1)
+
+
+def stop_command(path: Path, json: bool) -> None:
+    """``dagship parse --stop``: end the project's warm parse worker."""
+    from dagship.validate.parse import stop_forkservers
+
+    stopped = stop_forkservers(path)
+    show(
+        {"stopped": stopped},
+        lambda: out.print(
+            f"Stopped {plural(stopped, 'parse worker')} of {path.resolve()}."
+            if stopped
+            else f"No parse worker of {path.resolve()} was running."
+        ),
+        json,
+    )
 
 
 def render_report(report: ParseReport, *, verbose: bool = False) -> None:

@@ -59,7 +59,7 @@ def quickstart_command(
     deployment `local`, deploy to it and wait until Airflow has parsed it. Runs until Ctrl-C
     (which stops everything it started) unless --detach; re-running reuses the server and
     Airflow already running."""
-    from dagship.local.quickstart import quickstart, serve_until_stopped
+    from dagship.local.quickstart import quickstart
     from dagship.local.server import write_pid_file
 
     stop = threading.Event()
@@ -82,13 +82,22 @@ def quickstart_command(
         )
         if not detach:
             serving.set()
-            try:
-                code = serve_until_stopped(result, stop, None if json else err.print)
-            finally:
-                if pid_file is not None and result.server.started:
-                    pid_file.unlink(missing_ok=True)
-            if code:
-                raise typer.Exit(code)
+            _serve(result, stop, pid_file, json)
+
+
+def _serve(
+    result: QuickstartResult, stop: threading.Event, pid_file: Path | None, json: bool
+) -> None:
+    """Run until Ctrl-C, then stop what quickstart started and drop the server's pid file."""
+    from dagship.local.quickstart import serve_until_stopped
+
+    try:
+        code = serve_until_stopped(result, stop, None if json else err.print)
+    finally:
+        if pid_file is not None and result.server.started:
+            pid_file.unlink(missing_ok=True)
+    if code:
+        raise typer.Exit(code)
 
 
 @contextlib.contextmanager
