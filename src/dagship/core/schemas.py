@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from dagship.core.manifest import DIGEST_PATTERN
 from dagship.core.naming import DEPLOYMENT_NAME
 from dagship.core.vocabulary import (
     AgentState,
     AirflowState,
+    AirflowUrlFrom,
     CheckOutcome,
     Component,
     Kind,
@@ -106,8 +116,60 @@ class DeployOut(Model):
     source_seq: int | None
 
 
+def check_airflow_url(url: str) -> str:
+    """``url`` if it can be the base URL of an Airflow API server, else ValueError saying why:
+    http(s), a host, a port in range, printable ASCII, no user or password in it (credentials
+    are set apart, as ``airflow_credentials``, and never shown), no query or fragment."""
+    if not url:
+        return url
+    if any(not " " < char < "\x7f" for char in url):
+        raise ValueError("an Airflow URL is printable ASCII without spaces (IDN hosts in xn--)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an Airflow URL is http(s)://HOST[:PORT][/PATH]")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "an Airflow URL carries no user or password: give them as airflow_credentials"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError("an Airflow URL has no query or fragment")
+    if port == 0:
+        raise ValueError("port 0 is not a port an Airflow listens on")
+    return url
+
+
 # The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
-AirflowUrl = Annotated[str, Field(max_length=2048, pattern=r"^(https?://[^\s/?#]+[^\s?#]*)?$")]
+AirflowUrl = Annotated[
+    str,
+    Field(max_length=2048, pattern=r"^(https?://[^\s/?#@]+[^\s?#]*)?$"),
+    AfterValidator(check_airflow_url),
+]
+
+
+class AirflowCredentials(Model):
+    """How the server logs in to a deployment's Airflow: a bearer ``token``, or a ``username``
+    and ``password`` exchanged at Airflow's ``POST /auth/token``. Write-only: stored encrypted,
+    never returned (answers say only ``airflow_credentials_set``)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    token: str | None = Field(default=None, min_length=1, max_length=8192, repr=False)
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    password: str | None = Field(default=None, max_length=8192, repr=False)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AirflowCredentials:
+        if self.token is not None and (self.username is not None or self.password is not None):
+            raise ValueError("give a token, or a username and password, not both")
+        if self.token is None and self.username is None:
+            raise ValueError("give a token, or a username and password")
+        return self
+
+
 BundleName = Annotated[str, Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -119,10 +181,12 @@ class DeploymentCreate(Model):
     dag_deploys: bool = True
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | None = None
+    airflow_credentials: AirflowCredentials | None = None
 
 
 class DeploymentUpdate(Model):
-    """Fields left out are unchanged; ``airflow_url``/``airflow_bundle`` null or "" clear it."""
+    """Fields left out are unchanged; ``airflow_url``/``airflow_bundle`` null or "" clear it,
+    ``airflow_credentials`` null forgets them."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
@@ -130,6 +194,7 @@ class DeploymentUpdate(Model):
     dag_deploys: bool | None = None
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | Literal[""] | None = None
+    airflow_credentials: AirflowCredentials | None = None
 
 
 class DeploymentOut(Model):
@@ -137,6 +202,10 @@ class DeploymentOut(Model):
     description: str
     dag_deploys: bool
     airflow_url: str | None
+    # Who chose airflow_url (None without one), and whether credentials for it are stored on
+    # this deployment: which ones the server sends there (docs/api.md).
+    airflow_url_from: AirflowUrlFrom | None = None
+    airflow_credentials_set: bool = False
     airflow_bundle: str
     created_at: UtcTime
     preview_source: str | None
@@ -277,6 +346,7 @@ class PreviewCreate(Model):
 
     source: str
     branch: str = Field(min_length=1, max_length=1000)
+    # Admins only: without it the preview takes the server's template or its source's URL.
     airflow_url: AirflowUrl | None = None
 
 
@@ -285,6 +355,7 @@ class PreviewOut(Model):
     source: str
     branch: str
     airflow_url: str | None
+    airflow_url_from: AirflowUrlFrom | None = None
     created_at: UtcTime
     last_activity_at: UtcTime
     current: DeployOut | None

@@ -15,6 +15,7 @@ from dagship.server.api import api_router, errors, health, home
 from dagship.server.db.engine import Database
 from dagship.server.db.migrate import upgrade
 from dagship.server.events import DeployEvents
+from dagship.server.secret_box import SecretBox
 from dagship.server.services.airflow import AirflowFollower
 from dagship.server.services.sweep import sweep_previews
 from dagship.server.settings import Settings
@@ -59,7 +60,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.store = open_store(settings.storage_url)
-    app.state.airflow = follower = AirflowFollower(settings.airflow)
+    app.state.secrets = secrets = SecretBox(settings.secret_keys, settings.home)
+    app.state.airflow = follower = AirflowFollower(settings.airflow, secrets)
     app.state.events = DeployEvents()
     errors.install(app)
     app.include_router(home.router)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from dagship.core.vocabulary import Role
 from dagship.server.db.engine import Database
 from dagship.server.events import DeployEvents
+from dagship.server.secret_box import SecretBox
 from dagship.server.services import access, tokens
 from dagship.server.services.access import AuthToken
 from dagship.server.services.airflow import AirflowFollower
@@ -38,11 +39,16 @@ def get_events(request: Request) -> DeployEvents:
     return request.app.state.events
 
 
+def get_secrets(request: Request) -> SecretBox:
+    return request.app.state.secrets
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AirflowDep = Annotated[AirflowFollower, Depends(get_airflow)]
 EventsDep = Annotated[DeployEvents, Depends(get_events)]
+SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
 
 
 def get_session(database: DatabaseDep) -> Iterator[Session]:

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from dagship.core.schemas import DeploymentCreate, DeploymentOut, DeploymentUpdate
 from dagship.server import views
 from dagship.server.db.models import Deployment
-from dagship.server.deps import Admin, SessionDep, Viewer, WriteSessionDep
-from dagship.server.services import access, agents, deployments
+from dagship.server.deps import Admin, SecretsDep, SessionDep, Viewer, WriteSessionDep
+from dagship.server.services import access, agents, airflow_access, deployments
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -32,7 +32,7 @@ def get_deployment(name: str, session: SessionDep, _token: Viewer) -> Deployment
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_deployment(
-    body: DeploymentCreate, session: WriteSessionDep, token: Admin
+    body: DeploymentCreate, session: WriteSessionDep, token: Admin, box: SecretsDep
 ) -> DeploymentOut:
     access.check_unbound(token, "creating deployments")
     deployment = deployments.create_deployment(
@@ -43,14 +43,19 @@ def create_deployment(
         airflow_url=body.airflow_url,
         airflow_bundle=body.airflow_bundle,
     )
+    if body.airflow_credentials is not None:
+        airflow_access.set_credentials(deployment, body.airflow_credentials, box)
+    out = views.deployment_out(deployment, None)
     session.commit()
-    return views.deployment_out(deployment, None)
+    return out
 
 
 @router.patch("/{name}")
 def update_deployment(
-    name: str, body: DeploymentUpdate, session: WriteSessionDep, _token: Admin
+    name: str, body: DeploymentUpdate, session: WriteSessionDep, token: Admin, box: SecretsDep
 ) -> DeploymentOut:
+    if "airflow_url" in body.model_fields_set:
+        access.check_may_choose_airflow_url(token)
     airflow: dict[str, str | None] = {
         field: getattr(body, field)
         for field in ("airflow_url", "airflow_bundle")
@@ -59,6 +64,8 @@ def update_deployment(
     deployment = deployments.update_deployment(
         session, name, body.description, body.dag_deploys, airflow
     )
+    if "airflow_credentials" in body.model_fields_set:
+        airflow_access.set_credentials(deployment, body.airflow_credentials, box)
     out = _deployment_out(session, deployment)
     session.commit()
     return out

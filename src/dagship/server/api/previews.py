@@ -32,9 +32,20 @@ def list_previews(session: SessionDep, token: Viewer) -> list[PreviewOut]:
     responses={200: {"model": PreviewCreated, "description": "The preview already exists"}},
 )
 def create_preview(
-    body: PreviewCreate, response: Response, session: WriteSessionDep, token: CurrentToken
+    body: PreviewCreate,
+    response: Response,
+    session: WriteSessionDep,
+    token: CurrentToken,
+    settings: SettingsDep,
 ) -> PreviewCreated:
-    result = previews.create_preview(session, token, body.source, body.branch, body.airflow_url)
+    result = previews.create_preview(
+        session,
+        token,
+        body.source,
+        body.branch,
+        body.airflow_url,
+        url_template=settings.preview_airflow_url_template,
+    )
     out = PreviewCreated(
         created=result.created,
         preview=_out(result.preview),

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
-from dagship.core.vocabulary import ErrorCode
+from dagship.core.vocabulary import AirflowUrlFrom, ErrorCode
 from dagship.server.db.models import Agent, Deploy, Deployment, Token, utcnow
 from dagship.server.errors import Conflict, NotFound
+from dagship.server.services import airflow_access
 from dagship.server.services.access import AuthToken
 
 
@@ -64,7 +65,9 @@ def create_deployment(
     dag_deploys: bool = True,
     airflow_url: str | None = None,
     airflow_bundle: str | None = None,
+    airflow_url_from: AirflowUrlFrom = AirflowUrlFrom.ADMIN,
 ) -> Deployment:
+    """A new deployment; ``airflow_url_from`` says who chose ``airflow_url``."""
     if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
         raise Conflict(f"deployment {name!r} already exists", code=ErrorCode.EXISTS)
     deployment = Deployment(
@@ -72,9 +75,9 @@ def create_deployment(
         description=description,
         dag_deploys=dag_deploys,
         current_seq=0,
-        airflow_url=_url(airflow_url),
         airflow_bundle=airflow_bundle or None,
     )
+    airflow_access.set_url(deployment, airflow_url, airflow_url_from)
     session.add(deployment)
     session.flush()
     return deployment
@@ -88,7 +91,7 @@ def update_deployment(
     airflow: Mapping[str, str | None] | None = None,
 ) -> Deployment:
     """Change the given fields; ``airflow`` holds ``airflow_url``/``airflow_bundle`` to set,
-    where None or "" clears one."""
+    where None or "" clears one. A URL set here is an admin's (the route checks)."""
     deployment = get_deployment(session, name, lock=True)
     if description is not None:
         deployment.description = description
@@ -96,15 +99,11 @@ def update_deployment(
         deployment.dag_deploys = dag_deploys
     airflow = airflow or {}
     if "airflow_url" in airflow:
-        deployment.airflow_url = _url(airflow["airflow_url"])
+        airflow_access.set_url(deployment, airflow["airflow_url"], AirflowUrlFrom.ADMIN)
     if "airflow_bundle" in airflow:
         deployment.airflow_bundle = airflow["airflow_bundle"] or None
     session.flush()
     return deployment
-
-
-def _url(url: str | None) -> str | None:
-    return url.rstrip("/") if url else None
 
 
 def delete_deployment(session: Session, name: str) -> None:

@@ -2,7 +2,8 @@
 
 A preview is a Deployment with ``preview_source`` and ``preview_branch`` set. It is named from
 the branch (dagship.core.naming), starts out with its source's current versions (a
-``promote`` deploy: no upload), and is deleted once it has been idle for the configured time:
+``promote`` deploy: no upload) and its source's Airflow URL or the server's template's, and
+is deleted once it has been idle for the configured time:
 "activity" is its creation and every deploy to it.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dagship.core.naming import PreviewNameError, preview_name
-from dagship.core.vocabulary import ErrorCode, Kind, Role
+from dagship.core.vocabulary import AirflowUrlFrom, ErrorCode, Kind, Role
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import access
@@ -28,6 +30,7 @@ from dagship.server.services.deployments import (
     get_deployment,
 )
 from dagship.server.services.deploys import append_copy
+from dagship.server.settings import preview_airflow_url
 
 MANAGE = "managing previews"
 
@@ -70,9 +73,16 @@ def create_preview(
     source_name: str,
     branch: str,
     airflow_url: str | None = None,
+    url_template: str | None = None,
 ) -> CreateResult:
-    """Create the preview of `branch` from `source_name`, or report the one that exists."""
+    """Create the preview of `branch` from `source_name`, or report the one that exists.
+
+    Its Airflow URL is ``airflow_url`` if given (admins only), else the server's
+    ``url_template`` filled in, else the source's (services/airflow_access.py).
+    """
     check_may_manage(token)
+    if airflow_url:
+        access.check_may_choose_airflow_url(token)
     name = name_for(branch)
     source = get_deployment(session, source_name)
     if source.preview_branch is not None:
@@ -98,7 +108,7 @@ def create_preview(
                 name,
                 description=f"Preview of {source_name} for branch {branch}",
                 dag_deploys=source.dag_deploys,
-                airflow_url=airflow_url,
+                **_airflow_url(source, name, airflow_url, url_template),
             )
     except (IntegrityError, Conflict):
         existing = get_deployment(session, name)
@@ -119,6 +129,20 @@ def create_preview(
         )
     session.flush()
     return CreateResult(Preview(deployment, first), True, first)
+
+
+def _airflow_url(
+    source: Deployment, name: str, given: str | None, template: str | None
+) -> dict[str, Any]:
+    """The preview's Airflow URL and who chose it (create_deployment's arguments)."""
+    if given:
+        return {"airflow_url": given, "airflow_url_from": AirflowUrlFrom.ADMIN}
+    if template is not None:
+        url = preview_airflow_url(template, name=name, source=source.name)
+        return {"airflow_url": url, "airflow_url_from": AirflowUrlFrom.TEMPLATE}
+    if source.airflow_url is not None and source.airflow_url_from == AirflowUrlFrom.ADMIN:
+        return {"airflow_url": source.airflow_url, "airflow_url_from": AirflowUrlFrom.SOURCE}
+    return {"airflow_url": None}
 
 
 def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> None:
