@@ -29,7 +29,7 @@ def test_preview_lifecycle_for_a_branch_with_slashes_and_spaces(
     info = api.get(f"/deployments/{NAME}").json()
     assert info["current"]["dags_version"] == deployed["dags_version"]
     assert info["current"]["project_version"] == deployed["project_version"]
-    assert info["airflow_url"] is None
+    assert info["airflow_url"] == "http://airflow-dev.example:8080"
 
     # CI runs create on every push: the second time changes nothing and says so.
     again = cli("preview", "create", "--from", dev, "--name", BRANCH).ok().out

@@ -47,8 +47,11 @@ def test_preview_lifecycle(server: Server, api: Api) -> None:
     assert body["created"] is True
     preview, first = body["preview"], body["deploy"]
     assert (preview["name"], preview["source"], preview["branch"]) == (name, dev, br)
-    # Settings are copied, but never the source's Airflow: a preview has its own or none.
-    assert preview["airflow_url"] is None
+    # Settings are copied, the source's Airflow URL too (docs/promote-preview.md).
+    assert (preview["airflow_url"], preview["airflow_url_from"]) == (
+        "http://airflow-dev:8080",
+        "source",
+    )
     info = api.get(f"/deployments/{name}").json()
     assert info["dag_deploys"] is False and info["airflow_bundle"] == f"dagship-{name}"
     assert (info["preview_source"], info["preview_branch"]) == (dev, br)

@@ -7,7 +7,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -18,6 +18,7 @@ from dagship.client.errors import ApiError, BadAnswerError, ClientError, ServerU
 from dagship.core.schemas import (
     AgentOut,
     AgentReport,
+    AirflowCredentials,
     BlobOut,
     CleanupOut,
     CleanupRequest,
@@ -113,6 +114,7 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
+        airflow_credentials: AirflowCredentials | None = None,
     ) -> DeploymentOut:
         body = _body(
             DeploymentCreate,
@@ -122,6 +124,8 @@ class ApiClient:
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
+        if airflow_credentials is not None:
+            body["airflow_credentials"] = airflow_credentials.model_dump(exclude_none=True)
         return self._call(DeploymentOut, "POST", "/api/v1/deployments", json=body)
 
     def list_deployments(self) -> list[DeploymentOut]:
@@ -137,8 +141,10 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
+        airflow_credentials: AirflowCredentials | Literal[""] | None = None,
     ) -> DeploymentOut:
-        """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them."""
+        """Change the given fields; ``airflow_url``/``airflow_bundle``/``airflow_credentials``
+        "" clear them."""
         body = _body(
             DeploymentUpdate,
             description=description,
@@ -146,6 +152,10 @@ class ApiClient:
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
+        if airflow_credentials == "":
+            body["airflow_credentials"] = None
+        elif airflow_credentials is not None:
+            body["airflow_credentials"] = airflow_credentials.model_dump(exclude_none=True)
         return self._call(DeploymentOut, "PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:

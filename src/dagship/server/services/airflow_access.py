@@ -45,7 +45,7 @@ def normalized_url(url: str | None) -> str | None:
     if not url:
         return None
     try:
-        httpx.URL(url)
+        httpx.URL(url).host  # noqa: B018 (the host is checked when it is read)
     except (httpx.InvalidURL, ValueError) as exc:
         raise Invalid(f"airflow_url {url!r} is not a URL the server can reach: {exc}") from None
     return url.rstrip("/")

@@ -95,9 +95,7 @@ def create_preview(
         )
     existing = session.scalar(select(Deployment).where(Deployment.name == name))
     if existing is not None:
-        _check_same_preview(existing, source_name, branch)
-        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
-
+        return _existing(session, existing, source_name, branch)
     try:
         # In a savepoint: CI may create the same preview from two pushes at once, and on
         # PostgreSQL the other one can commit after the check above, so this one finds the
@@ -111,9 +109,7 @@ def create_preview(
                 **_airflow_url(source, name, airflow_url, url_template),
             )
     except (IntegrityError, Conflict):
-        existing = get_deployment(session, name)
-        _check_same_preview(existing, source_name, branch)
-        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
+        return _existing(session, get_deployment(session, name), source_name, branch)
     deployment.preview_source = source_name
     deployment.preview_branch = branch
     copied = current_deploy(session, source)
@@ -129,6 +125,14 @@ def create_preview(
         )
     session.flush()
     return CreateResult(Preview(deployment, first), True, first)
+
+
+def _existing(
+    session: Session, existing: Deployment, source_name: str, branch: str
+) -> CreateResult:
+    """The preview that exists already, if it is this branch's of this source."""
+    _check_same_preview(existing, source_name, branch)
+    return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
 
 
 def _airflow_url(
