@@ -10,14 +10,19 @@ import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from alembic import command
 from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
 
 from dagship.core.naming import preview_name
+from dagship.server.db.migrate import alembic_config
 from tests.conftest import ServerFactory
 from tests.helpers import BACKENDS, PG_ADMIN_DSN, Api, Server, assert_error, unique
 
@@ -331,3 +336,42 @@ def test_credentials_under_another_key_are_reported_not_sent(
     assert a.auth_headers() == {"Bearer tok-2"}
     r = api.patch(f"/deployments/{name}", json={"airflow_credentials": None})
     assert r.json()["airflow_credentials_set"] is False
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_preview_urls_from_before_are_unconfirmed_and_not_contacted(
+    backend: str, tmp_path: Path, fakes: tuple[FakeAirflow, FakeAirflow]
+) -> None:
+    """Migration 0007: a preview's URL was its creator's choice (any operator), so the server
+    stops contacting it until an admin sets it again; deployments' URLs were admins'."""
+    a, _ = fakes
+    server = Server(tmp_path / "home", backend, {"DAGSHIP_AIRFLOW_TOKEN": SERVER_TOKEN})
+    try:
+        engine = create_engine(server.database_url or f"sqlite:///{tmp_path / 'home/dagship.db'}")
+        (tmp_path / "home").mkdir()
+        command.upgrade(alembic_config(engine), "0006")
+        rows = [("prod", a.url, None), ("preview-x", a.url, "x"), ("bare", None, None)]
+        with engine.begin() as db:
+            for number, (name, url, branch) in enumerate(rows, 1):
+                db.execute(
+                    text(
+                        "INSERT INTO deployments (id, name, description, dag_deploys, "
+                        "current_seq, created_at, airflow_url, preview_source, preview_branch) "
+                        "VALUES (:id, :name, '', true, 0, :now, :url, :source, :branch)"
+                    ),
+                    {"id": number, "name": name, "now": datetime.now(), "url": url,
+                     "source": "prod" if branch else None, "branch": branch},
+                )  # fmt: skip
+        engine.dispose()
+        api = server.start().api()
+        found = {d["name"]: d["airflow_url_from"] for d in api.get("/deployments").json()}
+        assert found == {"prod": "admin", "preview-x": "unconfirmed", "bare": None}
+        deploy_id = deployed(api, "preview-x")
+        answer = status(api, deploy_id)
+        assert answer["state"] == "no_airflow" and "admin sets it again" in answer["detail"]
+        assert not a.seen
+        api.patch("/deployments/preview-x", json={"airflow_url": a.url})
+        status(api, deploy_id)
+        assert a.auth_headers() == {f"Bearer {SERVER_TOKEN}"}
+    finally:
+        server.close()
