@@ -69,14 +69,14 @@ def test_preview_lifecycle(server: Server, api: Api) -> None:
     assert again.json()["created"] is False and again.json()["deploy"] is None
     assert api.deploy_count(name) == 1
 
-    listed = {p["name"]: p for p in api.get("/previews").json()}
+    listed = {p["name"]: p for p in api.get("/previews", params={"limit": 1000}).json()}
     assert listed[name]["branch"] == br and listed[name]["current"]["id"] == first["id"]
     assert listed[name]["last_activity_at"] >= listed[name]["created_at"]
     assert dev not in listed
 
     r = api.deploy_files(name, {"etl.py": b"# preview change " + name.encode()}, "full")
     assert r.status_code == 201, r.text
-    listed = {p["name"]: p for p in api.get("/previews").json()}
+    listed = {p["name"]: p for p in api.get("/previews", params={"limit": 1000}).json()}
     assert listed[name]["last_activity_at"] == r.json()["created_at"]
 
     r = api.delete(f"/previews/{name}")

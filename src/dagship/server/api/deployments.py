@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.orm import Session
 
 from dagship.core.schemas import DeploymentCreate, DeploymentOut, DeploymentUpdate
 from dagship.server import views
+from dagship.server.api.paging import DEFAULT_LIMIT, After, Limit, page
 from dagship.server.db.models import Deployment
 from dagship.server.deps import Admin, SecretsDep, SessionDep, Viewer, WriteSessionDep
 from dagship.server.services import access, agents, airflow_access, deployments
@@ -15,8 +16,17 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 
 
 @router.get("")
-def list_deployments(session: SessionDep, token: Viewer) -> list[DeploymentOut]:
-    rows = deployments.list_deployments(session, token)
+def list_deployments(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    token: Viewer,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> list[DeploymentOut]:
+    """Deployments by name, a page at a time (``Link`` header to the next page)."""
+    found_rows = deployments.list_deployments(session, token, limit + 1, after)
+    rows = page(found_rows, limit, request, response, lambda row: row[0].name)
     found = agents.agents_by_deployment(session, (deployment.id for deployment, _ in rows))
     return [
         views.deployment_out(deployment, current, agents.agents_out(found.get(deployment.id, [])))

@@ -43,8 +43,11 @@ def current_deploy(session: Session, deployment: Deployment) -> Deploy | None:
     )
 
 
-def list_deployments(session: Session, viewer: AuthToken) -> list[tuple[Deployment, Deploy | None]]:
-    """Deployments the token may see, sorted by name, each with its current deploy."""
+def list_deployments(
+    session: Session, viewer: AuthToken, limit: int, after: str | None = None
+) -> list[tuple[Deployment, Deploy | None]]:
+    """Up to ``limit`` deployments the token may see, sorted by name, after the one named
+    ``after``, each with its current deploy."""
     query = (
         select(Deployment, Deploy)
         .outerjoin(
@@ -52,7 +55,10 @@ def list_deployments(session: Session, viewer: AuthToken) -> list[tuple[Deployme
             and_(Deploy.deployment_id == Deployment.id, Deploy.seq == Deployment.current_seq),
         )
         .order_by(Deployment.name)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(Deployment.name > after)
     if viewer.deployment_id is not None:
         query = query.where(Deployment.id == viewer.deployment_id)
     return [(row[0], row[1]) for row in session.execute(query)]

@@ -176,8 +176,14 @@ def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> 
         )
 
 
-def list_previews(session: Session, viewer: AuthToken | None = None) -> list[Preview]:
-    """Previews the token may see (without one: all), sorted by name, with current deploys."""
+def list_previews(
+    session: Session,
+    viewer: AuthToken | None = None,
+    limit: int | None = None,
+    after: str | None = None,
+) -> list[Preview]:
+    """Previews the token may see (without one: all), sorted by name, after the one named
+    ``after``, up to ``limit`` of them, with current deploys."""
     query = (
         select(Deployment, Deploy)
         .outerjoin(
@@ -186,7 +192,10 @@ def list_previews(session: Session, viewer: AuthToken | None = None) -> list[Pre
         )
         .where(Deployment.preview_branch.is_not(None))
         .order_by(Deployment.name)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(Deployment.name > after)
     if viewer is not None and viewer.deployment_id is not None:
         query = query.where(Deployment.id == viewer.deployment_id)
     return [Preview(row[0], row[1]) for row in session.execute(query)]
