@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from dagship.core.schemas import DeploymentCreate, DeploymentOut, DeploymentUpdate
 from dagship.server import views
-from dagship.server.api.paging import DEFAULT_LIMIT, After, Limit, page
+from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
 from dagship.server.db.models import Deployment
 from dagship.server.deps import Admin, SecretsDep, SessionDep, Viewer, WriteSessionDep
 from dagship.server.services import access, agents, airflow_access, deployments
@@ -15,7 +15,7 @@ from dagship.server.services import access, agents, airflow_access, deployments
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
 
-@router.get("")
+@router.get("", responses=LINKED)
 def list_deployments(
     request: Request,
     response: Response,

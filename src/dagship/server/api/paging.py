@@ -17,6 +17,19 @@ MAX_LIMIT = 1000
 
 T = TypeVar("T")
 
+# The Link header, in the OpenAPI document of each paged list.
+LINKED: dict[int | str, dict[str, object]] = {
+    200: {
+        "headers": {
+            "Link": {
+                "description": "The next page, while more follow: "
+                '`<PATH?limit=N&after=C>; rel="next"`',
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
+
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items, at most.")]
 After = Annotated[
     str | None,

@@ -14,7 +14,7 @@ from dagship.core.schemas import (
 )
 from dagship.core.vocabulary import ErrorCode
 from dagship.server import views
-from dagship.server.api.paging import DEFAULT_LIMIT, After, Limit, page
+from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
 from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
 from dagship.server.errors import Invalid
 from dagship.server.services import previews
@@ -22,7 +22,7 @@ from dagship.server.services import previews
 router = APIRouter(prefix="/previews", tags=["previews"])
 
 
-@router.get("")
+@router.get("", responses=LINKED)
 def list_previews(
     request: Request,
     response: Response,

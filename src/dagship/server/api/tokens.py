@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from dagship.core.schemas import TokenCreate, TokenCreated, TokenOut
 from dagship.server import views
-from dagship.server.api.paging import DEFAULT_LIMIT, After, Limit, page
+from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
 from dagship.server.deps import Admin, SessionDep, WriteSessionDep
 from dagship.server.services import tokens
 
@@ -28,7 +28,7 @@ def create_token(body: TokenCreate, session: WriteSessionDep, token: Admin) -> T
     return out
 
 
-@router.get("")
+@router.get("", responses=LINKED)
 def list_tokens(
     request: Request,
     response: Response,
