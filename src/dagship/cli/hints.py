@@ -30,6 +30,9 @@ HINTS: dict[str, str] = {
     ErrorCode.TOKEN_EXPIRED: _NEW_TOKEN,
     ErrorCode.ROLE_REQUIRED: "create one with `dagship token create --role {required_role}`",
     ErrorCode.DEPLOYMENT_REQUIRED: "pass --deployment {deployment}",
+    ErrorCode.AIRFLOW_URL_ADMIN_ONLY: "leave --airflow-url out (a preview then takes the "
+    "server's preview URL template or its source's URL), or have an {required_role} token not "
+    "bound to a deployment set it with `dagship deployment update NAME --airflow-url URL`",
     ErrorCode.DEPLOYMENT_NOT_FOUND: "list the deployments with `dagship deployment list`",
     ErrorCode.TOKEN_NOT_FOUND: "list tokens with `dagship token list`",
     ErrorCode.PREVIEW_NOT_FOUND: "list them with `dagship preview list`",

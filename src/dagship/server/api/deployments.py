@@ -64,7 +64,7 @@ def create_deployment(
 def update_deployment(
     name: str, body: DeploymentUpdate, session: WriteSessionDep, token: Admin, box: SecretsDep
 ) -> DeploymentOut:
-    if "airflow_url" in body.model_fields_set:
+    if body.airflow_url:
         access.check_may_choose_airflow_url(token)
     airflow: dict[str, str | None] = {
         field: getattr(body, field)
