@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 import threading
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from dagship.core.naming import preview_name
 from dagship.server.db.migrate import alembic_config
+from dagship.server.run import run_server
 from tests.conftest import ServerFactory
 from tests.helpers import BACKENDS, PG_ADMIN_DSN, Api, Server, assert_error, unique
 
@@ -307,12 +309,33 @@ def test_previews_get_the_servers_url_template_with_their_sources_credentials(
     assert not b.seen
 
 
-def test_a_bad_url_template_stops_the_server(make_server: ServerFactory) -> None:
-    server = make_server(
-        env={"DAGSHIP_PREVIEW_AIRFLOW_URL_TEMPLATE": "http://{branch}.example"}, start=False
-    )
-    with pytest.raises(RuntimeError, match=r"unknown placeholder \{branch\}"):
-        server.start()
+@pytest.mark.parametrize(
+    ("env", "key_file", "message"),
+    [
+        ({"DAGSHIP_PREVIEW_AIRFLOW_URL_TEMPLATE": "http://{branch}.example"}, None,
+         r"unknown placeholder \{branch\}"),
+        ({"DAGSHIP_SECRET_KEY": "not-a-key"}, None, "DAGSHIP_SECRET_KEY: key 1 is not a Fernet"),
+        ({}, "garbage\n", "secret.key does not hold a Fernet key"),
+    ],
+)  # fmt: skip
+def test_bad_airflow_settings_stop_the_server(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    key_file: str | None,
+    message: str,
+) -> None:
+    """`dagship server` (run in-process: it stops before serving) exits 2 with the message."""
+    for name in [name for name in os.environ if name.startswith("DAGSHIP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSHIP_HOME", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if key_file is not None:
+        (tmp_path / "secret.key").write_text(key_file)
+    assert run_server("127.0.0.1", 0) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_credentials_under_another_key_are_reported_not_sent(

@@ -41,6 +41,19 @@ class SecretBox:
         self._fernet: MultiFernet | None = None
         self._lock = threading.Lock()
 
+    def check(self) -> None:
+        """Raise SecretError if the key file exists but holds no key (a server starting with
+        it says so at once rather than on the first credentials it stores)."""
+        if self._keys or not self._key_file.exists():
+            return
+        try:
+            self._get(create=False)
+        except (ValueError, UnicodeError, OSError) as exc:
+            raise SecretError(
+                f"{self._key_file} does not hold a Fernet key ({exc}); restore it from a backup, "
+                "or set DAGSHIP_SECRET_KEY"
+            ) from None
+
     def encrypt(self, text: str) -> str:
         return self._get(create=True).encrypt(text.encode("utf-8")).decode("ascii")
 
