@@ -48,6 +48,12 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if malformed is not None:
+        reason = (malformed.get("ctx") or {}).get("error", "")
+        return error_response(
+            400, f"the body is not valid JSON: {reason}".rstrip(": "), ErrorCode.MALFORMED_JSON
+        )
     problems = [
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
         for error in exc.errors()[:5]
