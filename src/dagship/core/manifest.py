@@ -176,7 +176,8 @@ def _entry(item: object) -> ManifestEntry:
         )
     missing = {"path", "sha256", "size"} - item.keys()
     if missing:
-        raise ManifestError(f"malformed manifest entry, it lacks {', '.join(sorted(missing))}: {item!r:.200}")
+        lacks = ", ".join(sorted(missing))
+        raise ManifestError(f"malformed manifest entry, it lacks {lacks}: {item!r:.200}")
     return ManifestEntry(
         path=item["path"],
         sha256=item["sha256"],

@@ -39,9 +39,11 @@ UtcTime = Annotated[
 # What the database's columns hold: sequence numbers and counts are 32-bit, sizes 64-bit.
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
-Seq = Annotated[int, Field(ge=0, le=MAX_INT32)]
-Count = Annotated[int, Field(ge=0, le=MAX_INT32)]
-Bytes = Annotated[int, Field(ge=0, le=MAX_INT64)]
+# Numbers and flags in request bodies are taken as JSON types only: "5" is not 5, 0 not false.
+Seq = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+Bytes = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
+Flag = Annotated[bool, Field(strict=True)]
 # Free text from a client (descriptions, commit messages). The bound also makes Pydantic check
 # the text is Unicode a database can store: a lone surrogate ("\ud800") is a 422, not a 500.
 FreeText = Annotated[str, Field(max_length=65_536)]
@@ -157,7 +159,7 @@ class DeploymentCreate(Model):
 
     name: str = Field(pattern=DEPLOYMENT_NAME)
     description: FreeText = ""
-    dag_deploys: bool = True
+    dag_deploys: Flag = True
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | None = None
 
@@ -168,7 +170,7 @@ class DeploymentUpdate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     description: FreeText | None = None
-    dag_deploys: bool | None = None
+    dag_deploys: Flag | None = None
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | Literal[""] | None = None
 
@@ -192,7 +194,7 @@ class TokenCreate(Model):
 
     role: Role
     deployment: NameRef | None = None
-    expires_in_seconds: int | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    expires_in_seconds: int | None = Field(default=None, strict=True, gt=0, le=MAX_SECONDS)
     description: FreeText = ""
 
 
@@ -258,7 +260,7 @@ class DeployRequest(Model):
     git_author: FreeText | None = None
     git_message: FreeText | None = None
     # True when the project's files differ from git_sha: the deploy is not that commit.
-    git_dirty: bool | None = None
+    git_dirty: Flag | None = None
     checks: Checks = Field(default_factory=Checks)
 
 
@@ -298,11 +300,15 @@ class PromoteRequest(Model):
 
     source: NameRef = Field(description="The deployment whose deploy is promoted.")
     seq: int | None = Field(
-        default=None, ge=1, le=MAX_INT32, description="The source's deploy; default current."
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_INT32,
+        description="The source's deploy; default current.",
     )
     expect_seq: Seq | None = None
     description: FreeText | None = None
-    dry_run: bool = False
+    dry_run: Flag = False
 
 
 class PromoteOut(Model):
@@ -348,7 +354,7 @@ class PreviewDeleted(Model):
 class CleanupRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    idle_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    idle_seconds: float | None = Field(default=None, strict=True, gt=0, le=MAX_SECONDS)
 
 
 class CleanupOut(Model):

@@ -20,9 +20,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from dagship.core.vocabulary import ErrorCode
-from dagship.server.api.errors import error_response
+from dagship.server.api.errors import allowed_methods, error_response
 from dagship.server.db.engine import Database
 from dagship.server.errors import ServiceError
 from dagship.server.services import tokens
@@ -62,7 +63,25 @@ class RequestGuard:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed = allowed_methods(scope["app"], scope) if _is_fixed_path(scope) else []
+        if allowed and scope["method"] not in allowed:
+            # PUT /blobs/missing is not an upload of blob "missing": the fixed path's route
+            # shadows the template's, so the method is not allowed here.
+            await _refuse(
+                scope,
+                receive,
+                send,
+                405,
+                f"method {scope['method']} is not allowed here; use {', '.join(allowed)}",
+                ErrorCode.METHOD_NOT_ALLOWED,
+                headers={"Allow": ", ".join(allowed)},
+            )
+            return
+        if not _has_body(scope) or not _routed(scope):
+            # Nothing reads the body of a request no route takes (404, 405).
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -126,12 +145,30 @@ class RequestGuard:
 
 
 async def _refuse(
-    scope: Scope, receive: Receive, send: Send, status: int, detail: str, code: str, **extra: Any
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> None:
     response = error_response(status, detail, code, **extra)
+    response.headers.update(headers or {})
     # The body is left unread: the server closes the connection after this answer.
     response.headers["Connection"] = "close"
     await response(scope, receive, send)
+
+
+def _is_fixed_path(scope: Scope) -> bool:
+    path = scope["path"]
+    return any(getattr(route, "path", None) == path for route in scope["app"].router.routes)
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route of the app takes this method at this path."""
+    return any(route.matches(scope)[0] == Match.FULL for route in scope["app"].router.routes)
 
 
 def _has_body(scope: Scope) -> bool:
