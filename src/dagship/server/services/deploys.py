@@ -238,7 +238,7 @@ def _manifest(
     if len(items) > max_files:
         raise TooLarge(
             f"{field} has {len(items)} files, over the server's limit of {max_files} "
-            "(DAGSHIP_MAX_MANIFEST_FILES): add what Airflow does not need to .dagshipignore",
+            "(DAGSHIP_MAX_MANIFEST_FILES)",
             code=ErrorCode.MANIFEST_TOO_LARGE,
             max_files=max_files,
         )
