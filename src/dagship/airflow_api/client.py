@@ -67,11 +67,14 @@ class AirflowClient:
         self._fixed_token = token
         self._jwt: str | None = None
         self._lock = threading.Lock()
-        self._http = httpx.Client(
-            base_url=self.url,
-            timeout=httpx.Timeout(timeout, connect=3.0),
-            transport=transport,
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=self.url,
+                timeout=httpx.Timeout(timeout, connect=3.0),
+                transport=transport,
+            )
+        except httpx.InvalidURL as exc:
+            raise AirflowUnreachableError(f"{url!r} is not a usable Airflow URL: {exc}") from exc
 
     def close(self) -> None:
         self._http.close()
@@ -159,7 +162,9 @@ class AirflowClient:
     ) -> httpx.Response:
         try:
             return self._http.request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
+        # A host name httpx cannot encode (IDNA) is an InvalidURL or a UnicodeError, not an
+        # HTTPError: the URL is as unreachable either way.
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             raise AirflowUnreachableError(
                 f"cannot reach Airflow at {self.url} ({type(exc).__name__}: {exc})"
             ) from exc

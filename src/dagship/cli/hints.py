@@ -51,6 +51,10 @@ HINTS: dict[str, str] = {
     ErrorCode.SOURCE_IS_PREVIEW: "create it from one, e.g. --from {preview_source}",
     ErrorCode.PROMOTE_TO_ITSELF: "use `dagship rollback {deployment} --to N`",
     ErrorCode.IDLE_SECONDS_REQUIRED: "e.g. `dagship preview cleanup --idle 7d`",
+    ErrorCode.MANIFEST_TOO_LARGE: "leave out what Airflow does not need with .dagshipignore, "
+    "or raise DAGSHIP_MAX_MANIFEST_FILES on the server",
+    ErrorCode.REQUEST_TOO_LARGE: "leave out what Airflow does not need with .dagshipignore, "
+    "or raise DAGSHIP_MAX_REQUEST_BYTES on the server",
 }
 
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from dagship.core.manifest import DIGEST_PATTERN
+from dagship.core.manifest import DIGEST_PATTERN, MAX_PATH_BYTES
 from dagship.core.naming import DEPLOYMENT_NAME
 from dagship.core.vocabulary import (
     AgentState,
@@ -39,15 +39,32 @@ UtcTime = Annotated[
     PlainSerializer(lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
 ]
 
+# What the database's columns hold: sequence numbers and counts are 32-bit, sizes 64-bit.
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+# Numbers and flags in request bodies are taken as JSON types only: "5" is not 5, 0 not false.
+Seq = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+Bytes = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
+Flag = Annotated[bool, Field(strict=True)]
+# Free text from a client (descriptions, commit messages). The bound also makes Pydantic check
+# the text is Unicode a database can store: a lone surrogate ("\ud800") is a 422, not a 500.
+FreeText = Annotated[str, Field(max_length=65_536)]
+# A deployment's name as a client sends it in a body; the services say when none has it.
+NameRef = Annotated[str, Field(min_length=1, max_length=253)]
+# Longest wait a cleanup may name: 100 years, in seconds.
+MAX_SECONDS = 100 * 365 * 24 * 3600
+
 MANIFEST_FILE_SCHEMA = {
     "type": "object",
     "properties": {
-        "path": {"type": "string"},
+        "path": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES},
         "sha256": {"type": "string", "pattern": DIGEST_PATTERN},
-        "size": {"type": "integer", "minimum": 0},
+        "size": {"type": "integer", "minimum": 0, "maximum": MAX_INT64},
         "executable": {"type": "boolean", "default": False},
     },
     "required": ["path", "sha256", "size"],
+    "additionalProperties": False,
 }
 # Entries are checked by dagship.core.manifest rather than Pydantic, so every bad
 # entry gets the same `bad_manifest` error naming its path.
@@ -143,9 +160,18 @@ def check_airflow_url(url: str) -> str:
 
 
 # The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
+# A host name (letters, digits, "-", "_", dots) or an IPv6 address in brackets, an optional
+# port, and a path of URL characters: what an HTTP client can always connect to.
+AIRFLOW_URL = (
+    r"^(https?://([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?|\[[0-9A-Fa-f:.]+\])"
+    r"(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$"
+)
+
+
 AirflowUrl = Annotated[
     str,
-    Field(max_length=2048, pattern=r"^(https?://[^\s/?#@]+[^\s?#]*)?$"),
+    Field(max_length=2048, pattern=AIRFLOW_URL),
     AfterValidator(check_airflow_url),
 ]
 
@@ -177,8 +203,8 @@ class DeploymentCreate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(pattern=DEPLOYMENT_NAME)
-    description: str = ""
-    dag_deploys: bool = True
+    description: FreeText = ""
+    dag_deploys: Flag = True
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | None = None
     airflow_credentials: AirflowCredentials | None = None
@@ -190,8 +216,8 @@ class DeploymentUpdate(Model):
 
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    description: str | None = None
-    dag_deploys: bool | None = None
+    description: FreeText | None = None
+    dag_deploys: Flag | None = None
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | Literal[""] | None = None
     airflow_credentials: AirflowCredentials | None = None
@@ -219,9 +245,9 @@ class TokenCreate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     role: Role
-    deployment: str | None = None
-    expires_in_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
-    description: str = ""
+    deployment: NameRef | None = None
+    expires_in_seconds: int | None = Field(default=None, strict=True, gt=0, le=MAX_SECONDS)
+    description: FreeText = ""
 
 
 class TokenOut(Model):
@@ -240,10 +266,10 @@ class TokenCreated(TokenOut):
 
 
 class MissingRequest(Model):
-    digests: list[str] = Field(max_length=100_000)
+    digests: list[Annotated[str, Field(pattern=DIGEST_PATTERN)]] = Field(max_length=100_000)
     # The deploy these blobs are for: when given, a deploy that would be refused (role,
     # binding, DAG deploys disabled, unknown deployment) is refused now, before any upload.
-    deployment: str | None = None
+    deployment: NameRef | None = None
     kind: Kind | None = None
 
 
@@ -275,18 +301,18 @@ class DeployRequest(Model):
     kind: Kind
     dags_manifest: ManifestEntries | None = None
     project_manifest: ManifestEntries | None = None
-    expect_seq: int | None = Field(default=None, ge=0)
-    # Clients send cli or ci; s3 and promote are for dagship's own integrations.
-    origin: Literal[Origin.CLI, Origin.CI, Origin.S3, Origin.PROMOTE] = Origin.CLI
-    description: str | None = None
-    uploaded_files: int = Field(default=0, ge=0)
-    uploaded_bytes: int = Field(default=0, ge=0)
-    git_sha: str | None = None
-    git_branch: str | None = None
-    git_author: str | None = None
-    git_message: str | None = None
+    expect_seq: Seq | None = None
+    # Clients send cli or ci: the server alone sets promote and rollback, on its own routes.
+    origin: Literal[Origin.CLI, Origin.CI] = Origin.CLI
+    description: FreeText | None = None
+    uploaded_files: Count = 0
+    uploaded_bytes: Bytes = 0
+    git_sha: FreeText | None = None
+    git_branch: FreeText | None = None
+    git_author: FreeText | None = None
+    git_message: FreeText | None = None
     # True when the project's files differ from git_sha: the deploy is not that commit.
-    git_dirty: bool | None = None
+    git_dirty: Flag | None = None
     checks: Checks = Field(default_factory=Checks)
 
 
@@ -308,9 +334,9 @@ class DiffOut(Model):
 class RollbackRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    to_seq: int | None = None
-    expect_seq: int | None = Field(default=None, ge=0)
-    description: str | None = None
+    to_seq: Seq | None = None
+    expect_seq: Seq | None = None
+    description: FreeText | None = None
 
 
 class RollbackOut(Model):
@@ -324,11 +350,17 @@ class RollbackOut(Model):
 class PromoteRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    source: str = Field(description="The deployment whose deploy is promoted.")
-    seq: int | None = Field(default=None, ge=1, description="The source's deploy; default current.")
-    expect_seq: int | None = Field(default=None, ge=0)
-    description: str | None = None
-    dry_run: bool = False
+    source: NameRef = Field(description="The deployment whose deploy is promoted.")
+    seq: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_INT32,
+        description="The source's deploy; default current.",
+    )
+    expect_seq: Seq | None = None
+    description: FreeText | None = None
+    dry_run: Flag = False
 
 
 class PromoteOut(Model):
@@ -344,7 +376,7 @@ class PromoteOut(Model):
 class PreviewCreate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    source: str
+    source: NameRef
     branch: str = Field(min_length=1, max_length=1000)
     # Admins only: without it the preview takes the server's template or its source's URL.
     airflow_url: AirflowUrl | None = None
@@ -376,7 +408,7 @@ class PreviewDeleted(Model):
 class CleanupRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    idle_seconds: float | None = Field(default=None, gt=0)
+    idle_seconds: float | None = Field(default=None, strict=True, gt=0, le=MAX_SECONDS)
 
 
 class CleanupOut(Model):

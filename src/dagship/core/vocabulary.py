@@ -189,6 +189,14 @@ class ErrorCode(StrEnum):
     # ``deployment`` is not a preview, so it is not deleted as one.
     NOT_A_PREVIEW = "not_a_preview"
 
+    # 413: the request's body is over ``max_bytes`` (DAGSHIP_MAX_REQUEST_BYTES).
+    REQUEST_TOO_LARGE = "request_too_large"
+    # 413: a manifest has more than ``max_files`` entries (DAGSHIP_MAX_MANIFEST_FILES).
+    MANIFEST_TOO_LARGE = "manifest_too_large"
+
+    # 400: the body is not JSON.
+    MALFORMED_JSON = "malformed_json"
+
     # 422
     BAD_MANIFEST = "bad_manifest"
     MISSING_BLOBS = "missing_blobs"

@@ -24,6 +24,9 @@ from dagship.core.schemas import check_airflow_url
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BLOB_SIZE = 256 * 1024 * 1024
+# A request body other than a blob: a deploy of 100,000 files with long paths fits.
+DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_MANIFEST_FILES = 100_000
 DEFAULT_PREVIEW_IDLE_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_PREVIEW_SWEEP_INTERVAL = 600.0
 _OFF = {"0", "off", "never", "none"}
@@ -55,6 +58,8 @@ class Settings:
     database_url: str
     storage_url: str
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_manifest_files: int = DEFAULT_MAX_MANIFEST_FILES
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     # Credentials for the REST API of deployments' Airflows whose URL an admin chose, unless
@@ -81,6 +86,12 @@ class Settings:
             database_url=database_url,
             storage_url=storage_url,
             max_blob_size=_positive_int(env, "DAGSHIP_MAX_BLOB_SIZE", DEFAULT_MAX_BLOB_SIZE),
+            max_request_bytes=_positive_int(
+                env, "DAGSHIP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES
+            ),
+            max_manifest_files=_positive_int(
+                env, "DAGSHIP_MAX_MANIFEST_FILES", DEFAULT_MAX_MANIFEST_FILES, "a number of files"
+            ),
             host=env.get("DAGSHIP_HOST") or DEFAULT_HOST,
             port=_port(env.get("DAGSHIP_PORT"), "DAGSHIP_PORT"),
             airflow=AirflowAuth(
@@ -155,14 +166,16 @@ def check_storage_url(url: str) -> None:
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(
+    env: Mapping[str, str], name: str, default: int, unit: str = "a number of bytes"
+) -> int:
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = int(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be a number of bytes, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {unit}, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {value}")
     return value
