@@ -39,10 +39,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(sweep_previews(settings, database))
+        watcher = asyncio.create_task(events.watch())
         yield
-        sweeper.cancel()
-        with suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, watcher):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         follower.close()
         database.dispose()
 
@@ -60,7 +62,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.database = database
     app.state.store = open_store(settings.storage_url)
     app.state.airflow = follower = AirflowFollower(settings.airflow)
-    app.state.events = DeployEvents()
+    app.state.events = events = DeployEvents(database)
     errors.install(app)
     app.include_router(home.router)
     app.include_router(health.router)

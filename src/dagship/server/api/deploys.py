@@ -42,10 +42,8 @@ from dagship.server.services import airflow, deployments, deploys, manifests, re
 from dagship.server.services.access import AuthToken
 
 router = APIRouter(tags=["deploys"])
-# Longest ?wait= for the current DAG version, and how often a waiting request reads the
-# database again (deploys committed by other server processes wake nobody).
+# Longest ?wait= for the current DAG or project version.
 MAX_WAIT_SECONDS = 60.0
-RECHECK_SECONDS = 1.0
 
 
 @router.post("/deployments/{name}/deploys", status_code=status.HTTP_201_CREATED)
@@ -210,15 +208,17 @@ async def _current(
     database: DatabaseDep, events: EventsDep, tree: Tree, if_none_match: str | None, wait: float
 ) -> Response:
     """Answer with the tree's current version, or 304 while it is still ``If-None-Match``
-    (for up to ``wait`` seconds, woken by deploys)."""
+    (for up to ``wait`` seconds). While it waits it reads nothing: the deployment's next
+    change wakes it (server/events.py), and it reads once more."""
     deadline = time.monotonic() + wait
     while True:
-        seen = events.count
+        # Taken before the read, so a change committed after the read always wakes the wait.
+        seen = events.generation(tree.deployment)
         response = await run_in_threadpool(_current_tree, database, tree, if_none_match)
         left = deadline - time.monotonic()
         if response.status_code != status.HTTP_304_NOT_MODIFIED or left <= 0 or events.stopping:
             return response
-        await events.wait(seen, min(left, RECHECK_SECONDS))
+        await events.wait(tree.deployment, seen, left)
 
 
 def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> Response:
