@@ -23,6 +23,8 @@ DEFAULT_PORT = 8787
 DEFAULT_MAX_BLOB_SIZE = 256 * 1024 * 1024
 DEFAULT_PREVIEW_IDLE_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_PREVIEW_SWEEP_INTERVAL = 600.0
+DEFAULT_CLIENT_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 4096
 _OFF = {"0", "off", "never", "none"}
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_STORAGE_SCHEMES = ("file",)
@@ -56,6 +58,10 @@ class Settings:
     # every preview_sweep_interval seconds.
     preview_idle_timeout: float | None = DEFAULT_PREVIEW_IDLE_TIMEOUT
     preview_sweep_interval: float = DEFAULT_PREVIEW_SWEEP_INTERVAL
+    # A client that sends nothing for this long in the middle of a request is dropped.
+    client_timeout: float = DEFAULT_CLIENT_TIMEOUT
+    # Open connections (each held long poll is one) beyond which requests get a 503.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +87,12 @@ class Settings:
                 "DAGSHIP_PREVIEW_SWEEP_INTERVAL",
                 DEFAULT_PREVIEW_SWEEP_INTERVAL,
             ),
+            client_timeout=_duration(
+                env.get("DAGSHIP_CLIENT_TIMEOUT"), "DAGSHIP_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT
+            ),
+            max_connections=_positive_int(
+                env, "DAGSHIP_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, "a number of connections"
+            ),
         )
         settings.check()
         return settings
@@ -97,6 +109,8 @@ class Settings:
             airflow=self.airflow,
             preview_idle_timeout=self.preview_idle_timeout,
             preview_sweep_interval=self.preview_sweep_interval,
+            client_timeout=self.client_timeout,
+            max_connections=self.max_connections,
         )
 
     def check(self) -> None:
@@ -144,14 +158,16 @@ def check_storage_url(url: str) -> None:
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(
+    env: Mapping[str, str], name: str, default: int, what: str = "a number of bytes"
+) -> int:
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = int(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be a number of bytes, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {value}")
     return value
