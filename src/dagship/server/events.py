@@ -25,6 +25,8 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,6 +35,7 @@ from dagship.server.db.engine import Database
 
 # Uvicorn's logger: the one `dagship server` prints at INFO.
 log = logging.getLogger("uvicorn.error")
+T = TypeVar("T")
 
 POLL_SECONDS = 1.0
 LISTEN_POLL_SECONDS = 15.0
@@ -49,6 +52,7 @@ class DeployEvents:
         self._check: asyncio.Event | None = None
         self._generations: dict[str, int] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}
         self.waiting = 0
         # How many times the watcher read the deployments' states (server stats).
         self.checks = 0
@@ -87,6 +91,18 @@ class DeployEvents:
                     await changed.wait()
         finally:
             self.waiting -= 1
+
+    async def shared(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``'s result, shared by every caller with ``key`` while it runs: the waiters
+        one change woke (a thousand DAG processors of one deployment) read the database once.
+        A caller that comes after the read ended reads again."""
+        running = self._reads.get(key)
+        if running is None:
+            running = self._reads[key] = asyncio.ensure_future(read())
+            running.add_done_callback(lambda _done: self._reads.pop(key, None))
+        # Shielded: one caller going away (its client disconnected) does not cancel the read
+        # the others wait for.
+        return await asyncio.shield(running)
 
     async def watch(self) -> None:
         """The watcher: runs until cancelled (started by the app's lifespan)."""
