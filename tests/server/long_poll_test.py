@@ -121,3 +121,16 @@ def test_a_deploy_through_another_server_process_wakes_a_poll(
         assert {r.json()["version"] for r in answers} == {new["dags_version"]}
     finally:
         second.stop()
+
+
+def test_deleting_the_deployment_ends_its_held_polls_with_404(server: Server) -> None:
+    api = server.api()
+    name = api.create_deployment()["name"]
+    version = api.deploy_files(name, {"a.py": b"one"}).json()["dags_version"]
+    before = _stats(api)["long_polls_waiting"]
+    polls = _hold_in_thread(server, name, version, 3)
+    _wait_until_held(api, before + 3)
+    assert api.delete(f"/deployments/{name}").status_code == 204
+    answers = polls.result(timeout=WAIT)
+    assert [r.status_code for r in answers] == [404] * 3
+    assert {r.json()["code"] for r in answers} == {"deployment_not_found"}

@@ -74,7 +74,7 @@ class DeployEvents:
         with self._lock:
             loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake_all)
+            loop.call_soon_threadsafe(self._release_all)
 
     async def wait(self, name: str, seen: int, timeout: float) -> None:
         """Return when ``name`` changed after generation ``seen``, ``timeout`` passed or the
@@ -188,3 +188,9 @@ class DeployEvents:
     def _wake_all(self) -> None:
         for name in list(self._changed):
             self._bump(name)
+
+    def _release_all(self) -> None:
+        # Stopping: the waiters return without a change, so they answer without reading.
+        changed, self._changed = self._changed, {}
+        for event in changed.values():
+            event.set()

@@ -220,8 +220,8 @@ async def _current(
         if left <= 0:
             break
         await events.wait(tree.deployment, seen, left)
-        if events.generation(tree.deployment) == seen:
-            break  # the wait ended (or the server is stopping) and nothing changed
+        if events.stopping or events.generation(tree.deployment) == seen:
+            break  # the wait ended, or the server is stopping, and nothing changed
         seen = events.generation(tree.deployment)
         # Every request this change woke shares one read, begun after the change was seen.
         key = (tree.deployment, tree.kind, seen)
