@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from dagship.server.settings import Settings, SettingsError
+from tests.conftest import ServerFactory
 from tests.helpers import Server, sha256
 
 
@@ -134,3 +135,21 @@ def test_client_timeout_and_max_connections_are_read() -> None:
     env = {"DAGSHIP_CLIENT_TIMEOUT": "2m", "DAGSHIP_MAX_CONNECTIONS": "10000"}
     settings = Settings.from_env(env).with_address("0.0.0.0", 1)
     assert (settings.client_timeout, settings.max_connections) == (120.0, 10000)
+
+
+def test_requests_beyond_max_connections_get_503(make_server: ServerFactory) -> None:
+    srv = make_server("sqlite", env={"DAGSHIP_MAX_CONNECTIONS": "3"})
+    api = srv.api()
+    held = [_connect(srv) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # the server has accepted them
+        r = api.get("/deployments")
+        assert r.status_code == 503, r.text
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while (r := api.get("/deployments")).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
+    assert "Exceeded concurrency limit" in srv.log()
