@@ -168,7 +168,7 @@ async def one_count(
         "commit_s": round(acknowledged - committed_at, 3),
         "wrong_answers": wrong,
         # The server's CPU time to answer every waiter, from the commit's acknowledgement.
-        "wake_cpu_s": round(wake_cpu, 3),
+        "wake_cpu_s": round(max(wake_cpu, 0.0), 3),
     }
     if wakes:
         figures["wake_p50_s"] = round(statistics.median(wakes), 3)

@@ -145,6 +145,10 @@ def test_requests_beyond_max_connections_get_503(make_server: ServerFactory) -> 
         time.sleep(0.5)  # the server has accepted them
         r = api.get("/deployments")
         assert r.status_code == 503, r.text
+        assert r.json()["code"] == "server_busy"
+        assert r.json()["max_connections"] == 3
+        assert "DAGSHIP_MAX_CONNECTIONS" in r.json()["detail"]
+        assert r.headers["retry-after"] == "5"
     finally:
         for sock in held:
             sock.close()
@@ -152,4 +156,4 @@ def test_requests_beyond_max_connections_get_503(make_server: ServerFactory) -> 
     while (r := api.get("/deployments")).status_code == 503 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert r.status_code == 200, r.text
-    assert "Exceeded concurrency limit" in srv.log()
+    assert "over DAGSHIP_MAX_CONNECTIONS (3)" in srv.log()

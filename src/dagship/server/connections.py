@@ -1,4 +1,5 @@
-"""Connection limits: a client that stops sending a request halfway is dropped.
+"""Connection limits: past ``max_connections`` requests get a 503, and a client that stops
+sending a request halfway is dropped.
 
 uvicorn closes a keep-alive connection that sends nothing after a response, but it waits
 forever for the rest of a request (headers sent slowly, or a blob upload that stalls) and for
@@ -12,14 +13,53 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sized
 
 import h11
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from dagship.core.vocabulary import ErrorCode
+from dagship.server.api.errors import error_response
 
 # Uvicorn's logger: the one `dagship server` prints at INFO.
 log = logging.getLogger("uvicorn.error")
 # The client's h11 states in which the server waits for more of its request.
 _READING = (h11.IDLE, h11.SEND_BODY)
+RETRY_AFTER_SECONDS = 5
+
+
+class ConnectionLimit:
+    """ASGI middleware: while more than ``limit`` connections are open (each held long poll is
+    one), a new request gets a 503 with the API's error shape instead of being served.
+
+    ``connections`` is uvicorn's set of open connections (``Server.server_state``), known only
+    once the server exists; until then nothing is limited.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.connections: Sized = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(self.connections) > self.limit:
+            log.warning(
+                "answered 503: %d connections are open, over DAGSHIP_MAX_CONNECTIONS (%d)",
+                len(self.connections),
+                self.limit,
+            )
+            response = error_response(
+                503,
+                f"the server has {len(self.connections)} connections open, over its limit of "
+                f"{self.limit} (DAGSHIP_MAX_CONNECTIONS); retry in a few seconds",
+                ErrorCode.SERVER_BUSY,
+                max_connections=self.limit,
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def read_timeout_protocol(client_timeout: float) -> type[H11Protocol]:

@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from dagship.files import write_atomic
 from dagship.server.app import create_app, migrated_database
-from dagship.server.connections import read_timeout_protocol
+from dagship.server.connections import ConnectionLimit, read_timeout_protocol
 from dagship.server.db.engine import Database
 from dagship.server.events import DeployEvents
 from dagship.server.services import tokens
@@ -60,13 +59,16 @@ def run_server(host: str | None = None, port: int | None = None) -> int:
     bound_port = sock.getsockname()[1]
     print(f"dagship server listening on http://{settings.host}:{bound_port}", flush=True)
     raise_open_files_limit(settings.max_connections + SPARE_FILES)
-    Server(uvicorn_config(app, settings), app.state.events).run(sockets=[sock])
+    limited = ConnectionLimit(app, settings.max_connections)
+    server = Server(uvicorn_config(limited, settings), app.state.events)
+    limited.connections = server.server_state.connections
+    server.run(sockets=[sock])
     return 0
 
 
-def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
-    """uvicorn's settings: limits on connections and on slow or idle clients (docs/server.md,
-    "Long polls, timeouts and connection limits")."""
+def uvicorn_config(app: ConnectionLimit, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings: limits on slow or idle clients (docs/server.md, "Long polls,
+    timeouts and connection limits"); ``app`` limits the connections."""
     return uvicorn.Config(
         app,
         log_level="info",
@@ -76,8 +78,6 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         http=read_timeout_protocol(settings.client_timeout),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        # Beyond this many open connections (each held long poll is one), requests get 503.
-        limit_concurrency=settings.max_connections,
     )
 
 
