@@ -48,6 +48,8 @@ HINTS: dict[str, str] = {
     ErrorCode.SOURCE_IS_PREVIEW: "create it from one, e.g. --from {preview_source}",
     ErrorCode.PROMOTE_TO_ITSELF: "use `dagship rollback {deployment} --to N`",
     ErrorCode.IDLE_SECONDS_REQUIRED: "e.g. `dagship preview cleanup --idle 7d`",
+    ErrorCode.SERVER_BUSY: "run the command again shortly; the server's operator can raise "
+    "DAGSHIP_MAX_CONNECTIONS above {max_connections}",
 }
 
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are
