@@ -13,7 +13,8 @@ query (``db/changes.py``):
   lost while the listening connection reconnected;
 - every ``POLL_SECONDS`` on SQLite, where other processes cannot notify.
 
-So a thousand idle waiters cost what one does; a woken waiter reads its deployment once.
+So a thousand idle waiters cost what one does, and the waiters one change woke share one
+read (``shared``).
 
 When the server stops, ``stop()`` wakes every waiter and no new wait begins, so a long poll
 answers at once (nothing changed: 304) instead of holding the shutdown for up to a minute.
