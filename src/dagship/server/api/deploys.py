@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -249,6 +250,11 @@ class Current:
     def response(self, if_none_match: str | None) -> Response:
         if self.matches(if_none_match) or self.body is None:
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": self.etag})
+        return Response(self.payload, media_type="application/json", headers={"ETag": self.etag})
+
+    @functools.cached_property
+    def payload(self) -> bytes:
+        """The 200 answer's body, encoded once for every request a change woke."""
         head = json.dumps(
             {
                 "deployment": self.deployment,
@@ -257,11 +263,7 @@ class Current:
                 "seq": self.seq,
             }
         )
-        return Response(
-            f'{head[:-1]},"files":{self.body}}}',
-            media_type="application/json",
-            headers={"ETag": self.etag},
-        )
+        return f'{head[:-1]},"files":{self.body}}}'.encode()
 
 
 async def _read_after_wake(database: Database, tree: Tree) -> Current:
