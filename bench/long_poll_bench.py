@@ -16,7 +16,7 @@ Before this design (issue 14) each waiter re-read the database every second: 200
 commit 16-22 s.
 
 Run: python bench/long_poll_bench.py [--waiters 200,1000] [--idle 15] [--probes 100]
-     [--database-url postgresql+psycopg://...] [--json]
+     [--files 100] [--database-url postgresql+psycopg://...] [--json]
 """
 
 from __future__ import annotations
@@ -77,11 +77,17 @@ def start_server(work: Path, database_url: str | None) -> tuple[subprocess.Popen
         time.sleep(0.1)
 
 
-async def deploy(http: httpx.AsyncClient, name: str, content: bytes) -> dict[str, Any]:
-    digest = hashlib.sha256(content).hexdigest()
-    (await http.put(f"/api/v1/blobs/{digest}", content=content)).raise_for_status()
-    entry = {"path": "dag.py", "sha256": digest, "size": len(content), "executable": False}
-    body = {"kind": "dags", "origin": "cli", "dags_manifest": [entry]}
+async def deploy(http: httpx.AsyncClient, name: str, files: int, version: int) -> dict[str, Any]:
+    """A DAG deploy of ``files`` files, of which the first says ``version``: each answer to a
+    woken poll carries the manifest, as large as a real project's."""
+    manifest = []
+    for i in range(files):
+        content = f"# dag {i}, version {version if i == 0 else 1}\n".encode()
+        digest = hashlib.sha256(content).hexdigest()
+        (await http.put(f"/api/v1/blobs/{digest}", content=content)).raise_for_status()
+        entry = {"path": f"dag_{i:05d}.py", "sha256": digest, "size": len(content)}
+        manifest.append({**entry, "executable": False})
+    body = {"kind": "dags", "origin": "cli", "dags_manifest": manifest}
     r = await http.post(f"/api/v1/deployments/{name}/deploys", json=body)
     r.raise_for_status()
     return dict(r.json())
@@ -139,7 +145,7 @@ async def one_count(
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         name = f"bench-{waiters}"
         (await http.post("/api/v1/deployments", json={"name": name})).raise_for_status()
-        old = (await deploy(http, name, b"# version 1\n"))["dags_version"]
+        old = (await deploy(http, name, args.files, 1))["dags_version"]
         base = await held(http, name)
         tasks = [asyncio.create_task(poll(url, token, name, old)) for _ in range(waiters)]
         deadline = time.monotonic() + 120
@@ -153,7 +159,7 @@ async def one_count(
         cpu = (after.user + after.system - before.user - before.system) / elapsed * 100
         latencies = await probes(http, name, args.probes)
         committed_at = time.monotonic()
-        new = (await deploy(http, name, b"# version 2\n"))["dags_version"]
+        new = (await deploy(http, name, args.files, 2))["dags_version"]
         acknowledged, cpu_before = time.monotonic(), server.cpu_times()
         answers = await asyncio.gather(*tasks)
         cpu_after = server.cpu_times()
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waiters", default="200,1000", help="comma-separated counts")
     parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle measured")
     parser.add_argument("--probes", type=int, default=100, help="other requests per count")
+    parser.add_argument("--files", type=int, default=100, help="files in the DAG bundle")
     parser.add_argument("--database-url", help="e.g. postgresql+psycopg://user@host/db")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

@@ -14,7 +14,19 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "long_poll_bench.py"
 
 def test_long_poll_bench_runs_with_a_few_waiters() -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--waiters", "5", "--idle", "0.5", "--probes", "4", "--json"],
+        [
+            sys.executable,
+            str(BENCH),
+            "--waiters",
+            "5",
+            "--idle",
+            "0.5",
+            "--probes",
+            "4",
+            "--files",
+            "3",
+            "--json",
+        ],
         env=clean_env(),
         capture_output=True,
         text=True,
