@@ -77,9 +77,9 @@ def start_server(work: Path, database_url: str | None) -> tuple[subprocess.Popen
         time.sleep(0.1)
 
 
-async def deploy(http: httpx.AsyncClient, name: str, files: int, version: int) -> dict[str, Any]:
-    """A DAG deploy of ``files`` files, of which the first says ``version``: each answer to a
-    woken poll carries the manifest, as large as a real project's."""
+async def upload(http: httpx.AsyncClient, files: int, version: int) -> list[dict[str, Any]]:
+    """Upload a DAG bundle of ``files`` files, of which the first says ``version``, and return
+    its manifest: each answer to a woken poll carries it, as large as a real project's."""
     manifest = []
     for i in range(files):
         content = f"# dag {i}, version {version if i == 0 else 1}\n".encode()
@@ -87,10 +87,14 @@ async def deploy(http: httpx.AsyncClient, name: str, files: int, version: int) -
         (await http.put(f"/api/v1/blobs/{digest}", content=content)).raise_for_status()
         entry = {"path": f"dag_{i:05d}.py", "sha256": digest, "size": len(content)}
         manifest.append({**entry, "executable": False})
+    return manifest
+
+
+async def commit(http: httpx.AsyncClient, name: str, manifest: list[dict[str, Any]]) -> str:
     body = {"kind": "dags", "origin": "cli", "dags_manifest": manifest}
     r = await http.post(f"/api/v1/deployments/{name}/deploys", json=body)
     r.raise_for_status()
-    return dict(r.json())
+    return str(r.json()["dags_version"])
 
 
 async def held(http: httpx.AsyncClient, name: str) -> int:
@@ -145,7 +149,7 @@ async def one_count(
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         name = f"bench-{waiters}"
         (await http.post("/api/v1/deployments", json={"name": name})).raise_for_status()
-        old = (await deploy(http, name, args.files, 1))["dags_version"]
+        old = await commit(http, name, await upload(http, args.files, 1))
         base = await held(http, name)
         tasks = [asyncio.create_task(poll(url, token, name, old)) for _ in range(waiters)]
         deadline = time.monotonic() + 120
@@ -158,8 +162,9 @@ async def one_count(
         after, elapsed = server.cpu_times(), time.monotonic() - started
         cpu = (after.user + after.system - before.user - before.system) / elapsed * 100
         latencies = await probes(http, name, args.probes)
+        manifest = await upload(http, args.files, 2)
         committed_at = time.monotonic()
-        new = (await deploy(http, name, args.files, 2))["dags_version"]
+        new = await commit(http, name, manifest)
         acknowledged, cpu_before = time.monotonic(), server.cpu_times()
         answers = await asyncio.gather(*tasks)
         cpu_after = server.cpu_times()
