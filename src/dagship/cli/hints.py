@@ -55,6 +55,8 @@ HINTS: dict[str, str] = {
     "or raise DAGSHIP_MAX_MANIFEST_FILES on the server",
     ErrorCode.REQUEST_TOO_LARGE: "leave out what Airflow does not need with .dagshipignore, "
     "or raise DAGSHIP_MAX_REQUEST_BYTES on the server",
+    ErrorCode.SERVER_BUSY: "run the command again shortly; the server's operator can raise "
+    "DAGSHIP_MAX_CONNECTIONS above {max_connections}",
 }
 
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are

@@ -95,6 +95,20 @@ class InfoOut(Model):
     max_blob_size: int
 
 
+class ServerStatsOut(Model):
+    """What one server process is doing now, for operators and benchmarks."""
+
+    long_polls_waiting: int = Field(
+        description="Requests of this process held by ?wait= right now, reading nothing"
+    )
+    deployment_checks: int = Field(
+        description="Times this process read every deployment's state to wake long polls"
+    )
+    database_statements: int = Field(
+        description="SQL statements this process sent to the database since it started"
+    )
+
+
 class Checks(Model):
     """What the deploying client checked before deploying (docs/validate.md)."""
 

@@ -152,6 +152,8 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     INVALID = "invalid"
     INTERNAL = "internal"
+    # 503: the server has DAGSHIP_MAX_CONNECTIONS connections open (``max_connections``).
+    SERVER_BUSY = "server_busy"
 
     # 401: the request's token (``token_id`` for revoked and expired ones).
     TOKEN_MISSING = "token_missing"

@@ -41,10 +41,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(sweep_previews(settings, database))
+        watcher = asyncio.create_task(events.watch())
         yield
-        sweeper.cancel()
-        with suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, watcher):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         follower.close()
         database.dispose()
 
@@ -63,7 +65,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.store = open_store(settings.storage_url)
     app.state.secrets = secrets = SecretBox(settings.secret_keys, settings.home)
     app.state.airflow = follower = AirflowFollower(settings.airflow, secrets)
-    app.state.events = DeployEvents()
+    app.state.events = events = DeployEvents(database)
     errors.install(app)
     app.add_middleware(RequestGuard, database=database, max_bytes=settings.max_request_bytes)
     app.include_router(home.router)

@@ -1,10 +1,20 @@
 """DeployEvents: wakes requests that wait for a deployment's next deploy.
 
 A DAG bundle asks "tell me when the current DAG version is no longer X" and the server holds
-the request open (``GET /deployments/{name}/dags/current?wait=S``). A commit in this process
-wakes every waiter at once; a commit made by another server process behind the same database is
-seen when the waiters read the database again, at least once a second. Waiters hold no thread
-while they wait.
+the request open (``GET /deployments/{name}/dags/current?wait=S``; agents do the same on
+``.../project/current``). A waiting request holds no thread and reads nothing: it waits on its
+deployment's *generation*, a counter that one watcher per server process bumps when it sees
+that deployment's current deploy change. The watcher reads every deployment's state in one small
+query (``db/changes.py``):
+
+- at once when this process commits a deploy (``notify``);
+- at once when another server process on the same PostgreSQL database commits one
+  (``LISTEN dagship_deploys``), and every ``LISTEN_POLL_SECONDS`` in case a notification was
+  lost while the listening connection reconnected;
+- every ``POLL_SECONDS`` on SQLite, where other processes cannot notify.
+
+So a thousand idle waiters cost what one does, and the waiters one change woke share one
+read (``shared``).
 
 When the server stops, ``stop()`` wakes every waiter and no new wait begins, so a long poll
 answers at once (nothing changed: 304) instead of holding the shutdown for up to a minute.
@@ -14,51 +24,174 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dagship.server.db.changes import CHANNEL, DeploymentStates, deployment_states
+from dagship.server.db.engine import Database
+
+# Uvicorn's logger: the one `dagship server` prints at INFO.
+log = logging.getLogger("uvicorn.error")
+T = TypeVar("T")
+
+POLL_SECONDS = 1.0
+LISTEN_POLL_SECONDS = 15.0
+RECONNECT_SECONDS = 2.0
 
 
 class DeployEvents:
-    """A counter of commits in this process that async waiters can wait on."""
+    """Per deployment, a generation counter that async waiters wait on."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self.count = 0
+        self._check: asyncio.Event | None = None
+        self._generations: dict[str, int] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}
+        self.waiting = 0
+        # How many times the watcher read the deployments' states (server stats).
+        self.checks = 0
         self.stopping = False
 
+    def generation(self, name: str) -> int:
+        return self._generations.get(name, 0)
+
     def notify(self) -> None:
-        """A deploy was committed: wake the waiters (callable from any thread)."""
+        """A deploy was committed in this process: look for changes now (any thread)."""
         with self._lock:
-            loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake)
+            loop, check = self._loop, self._check
+        if loop is not None and check is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(check.set)
 
     def stop(self) -> None:
         """The server is stopping: wake the waiters and let none wait again (any thread)."""
         self.stopping = True
-        self.notify()
+        with self._lock:
+            loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._release_all)
 
-    async def wait(self, seen: int, timeout: float) -> None:
-        """Return when a commit happened after ``seen`` (a ``count``), ``timeout`` passed or
-        the server is stopping."""
-        if self.count != seen or self.stopping:
+    async def wait(self, name: str, seen: int, timeout: float) -> None:
+        """Return when ``name`` changed after generation ``seen``, ``timeout`` passed or the
+        server is stopping."""
+        if self.generation(name) != seen or self.stopping:
             return
-        changed = self._event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout)
+        changed = self._changed.get(name)
+        if changed is None:
+            changed = self._changed[name] = asyncio.Event()
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await changed.wait()
+        finally:
+            self.waiting -= 1
 
-    def _event(self) -> asyncio.Event:
+    async def shared(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``'s result, shared by every caller with ``key`` while it runs: the waiters
+        one change woke (a thousand DAG processors of one deployment) read the database once.
+        A caller that comes after the read ended reads again."""
+        running = self._reads.get(key)
+        if running is None:
+            running = self._reads[key] = asyncio.ensure_future(read())
+            running.add_done_callback(lambda _done: self._reads.pop(key, None))
+        # Shielded: one caller going away (its client disconnected) does not cancel the read
+        # the others wait for.
+        return await asyncio.shield(running)
+
+    async def watch(self) -> None:
+        """The watcher: runs until cancelled (started by the app's lifespan)."""
         with self._lock:
             self._loop = asyncio.get_running_loop()
-            if self._changed is None:
-                self._changed = asyncio.Event()
-            return self._changed
+            self._check = check = asyncio.Event()
+        listener = None
+        interval = POLL_SECONDS
+        if self._database.engine.dialect.name == "postgresql":
+            listener = asyncio.create_task(self._listen(check))
+            interval = LISTEN_POLL_SECONDS
+        try:
+            known = await self._read_states()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await check.wait()
+                check.clear()
+                known = await self._check_changes(known)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
 
-    def _wake(self) -> None:
-        # Runs in the event loop: waiters of this event wake, later ones get a fresh one.
-        self.count += 1
-        with self._lock:
-            changed, self._changed = self._changed, None
+    async def _check_changes(self, known: DeploymentStates | None) -> DeploymentStates | None:
+        states = await self._read_states()
+        if states is None:
+            return known
+        if known is None:
+            # What changed since the last good read is unknown: every waiter reads once.
+            self._wake_all()
+            return states
+        for name in known.keys() | states.keys():
+            if known.get(name) != states.get(name):
+                self._bump(name)
+        return states
+
+    async def _read_states(self) -> DeploymentStates | None:
+        self.checks += 1
+        try:
+            # In a thread: the database calls are blocking and requests must keep flowing.
+            return await asyncio.to_thread(self._states)
+        except SQLAlchemyError as exc:
+            # Waiters keep waiting (their timeouts still answer); the next check retries.
+            log.warning("cannot read the deployments to wake long polls: %s", exc)
+            return None
+
+    def _states(self) -> DeploymentStates:
+        with self._database.read_session() as session:
+            return deployment_states(session)
+
+    async def _listen(self, check: asyncio.Event) -> None:
+        """Set ``check`` whenever a server process commits a deploy (PostgreSQL)."""
+        import psycopg
+
+        url = self._database.engine.url.set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    # Anything committed while no connection listened is found by this check.
+                    check.set()
+                    async for _notification in conn.notifies():
+                        check.set()
+            except psycopg.Error as exc:
+                log.warning(
+                    "lost the database connection that listens for deploys (%s); "
+                    "reconnecting in %g s",
+                    exc,
+                    RECONNECT_SECONDS,
+                )
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    def _bump(self, name: str) -> None:
+        # Runs in the event loop: this deployment's waiters wake, later ones get a fresh event.
+        self._generations[name] = self.generation(name) + 1
+        changed = self._changed.pop(name, None)
         if changed is not None:
             changed.set()
+
+    def _wake_all(self) -> None:
+        for name in list(self._changed):
+            self._bump(name)
+
+    def _release_all(self) -> None:
+        # Stopping: the waiters return without a change, so they answer without reading.
+        changed, self._changed = self._changed, {}
+        for event in changed.values():
+            event.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dagship.files import write_atomic
 from dagship.server.app import create_app, migrated_database
+from dagship.server.connections import ConnectionLimit, read_timeout_protocol
 from dagship.server.db.engine import Database
 from dagship.server.events import DeployEvents
 from dagship.server.secret_box import SecretError
@@ -23,6 +25,14 @@ ADMIN_TOKEN_FILE = "admin-token"
 # On SIGTERM, requests in flight get this long to finish before they are cancelled (long polls
 # answer at once: see Server).
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# An idle keep-alive connection is closed after this long (a reverse proxy's upstream keep-alive
+# should be shorter: docs/server.md).
+KEEP_ALIVE_SECONDS = 15
+# Longest request line and headers; longer ones get a 400 (nginx's large_client_header_buffers
+# default is 4 x 8 KB).
+MAX_HEADER_BYTES = 16 * 1024
+# Files the process needs besides its connections: database pool, blobs, logs.
+SPARE_FILES = 256
 
 
 def run_server(host: str | None = None, port: int | None = None) -> int:
@@ -50,11 +60,45 @@ def run_server(host: str | None = None, port: int | None = None) -> int:
 
     bound_port = sock.getsockname()[1]
     print(f"dagship server listening on http://{settings.host}:{bound_port}", flush=True)
-    config = uvicorn.Config(
-        app, log_level="info", workers=1, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS
-    )
-    Server(config, app.state.events).run(sockets=[sock])
+    raise_open_files_limit(settings.max_connections + SPARE_FILES)
+    limited = ConnectionLimit(app, settings.max_connections)
+    server = Server(uvicorn_config(limited, settings), app.state.events)
+    limited.connections = server.server_state.connections
+    server.run(sockets=[sock])
     return 0
+
+
+def uvicorn_config(app: ConnectionLimit, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings: limits on slow or idle clients (docs/server.md, "Long polls,
+    timeouts and connection limits"); ``app`` limits the connections."""
+    return uvicorn.Config(
+        app,
+        log_level="info",
+        workers=1,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # h11, with a read timeout (server/connections.py); its header size limit below.
+        http=read_timeout_protocol(settings.client_timeout),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
+
+
+def raise_open_files_limit(wanted: int) -> None:
+    """Each connection is an open file: raise the soft limit towards ``wanted`` (up to the hard
+    limit), and say so when it stays below."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        soft = limit
+    if soft < wanted:
+        print(
+            f"dagship server: warning: this process may open only {soft} files, fewer than "
+            f"DAGSHIP_MAX_CONNECTIONS + {SPARE_FILES}; raise the limit (ulimit -n, or "
+            "LimitNOFILE= in a systemd unit)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class Server(uvicorn.Server):

@@ -29,6 +29,8 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_MANIFEST_FILES = 100_000
 DEFAULT_PREVIEW_IDLE_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_PREVIEW_SWEEP_INTERVAL = 600.0
+DEFAULT_CLIENT_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 4096
 _OFF = {"0", "off", "never", "none"}
 # What DAGSHIP_PREVIEW_AIRFLOW_URL_TEMPLATE may say: the preview's name and its source's (both
 # lowercase letters, digits and dashes). Not the branch: whoever creates the preview chooses
@@ -74,6 +76,10 @@ class Settings:
     # every preview_sweep_interval seconds.
     preview_idle_timeout: float | None = DEFAULT_PREVIEW_IDLE_TIMEOUT
     preview_sweep_interval: float = DEFAULT_PREVIEW_SWEEP_INTERVAL
+    # A client that sends nothing for this long in the middle of a request is dropped.
+    client_timeout: float = DEFAULT_CLIENT_TIMEOUT
+    # Open connections (each held long poll is one) beyond which requests get a 503.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +114,12 @@ class Settings:
                 env.get("DAGSHIP_PREVIEW_SWEEP_INTERVAL"),
                 "DAGSHIP_PREVIEW_SWEEP_INTERVAL",
                 DEFAULT_PREVIEW_SWEEP_INTERVAL,
+            ),
+            client_timeout=_duration(
+                env.get("DAGSHIP_CLIENT_TIMEOUT"), "DAGSHIP_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT
+            ),
+            max_connections=_positive_int(
+                env, "DAGSHIP_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, "a number of connections"
             ),
         )
         settings.check()
@@ -167,7 +179,7 @@ def check_storage_url(url: str) -> None:
 
 
 def _positive_int(
-    env: Mapping[str, str], name: str, default: int, unit: str = "a number of bytes"
+    env: Mapping[str, str], name: str, default: int, what: str = "a number of bytes"
 ) -> int:
     raw = env.get(name)
     if not raw:
@@ -175,7 +187,7 @@ def _positive_int(
     try:
         value = int(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be {unit}, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {value}")
     return value

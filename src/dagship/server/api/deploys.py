@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -43,10 +45,8 @@ from dagship.server.services import airflow, deployments, deploys, manifests, re
 from dagship.server.services.access import AuthToken
 
 router = APIRouter(tags=["deploys"])
-# Longest ?wait= for the current DAG version, and how often a waiting request reads the
-# database again (deploys committed by other server processes wake nobody).
+# Longest ?wait= for the current DAG or project version.
 MAX_WAIT_SECONDS = 60.0
-RECHECK_SECONDS = 1.0
 
 
 @router.post("/deployments/{name}/deploys", status_code=status.HTTP_201_CREATED)
@@ -217,18 +217,67 @@ async def _current(
     database: DatabaseDep, events: EventsDep, tree: Tree, if_none_match: str | None, wait: float
 ) -> Response:
     """Answer with the tree's current version, or 304 while it is still ``If-None-Match``
-    (for up to ``wait`` seconds, woken by deploys)."""
+    (for up to ``wait`` seconds). While it waits it reads nothing: the deployment's next
+    change wakes it (server/events.py), and it reads once more."""
     deadline = time.monotonic() + wait
-    while True:
-        seen = events.count
-        response = await run_in_threadpool(_current_tree, database, tree, if_none_match)
+    # Taken before the read, so a change committed after the read always wakes the wait.
+    seen = events.generation(tree.deployment)
+    current = await run_in_threadpool(_current_tree, database, tree, if_none_match)
+    while current.matches(if_none_match) and not events.stopping:
         left = deadline - time.monotonic()
-        if response.status_code != status.HTTP_304_NOT_MODIFIED or left <= 0 or events.stopping:
-            return response
-        await events.wait(seen, min(left, RECHECK_SECONDS))
+        if left <= 0:
+            break
+        await events.wait(tree.deployment, seen, left)
+        if events.stopping or events.generation(tree.deployment) == seen:
+            break  # the wait ended, or the server is stopping, and nothing changed
+        seen = events.generation(tree.deployment)
+        # Every request this change woke shares one read, begun after the change was seen.
+        key = (tree.deployment, tree.kind, seen)
+        current = await events.shared(key, lambda: _read_after_wake(database, tree))
+    return current.response(if_none_match)
 
 
-def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> Response:
+@dataclass(frozen=True)
+class Current:
+    """A tree's current version; ``body`` is None when the reader's ETag matched it."""
+
+    deployment: str
+    version: str
+    deploy_id: str
+    seq: int
+    body: str | None
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+    def matches(self, if_none_match: str | None) -> bool:
+        return bool(if_none_match) and _matches(if_none_match or "", self.etag)
+
+    def response(self, if_none_match: str | None) -> Response:
+        if self.matches(if_none_match) or self.body is None:
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": self.etag})
+        return Response(self.payload, media_type="application/json", headers={"ETag": self.etag})
+
+    @functools.cached_property
+    def payload(self) -> bytes:
+        """The 200 answer's body, encoded once for every request a change woke."""
+        head = json.dumps(
+            {
+                "deployment": self.deployment,
+                "version": self.version,
+                "deploy_id": self.deploy_id,
+                "seq": self.seq,
+            }
+        )
+        return f'{head[:-1]},"files":{self.body}}}'.encode()
+
+
+async def _read_after_wake(database: Database, tree: Tree) -> Current:
+    return await run_in_threadpool(_current_tree, database, tree, None)
+
+
+def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> Current:
     name = tree.deployment
     with database.read_session() as session:
         deployment = deployments.get_deployment(session, name)
@@ -238,18 +287,13 @@ def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> 
                 f"deployment {name} has no deploys yet", code=ErrorCode.NO_DEPLOYS, deployment=name
             )
         version = tree.version(current)
-        etag = f'"{version}"'
+        found = Current(name, version, current.id, current.seq, None)
         # Polled by every DAG processor and agent: answer "unchanged" before touching the
         # manifest body.
-        if if_none_match and _matches(if_none_match, etag):
-            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        if found.matches(if_none_match):
+            return found
         body = manifests.manifest_body(session, version, tree.token)
-        head = json.dumps(
-            {"deployment": name, "version": version, "deploy_id": current.id, "seq": current.seq}
-        )
-    return Response(
-        f'{head[:-1]},"files":{body}}}', media_type="application/json", headers={"ETag": etag}
-    )
+    return dataclasses.replace(found, body=body)
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

@@ -8,14 +8,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from dagship.core.vocabulary import ErrorCode
 from dagship.server import errors
 
 log = logging.getLogger("dagship.server")
+# Uvicorn's logger: the one `dagship server` prints at INFO.
+info_log = logging.getLogger("uvicorn.error")
 
 STATUS = {
     errors.BadRequest: 400,
@@ -92,6 +95,20 @@ def allowed_methods(app: Any, scope: MutableMapping[str, Any]) -> list[str]:
     return sorted(methods)
 
 
+async def _client_disconnected(request: Request, exc: Exception) -> Response:
+    # Nothing was stored (a blob is kept only once all of it is verified) and nobody is left
+    # to answer: one line for the operator, no traceback.
+    client = request.client
+    who = f"{client.host}:{client.port}" if client else "a client"
+    info_log.info(
+        "%s disconnected before sending all of %s %s; nothing was stored",
+        who,
+        request.method,
+        request.url.path,
+    )
+    return Response(status_code=400)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return error_response(
@@ -103,4 +120,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.ServiceError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unexpected)

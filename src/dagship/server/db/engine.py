@@ -24,6 +24,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
+        # Statements sent, for the server's stats; += from several threads may lose a count,
+        # which a figure for people can afford.
+        self.statements = 0
+        event.listen(self.engine, "before_cursor_execute", self._count)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
@@ -40,6 +44,9 @@ class Database:
         """A write session that commits when the block succeeds."""
         with self.write_session() as session, session.begin():
             yield session
+
+    def _count(self, *_args: Any) -> None:
+        self.statements += 1
 
     def dispose(self) -> None:
         self.engine.dispose()

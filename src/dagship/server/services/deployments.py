@@ -8,6 +8,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from dagship.core.vocabulary import AirflowUrlFrom, ErrorCode
+from dagship.server.db import changes
 from dagship.server.db.models import Agent, Deploy, Deployment, Token, utcnow
 from dagship.server.errors import Conflict, NotFound
 from dagship.server.services import airflow_access
@@ -132,3 +133,5 @@ def delete_deployment(session: Session, name: str) -> None:
     session.execute(delete(Agent).where(Agent.deployment_id == deployment.id))
     session.delete(deployment)
     session.flush()
+    # Its long polls answer (404) at once, in every server process.
+    changes.announce(session, name)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from dagship.core.manifest import Manifest, ManifestError, TreeDiff, diff
 from dagship.core.vocabulary import ErrorCode, Kind, Origin, Role
+from dagship.server.db import changes
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound, TooLarge
 from dagship.server.services import access
@@ -148,6 +149,7 @@ def append_deploy(session: Session, deployment: Deployment, **fields: Any) -> De
     session.add(deploy)
     deployment.current_seq = seq
     session.flush()
+    changes.announce(session, deployment.name)
     return deploy
 
 
