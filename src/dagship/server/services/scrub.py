@@ -61,7 +61,6 @@ def scrub(database: Database, store: LocalBlobStore) -> ScrubReport:
             continue
         target = store.quarantine(found)
         if target is not None:
-            on_disk.discard(digest)
             report.damaged.append(DamagedBlob(digest, found.actual, found.size, target))
     report.vanished = _vanished(database, store, on_disk)
     _forget(database, store, [bad.digest for bad in report.damaged] + report.vanished)
