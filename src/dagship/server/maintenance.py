@@ -14,7 +14,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dagship.server.app import migrated_database
 from dagship.server.db.engine import Database
-from dagship.server.run import private_files
 from dagship.server.services.gc import GcReport, collect
 from dagship.server.services.scrub import ScrubReport, scrub
 from dagship.server.settings import Settings, SettingsError
@@ -42,7 +41,6 @@ def _with_server(work: Callable[[Database, LocalBlobStore], T]) -> T:
     if not isinstance(store, LocalBlobStore):
         raise SettingsError(f"{settings.storage_url} is not a local store")
     try:
-        private_files(settings)
         database = migrated_database(settings)
         try:
             return work(database, store)
