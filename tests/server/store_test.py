@@ -19,8 +19,8 @@ DAY = 86400
 
 
 def server_command(srv: Server, *args: str) -> Result:
-    """`dagship server ...` as a subprocess, with the server's own settings."""
-    return Cli(None, None).run("server", *args, env=srv.env())
+    """`dagship server ...` with the server's own settings (beside the running server)."""
+    return Cli(None, None)("server", *args, env=srv.env())
 
 
 def make_old(path: Path, days: float) -> None:
