@@ -3,8 +3,9 @@
 A blob is deleted only if all of these hold:
 
 - its file was last written or used more than `older_than` ago (an upload writes it;
-  `POST /blobs/missing` touches every blob it reports present), so blobs of a deploy being
-  uploaded right now are kept, including the ones the client was told it need not send;
+  `POST /blobs/missing` marks the blobs it reports present, at most every 30 minutes), so
+  blobs of a deploy being uploaded right now are kept, including the ones the client was
+  told it need not send (it has 30 minutes at least to commit);
 - no deploy created within `older_than` uses it, in its DAG bundle or its project;
 - it is not in the current deploy of any deployment (previews included), however old.
 
@@ -30,11 +31,12 @@ from dagship.core.errors import InvalidValueError
 from dagship.server.db.engine import Database
 from dagship.server.db.models import Blob, Deploy, Deployment, ManifestFile, utcnow
 from dagship.server.services.blobs import IN_CHUNK, chunked
-from dagship.server.store.local import LocalBlobStore
+from dagship.server.store.local import USED_MARK_SECONDS, LocalBlobStore
 
 # Shorter retention could delete a blob between a client's "which blobs are missing?" and
-# its commit; an hour is far longer than any upload.
-MIN_OLDER_THAN = 3600.0
+# its commit. /blobs/missing refreshes a blob's mark once it is USED_MARK_SECONDS old, so
+# with twice that a client has at least USED_MARK_SECONDS (30 minutes) to commit.
+MIN_OLDER_THAN = 2 * USED_MARK_SECONDS
 
 
 @dataclass

@@ -27,6 +27,8 @@ from dagship.server.errors import Invalid, NotFound, TooLarge
 READ_CHUNK = 1024 * 1024
 TMP_PREFIX = "upload-"
 DIR_MODE = 0o700
+# How stale a blob's "used" mark (its mtime) may get before /blobs/missing refreshes it.
+USED_MARK_SECONDS = 1800.0
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
@@ -47,6 +49,7 @@ class StoredFile:
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = os.fspath(root)
         self.tmp = root / "tmp"
         self.quarantine_dir = root / "quarantine"
         private_dir(self.root)
@@ -100,13 +103,21 @@ class LocalBlobStore:
         return self.path(digest).is_file()
 
     def has(self, digest: str, size: int) -> bool:
-        """Whether the blob is stored with `size` bytes; marks it as just used (its mtime),
-        so that `dagship server gc` keeps it while a deploy that counts on it is uploaded."""
-        path = self.path(digest)
+        """Whether the blob is stored with `size` bytes; marks it as used (its mtime), so
+        that `dagship server gc` keeps it while a deploy that counts on it is uploaded.
+
+        The mark is refreshed only when older than USED_MARK_SECONDS: repeated deploys of
+        the same files write no metadata, and gc (which needs twice that age) still leaves
+        any client at least that long between its question and its commit.
+        """
+        # A plain string path: this runs for every file of every deploy.
+        path = f"{self._root}/{digest[:2]}/{digest}"
         try:
-            if path.stat().st_size != size:
+            found = os.stat(path)
+            if found.st_size != size:
                 return False
-            os.utime(path)
+            if time.time() - found.st_mtime > USED_MARK_SECONDS:
+                os.utime(path)
         except FileNotFoundError:
             return False
         return True
