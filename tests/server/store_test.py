@@ -192,3 +192,15 @@ def test_gc_deletes_only_blobs_no_deploy_within_retention_needs(
 
     again = server_command(srv, "gc", "--older-than", "30d").ok()
     assert "Deleted 0 blob(s)" in again.out, again.out
+
+
+def test_server_commands_refuse_what_they_cannot_use(tmp_path: Path) -> None:
+    cli = Cli(None, None)
+    home = {"DAGSHIP_HOME": str(tmp_path / "home")}
+    cli("server", "gc", "--older-than", "soon", env=home).usage_error("--older-than", "soon")
+    unreachable = {**home, "DAGSHIP_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/x"}
+    for command in ("scrub", "gc"):
+        cli("server", command, env=unreachable).failed("cannot use the database")
+    assert not (tmp_path / "home").exists(), "nothing is created when the database is wrong"
+    s3 = {**home, "DAGSHIP_STORAGE_URL": "s3://bucket/blobs"}
+    cli("server", "scrub", env=s3).failed("DAGSHIP_STORAGE_URL")

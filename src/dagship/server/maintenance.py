@@ -37,12 +37,13 @@ def collect_garbage(older_than: float, dry_run: bool = False) -> GcReport:
 
 def _with_server(work: Callable[[Database, LocalBlobStore], T]) -> T:
     settings = Settings.from_env()
-    store = open_store(settings.storage_url)
-    if not isinstance(store, LocalBlobStore):
-        raise SettingsError(f"{settings.storage_url} is not a local store")
     try:
+        # The database first: a wrong URL must not leave a new store folder behind.
         database = migrated_database(settings)
         try:
+            store = open_store(settings.storage_url)
+            if not isinstance(store, LocalBlobStore):
+                raise SettingsError(f"{settings.storage_url} is not a local store")
             return work(database, store)
         finally:
             database.dispose()
