@@ -53,7 +53,9 @@ def test_an_existing_home_and_store_become_private(
     assert mode(srv.home) == 0o700
     assert mode(srv.store) == 0o700 and mode(srv.store / "tmp") == 0o700
     assert mode(srv.stored_blob_files()[digest]) == 0o600
-    assert mode(srv.stored_blob_files()[digest].parent) == 0o700
+    for path in srv.stored_blob_files().values():
+        assert mode(path.parent) == 0o700, path.parent
+    assert mode(srv.stored_blob_files()[digest]) == 0o600
     assert mode(srv.home / "admin-token") == 0o600
     database_files = list(srv.home.glob("dagship.db*"))
     assert bool(database_files) == (backend == "sqlite")

@@ -145,6 +145,11 @@ class LocalBlobStore:
         return _chunks(handle, digest, size)
 
     def cleanup(self) -> int:
+        """At start: remove leftovers of interrupted uploads and make the folders private
+        (an older store's may be 0755; the files in them are then out of others' reach)."""
+        for folder in self.root.iterdir():
+            if len(folder.name) == 2 and folder.is_dir():
+                private_dir(folder)
         removed = 0
         for leftover in self.tmp.glob(TMP_PREFIX + "*"):
             leftover.unlink(missing_ok=True)
