@@ -1,17 +1,23 @@
-"""Crash safety: kill -9 the server mid-upload and around a deploy commit, then restart it."""
+"""Crash safety: kill -9 the server mid-upload and inside or around a deploy commit, then restart
+it: no partial blob or deploy, nothing acknowledged lost, and `dagship server scrub` finds the
+store clean."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers import Server, entry, sha256, unique
+from tests.helpers import PG_ADMIN_DSN, Cli, Server, entry, sha256, unique
+
+# Files in the deploy that is killed while it commits: thousands of rows to write.
+COMMIT_FILES = 5000
 
 
 def store_files(srv: Server) -> list[Path]:
@@ -19,12 +25,14 @@ def store_files(srv: Server) -> list[Path]:
 
 
 def assert_store_is_clean(srv: Server) -> None:
-    """Every blob in the store is complete (its name is its digest); no temp files remain."""
+    """`dagship server scrub` finds every blob whole and every recorded blob present; no
+    temporary files remain."""
     blobs = srv.stored_blob_files()
-    for digest, path in blobs.items():
-        assert sha256(path.read_bytes()) == digest, f"partial or corrupt blob {path}"
     leftovers = [p for p in store_files(srv) if p not in set(blobs.values())]
     assert leftovers == [], f"files left in the store after restart: {leftovers}"
+    report = Cli(None, None)("server", "scrub", "--json", env=srv.env()).ok().json()
+    assert report["checked"] == len(blobs)
+    assert report["damaged"] == [] and report["vanished"] == [], report
 
 
 def raw_request(
@@ -157,3 +165,78 @@ def test_kill_around_a_deploy_commit_is_all_or_nothing(
         assert nxt.status_code == 201, nxt.text
         assert nxt.json()["seq"] == len(acknowledged) + 1
         acknowledged[nxt.json()["seq"]] = nxt.json()["dags_version"]
+
+
+def writing_transaction_open(srv: Server) -> bool:
+    """Whether the server is inside a transaction that has written (PostgreSQL) or holds the
+    write lock (SQLite): a deploy commit under way."""
+    if srv.pg_db is not None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            # A transaction id is given at the first write; the query is the deploy's.
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND backend_xid IS NOT NULL AND query ILIKE '%%manifest%%'",
+                (srv.pg_db,),
+            ).fetchone()
+        return bool(row and row[0])
+    conn = sqlite3.connect(srv.home / "dagship.db", timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+def test_kill_inside_the_commit_transaction_leaves_no_partial_deploy(
+    make_server: ServerFactory, backend: str
+) -> None:
+    srv = make_server(backend)
+    api = srv.api()
+    name = unique()
+    api.create_deployment(name)
+    acknowledged = api.deploy_files(name, {"dag.py": b"acknowledged"}).json()
+    # Many files (one blob) make the commit write thousands of rows: long enough to be
+    # caught inside its transaction.
+    data = b"the same bytes in every file\n"
+    api.upload(data)
+    manifest = [entry(f"dags/file_{i:05}.py", data) for i in range(COMMIT_FILES)]
+    body = json.dumps({"kind": "dags", "dags_manifest": manifest, "origin": "cli"}).encode()
+    sock = raw_request(
+        srv, "POST", f"/deployments/{name}/deploys", body, content_type="application/json"
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not writing_transaction_open(srv):
+            assert time.monotonic() < deadline, "the commit never opened its transaction"
+        srv.kill()
+    finally:
+        sock.close()
+
+    srv.start()
+    api = srv.api()
+    deploys = sorted(api.deploys(name), key=lambda d: d["seq"])
+    assert deploys[0]["id"] == acknowledged["id"], "the acknowledged deploy was lost"
+    if len(deploys) == 2:
+        # The commit made it before the kill: then it is whole.
+        newest = deploys[1]
+        assert newest["dags_files"] == COMMIT_FILES
+        assert len(api.manifest(newest["dags_version"])) == COMMIT_FILES
+    else:
+        assert len(deploys) == 1
+    current = api.get(f"/deployments/{name}").json()["current"]
+    assert current["seq"] == len(deploys)
+    assert_store_is_clean(srv)
+    # The next deploy works and takes the next seq.
+    extra = b"after the crash"
+    api.upload(extra)
+    r = api.post(
+        f"/deployments/{name}/deploys",
+        json={"kind": "dags", "dags_manifest": [*manifest, entry("x.py", extra)], "origin": "cli"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["seq"] == len(deploys) + 1

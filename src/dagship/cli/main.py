@@ -37,7 +37,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("server")(server.server)
+app.add_typer(server.app, name="server")
 app.command("init")(init.init_command)
 app.command("quickstart")(quickstart.quickstart_command)
 app.command("deploy")(deploy.deploy_command)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from dagship.server.secret_box import SecretError
 from dagship.server.services import tokens
 from dagship.server.settings import Settings, SettingsError
 from dagship.server.store import open_store
+from dagship.server.store.local import private_dir
 
 ADMIN_TOKEN_FILE = "admin-token"
 # On SIGTERM, requests in flight get this long to finish before they are cancelled (long polls
@@ -35,17 +38,24 @@ MAX_HEADER_BYTES = 16 * 1024
 SPARE_FILES = 256
 
 
-def run_server(host: str | None = None, port: int | None = None) -> int:
-    """Serve until interrupted; flags override DAGSHIP_HOST / DAGSHIP_PORT. Returns an exit code."""
+def run_server(
+    host: str | None = None,
+    port: int | None = None,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> int:
+    """Serve until interrupted; flags override DAGSHIP_HOST / DAGSHIP_PORT. With a
+    certificate and key, serve HTTPS. Returns an exit code."""
     try:
         settings = Settings.from_env().with_address(host, port)
+        certfile, keyfile = _tls(ssl_certfile, ssl_keyfile)
     except SettingsError as exc:
         return _fail(str(exc), 2)
     try:
-        # Private: the home holds the admin token and, by default, the database.
-        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_files(settings)
         open_store(settings.storage_url).cleanup()
         database = prepare_database(settings)
+        private_files(settings)
         app = create_app(settings, database)
         app.state.secrets.check()
         sock = listen(settings.host, settings.port)
@@ -59,18 +69,21 @@ def run_server(host: str | None = None, port: int | None = None) -> int:
         return _fail(f"cannot start: {exc}", 1)
 
     bound_port = sock.getsockname()[1]
-    print(f"dagship server listening on http://{settings.host}:{bound_port}", flush=True)
+    scheme = "https" if certfile else "http"
+    print(f"dagship server listening on {scheme}://{settings.host}:{bound_port}", flush=True)
     raise_open_files_limit(settings.max_connections + SPARE_FILES)
     limited = ConnectionLimit(app, settings.max_connections)
-    server = Server(uvicorn_config(limited, settings), app.state.events)
+    server = Server(uvicorn_config(limited, settings, certfile, keyfile), app.state.events)
     limited.connections = server.server_state.connections
     server.run(sockets=[sock])
     return 0
 
 
-def uvicorn_config(app: ConnectionLimit, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(
+    app: ConnectionLimit, settings: Settings, certfile: str | None, keyfile: str | None
+) -> uvicorn.Config:
     """uvicorn's settings: limits on slow or idle clients (docs/server.md, "Long polls,
-    timeouts and connection limits"); ``app`` limits the connections."""
+    timeouts and connection limits"), TLS when given; ``app`` limits the connections."""
     return uvicorn.Config(
         app,
         log_level="info",
@@ -80,6 +93,8 @@ def uvicorn_config(app: ConnectionLimit, settings: Settings) -> uvicorn.Config:
         http=read_timeout_protocol(settings.client_timeout),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
 
 
@@ -116,6 +131,47 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.events.stop()
         await super().shutdown(sockets)
+
+
+def private_files(settings: Settings) -> None:
+    """Make what dagship creates readable by its owner only, whatever the umask and
+    whatever modes an existing home had: the home holds the admin token and, by default,
+    the database (which holds token hashes and every deployment's history).
+
+    Folders become 0700 and the SQLite database (and its -wal and -shm files) 0600; files
+    created later get the same through the umask.
+    """
+    os.umask(0o077)
+    private_dir(settings.home)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path = Path(url.database + suffix)
+            if path.exists() and path.stat().st_mode & 0o777 != 0o600:
+                path.chmod(0o600)
+
+
+def _tls(certfile: Path | None, keyfile: Path | None) -> tuple[str | None, str | None]:
+    """uvicorn's TLS options; both files or neither."""
+    if certfile is None and keyfile is None:
+        return None, None
+    if certfile is None or keyfile is None:
+        raise SettingsError(
+            "--ssl-certfile and --ssl-keyfile go together: give the certificate (PEM, with "
+            "its chain) and its private key, or neither and put a TLS proxy in front"
+        )
+    for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if not path.is_file():
+            raise SettingsError(f"{flag} {path}: no such file")
+    try:
+        # Loaded once here so that a wrong file is a sentence, not uvicorn's traceback.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise SettingsError(
+            f"cannot use --ssl-certfile {certfile} with --ssl-keyfile {keyfile}: {exc}; give a "
+            "PEM certificate and the private key that matches it"
+        ) from None
+    return str(certfile), str(keyfile)
 
 
 def prepare_database(settings: Settings) -> Database:

@@ -35,10 +35,12 @@ UPLOAD_BODY = {
 
 
 @router.post("/missing")
-def missing_blobs(body: MissingRequest, session: SessionDep, token: DagAuthor) -> MissingOut:
+def missing_blobs(
+    body: MissingRequest, session: SessionDep, store: StoreDep, token: DagAuthor
+) -> MissingOut:
     if body.deployment is not None:
         deploys.check_deploy_allowed(session, token, body.deployment, body.kind or Kind.FULL)
-    return MissingOut(missing=blobs.missing_blobs(session, body.digests))
+    return MissingOut(missing=blobs.missing_blobs(session, store, body.digests))
 
 
 @router.put(
@@ -77,7 +79,7 @@ def download_blob(
 ) -> StreamingResponse:
     size = blobs.blob_size(session, digest, token)
     return StreamingResponse(
-        store.read(digest),
+        store.read(digest, size),
         media_type="application/octet-stream",
         headers={"Content-Length": str(size), "ETag": f'"{digest}"'},
     )

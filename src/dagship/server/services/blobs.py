@@ -12,6 +12,7 @@ from dagship.server.db.insert import insert_ignore
 from dagship.server.db.models import Blob, Deploy, ManifestFile, utcnow
 from dagship.server.errors import Invalid, NotFound
 from dagship.server.services.access import AuthToken
+from dagship.server.store.base import BlobStore
 
 MAX_MISSING_QUERY = 100_000
 # Well under SQLite's bound-parameter limit, and large enough to keep round trips few.
@@ -29,20 +30,28 @@ def stored_sizes(session: Session, digests: Sequence[str]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     # Table columns rather than ORM attributes: plain rows, without ORM loading overhead.
     blobs = Blob.__table__.c
-    for chunk in _chunks(unique, IN_CHUNK):
+    for chunk in chunked(unique, IN_CHUNK):
         rows = session.execute(select(blobs.digest, blobs.size).where(blobs.digest.in_(chunk)))
         sizes.update({digest: size for digest, size in rows.tuples()})
     return sizes
 
 
-def missing_blobs(session: Session, digests: Sequence[str]) -> list[str]:
-    """The digests the server does not hold, in request order, without repeats."""
+def missing_blobs(session: Session, store: BlobStore, digests: Sequence[str]) -> list[str]:
+    """The digests the server does not hold whole, in request order, without repeats.
+
+    A blob counts as held only if its file is in the store with the recorded size: one
+    damaged or deleted on disk is reported missing, so the next deploy uploads it again.
+    """
     if len(digests) > MAX_MISSING_QUERY:
         raise Invalid(f"ask about at most {MAX_MISSING_QUERY} digests at a time")
     for digest in digests:
         check_digest(digest)
     stored = stored_sizes(session, digests)
-    return [digest for digest in dict.fromkeys(digests) if digest not in stored]
+    return [
+        digest
+        for digest in dict.fromkeys(digests)
+        if digest not in stored or not store.has(digest, stored[digest])
+    ]
 
 
 def record_blob(session: Session, digest: str, size: int) -> bool:
@@ -76,6 +85,6 @@ def _readable(session: Session, digest: str, reader: AuthToken) -> bool:
     return bool(session.scalar(select(used)))
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def chunked(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from dagship.core.manifest import Manifest, ManifestError, TreeDiff, diff
 from dagship.core.vocabulary import ErrorCode, Kind, Origin, Role
 from dagship.server.db import changes
-from dagship.server.db.models import Deploy, Deployment, utcnow
+from dagship.server.db.models import Blob, Deploy, Deployment, ManifestFile, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound, TooLarge
 from dagship.server.services import access
 from dagship.server.services.access import AuthToken
@@ -26,6 +26,9 @@ from dagship.server.services.manifests import load_manifest, store_manifest
 
 if TYPE_CHECKING:
     from dagship.core.schemas import DeployRequest
+
+# How many of the blobs a copied deploy lacks its error lists.
+MAX_GONE_LISTED = 100
 
 # The role each kind of deploy needs, and how a 403 names such deploys.
 KIND_ROLES = {
@@ -125,6 +128,28 @@ def check_blobs(session: Session, manifests: list[Manifest]) -> None:
         )
 
 
+def check_still_stored(session: Session, source: Deploy) -> None:
+    """A deploy copied from an earlier one (rollback, promote, preview) uploads nothing, so
+    every blob of that one must still be held: `dagship server gc` deletes those of deploys
+    past retention."""
+    gone = session.scalars(
+        select(ManifestFile.digest)
+        .where(
+            ManifestFile.version.in_([source.dags_version, source.project_version]),
+            ~exists().where(Blob.digest == ManifestFile.digest),
+        )
+        .limit(MAX_GONE_LISTED)
+    ).all()
+    if gone:
+        raise Conflict(
+            f"deploy #{source.seq} of {source.deployment.name} needs {len(gone)} blob(s) the "
+            f"server no longer holds (first: {gone[0]}), deleted by `dagship server gc` past "
+            "retention: deploy that code again from its source instead",
+            code=ErrorCode.MISSING_BLOBS,
+            missing=list(gone),
+        )
+
+
 def check_expected_seq(deployment: Deployment, expect_seq: int | None) -> None:
     if expect_seq is not None and expect_seq != deployment.current_seq:
         raise Conflict(
@@ -164,6 +189,7 @@ def append_copy(
 ) -> Deploy:
     """Add a deploy of exactly ``source``'s versions, from another deployment, uploading
     nothing: the code is the source's, so is the commit it was built from."""
+    check_still_stored(session, source)
     return append_deploy(
         session,
         deployment,

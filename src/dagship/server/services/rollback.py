@@ -19,6 +19,7 @@ from dagship.server.services.deployments import current_deploy, get_deployment
 from dagship.server.services.deploys import (
     append_deploy,
     check_expected_seq,
+    check_still_stored,
     get_deploy_by_seq,
 )
 
@@ -59,6 +60,7 @@ def rollback(
     )
     if kind is None:
         return RollbackResult(deploy=current, unchanged=True, source=target)
+    check_still_stored(session, target)
     deploy = append_deploy(
         session,
         deployment,

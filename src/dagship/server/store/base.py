@@ -23,8 +23,13 @@ class BlobStore(Protocol):
 
     def exists(self, digest: str) -> bool: ...
 
-    def read(self, digest: str) -> Iterator[bytes]:
-        """The blob's bytes in chunks; raises NotFound if it is not stored."""
+    def has(self, digest: str, size: int) -> bool:
+        """Whether the blob is stored whole (`size` bytes); marks it as just used."""
+        ...
+
+    def read(self, digest: str, size: int | None = None) -> Iterator[bytes]:
+        """The blob's bytes in chunks; raises NotFound if it is not stored (with `size`
+        bytes, when given), and stops with an error if it changes while read."""
         ...
 
     def cleanup(self) -> int:
