@@ -48,6 +48,13 @@ HINTS: dict[str, str] = {
     ErrorCode.SOURCE_IS_PREVIEW: "create it from one, e.g. --from {preview_source}",
     ErrorCode.PROMOTE_TO_ITSELF: "use `dagship rollback {deployment} --to N`",
     ErrorCode.IDLE_SECONDS_REQUIRED: "e.g. `dagship preview cleanup --idle 7d`",
+    ErrorCode.EMPTY_DEPLOY: "nothing was deployed; check the project folder, or deploy again "
+    "with --allow-empty if the DAG bundle is meant to be empty",
+    ErrorCode.TOO_MANY_REMOVALS: "nothing was deployed; deploy again with --allow-removals if "
+    "that is meant (the threshold: `dagship deployment update {deployment} "
+    "--max-removal-ratio R`)",
+    ErrorCode.PROMOTE_ONLY: "promote into it with `dagship promote --from SOURCE --to "
+    "{deployment}`; direct changes need an admin token",
 }
 
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are

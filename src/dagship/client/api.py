@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -137,8 +137,11 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
+        guard: Mapping[str, object] | None = None,
     ) -> DeploymentOut:
-        """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them."""
+        """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them.
+        ``guard``: the guard rails to set (``max_removal_ratio``, ``min_removals``,
+        ``promote_only``, ``promote_from``; None clears ``promote_from``)."""
         body = _body(
             DeploymentUpdate,
             description=description,
@@ -146,6 +149,7 @@ class ApiClient:
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
+        body.update(guard or {})
         return self._call(DeploymentOut, "PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:
@@ -238,6 +242,10 @@ class ApiClient:
     # -- deploys --------------------------------------------------------------------------
     def create_deploy(self, deployment: str, request: DeployRequest) -> DeployOut:
         body = request.model_dump(mode="json", exclude_none=True)
+        # Sent only when asked for, so servers before the guard rails take the deploy.
+        for flag in ("allow_empty", "allow_removals"):
+            if not body.get(flag):
+                body.pop(flag, None)
         return self._call(DeployOut, "POST", f"/api/v1/deployments/{deployment}/deploys", json=body)
 
     def list_deploys(self, deployment: str, limit: int = 20) -> list[DeployOut]:
