@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -142,3 +143,35 @@ def test_promote_only_deployment_takes_promotions_from_its_source(
     promoted = operator("promote", "--from", staging, "--to", prod, "--json").ok().json()
     assert (promoted["deployment"], promoted["source_deployment"]) == (prod, staging)
     assert api.deploy_count(prod) == before[0] + 1
+
+
+def test_branch_of_a_promote_only_deployment_deploys_to_its_source_then_promotes(
+    cli: Cli, api: Api, project: Path, tmp_path: Path
+) -> None:
+    staging, prod = unique("staging"), unique("prod")
+    for name in (staging, prod):
+        api.create_deployment(name)
+    write(project, "dagship.yaml", f"deployments:\n  main: {prod}\n  develop: {staging}\n")
+    cli("deployment", "update", prod, "--promote-only", "--from", staging).ok()
+    operator = cli.as_token(api.create_token("operator"))
+
+    result = operator("deploy", project, "--branch", "main", "--no-parse", "--json").ok().json()
+    assert (result["deployment"], result["origin"], result["deployed"]) == (prod, "promote", True)
+    assert (result["source_deployment"], result["branch"]) == (staging, "main")
+    via = api.get(f"/deployments/{staging}").json()["current"]
+    assert result["via"]["id"] == via["id"] == result["source"]["id"]
+    assert result["dags_version"] == via["dags_version"]
+    # The outputs CI steps read name the protected deployment and its new deploy.
+    (tmp_path / "result.json").write_text(json.dumps(result))
+    outputs = cli(
+        "ci", "outputs", tmp_path / "result.json", "--github-output", tmp_path / "out", "--json"
+    )
+    outputs = outputs.ok().json()
+    assert (outputs["deployment"], outputs["deploy-id"]) == (prod, result["id"])
+
+    human = operator("deploy", project, "--branch", "main", "--no-parse").ok().out
+    assert f"Deployment {prod} takes promotions only: promoting from {staging}" in human
+    assert "nothing to promote" in human
+    # Named directly, the protected deployment refuses the operator's deploy.
+    write(project, "dags/dag_0.py", f"# hotfix for {prod}\n")
+    operator("deploy", project, "-d", prod, "--no-parse").failed("promotions only")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -110,36 +111,41 @@ def deploy_command(
     name = target.deployment if target is not None else deployment
     assert name is not None
     from dagship.flows.deploy import Allow, deploy
+    from dagship.flows.promote import protected_source
 
     started = waiting.now()
     check = checker(path, CheckPlan(parse=parse, pytest=pytest, local=local), json)
     allow = Allow(empty=allow_empty, removals=allow_removals)
+    conclude = concluder(wait, timeout, json, started, rollback_on_failure)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        with blocked_report(name, json), refused_report(name, json):
-            result = deploy(
-                api,
-                path,
-                name,
-                mode,
-                expect_seq,
-                description,
-                on_progress=bar,
-                check=check,
-                allow=allow,
-            )
+        # A branch mapped to a promote-only deployment deploys to its source, then promotes.
+        source = protected_source(api, name) if target is not None else None
+        to = source or name
+        with blocked_report(to, json), refused_report(to, json):
+            result = deploy(api, path, to, mode, expect_seq, description, bar, None, check, allow)
+        if source is not None and target is not None:
+            from dagship.cli.protected import promote_deployed
+
+            promote_deployed(api, result, target, conclude, (wait, timeout, json, started))
+            return
         document = {**result.to_dict(), **(target.to_dict() if target else {})}
-        waiting.conclude(
-            api,
-            document,
-            result.deploy,
-            lambda: render(result, target),
-            wait=wait,
-            timeout=timeout,
-            json=json,
-            started=started,
-            rollback_on_failure=rollback_on_failure,
-            made=not result.unchanged,
+        conclude(
+            api, document, result.deploy, lambda: render(result, target), made=not result.unchanged
         )
+
+
+def concluder(
+    wait: bool, timeout: float, json: bool, started: float, rollback_on_failure: bool
+) -> Callable[..., None]:
+    """``waiting.conclude`` with the command's options about waiting bound."""
+    return functools.partial(
+        waiting.conclude,
+        wait=wait,
+        timeout=timeout,
+        json=json,
+        started=started,
+        rollback_on_failure=rollback_on_failure,
+    )
 
 
 def deploy_mode(dags: bool, project: bool, full: bool = False) -> Mode:
