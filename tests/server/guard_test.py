@@ -3,9 +3,12 @@ a DAG bundle are refused unless allowed, and promote-only deployments take promo
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from tests.helpers import Api, assert_error, unique
+from sqlalchemy import create_engine, text
+
+from tests.helpers import Api, Server, assert_error, unique
 
 
 def dag_files(count: int, mark: str) -> dict[str, bytes]:
@@ -146,3 +149,28 @@ def test_promote_only_takes_promotions_from_its_source_only(api: Api) -> None:
     off = api.patch(f"/deployments/{prod}", json={"promote_only": False}).json()
     assert (off["promote_only"], off["promote_from"]) == (False, None)
     assert as_operator.deploy_files(prod, dag_files(2, prod)).status_code == 201
+
+
+def test_migration_counts_removed_files_of_existing_history(api: Api, server: Server) -> None:
+    """The upgrade's backfill gives deploys made before the column what the server counts."""
+    name = api.create_deployment()["name"]
+    files = dag_files(6, name)
+    for kept in (files, dict(list(files.items())[2:]), {"new.py": b"x"}, files):
+        assert api.deploy_files(name, kept, allow_removals=True).status_code == 201
+    counted = [item["dags_removed"] for item in api.deploys(name)]
+    # Newest first: back to all 6 (removes new.py), to new.py only, 2 removed, the first.
+    assert counted == [1, 4, 2, 0]
+
+    migration = importlib.import_module("dagship.server.db.migrations.versions.0008_guard_rails")
+    engine = create_engine(server.database_url or f"sqlite:///{server.home / 'dagship.db'}")
+    try:
+        with engine.begin() as connection:
+            deployment_id = connection.execute(
+                text("SELECT id FROM deployments WHERE name = :name"), {"name": name}
+            ).scalar_one()
+            forget = "UPDATE deploys SET dags_removed = NULL WHERE deployment_id = :id"
+            connection.execute(text(forget), {"id": deployment_id})
+            connection.execute(text(migration.BACKFILL))
+    finally:
+        engine.dispose()
+    assert [item["dags_removed"] for item in api.deploys(name)] == counted

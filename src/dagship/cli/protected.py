@@ -1,7 +1,7 @@
 """``dagship deploy --branch`` to a promote-only deployment: deploy to its source, then promote.
 
 A branch that ``dagship.yaml`` maps to a deployment protected with ``deployment update NAME
---promote-only --from SOURCE`` (docs/deploy.md, "Guard rails") cannot deploy to it directly.
+--promote-only --from SOURCE`` (docs/guard-rails.md) cannot deploy to it directly.
 Its CI deploys the build to SOURCE instead, waits there when asked (a failure in SOURCE's
 Airflow stops before the promotion), and promotes that very deploy to the protected deployment.
 """

@@ -112,7 +112,7 @@ class DeployOut(Model):
 # The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
 AirflowUrl = Annotated[str, Field(max_length=2048, pattern=r"^(https?://[^\s/?#]+[^\s?#]*)?$")]
 BundleName = Annotated[str, Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$")]
-# The guard against deploys that remove most DAG files (docs/deploy.md, "Guard rails"): a
+# The guard against deploys that remove most DAG files (docs/guard-rails.md): a
 # deploy removing more than this share of the current DAG files, and at least
 # ``min_removals`` of them, needs ``allow_removals``. 1 turns it off.
 RemovalRatio = Annotated[float, Field(gt=0, le=1)]
@@ -157,7 +157,7 @@ class DeploymentOut(Model):
     created_at: UtcTime
     preview_source: str | None
     preview_branch: str | None
-    # The guard rails (docs/deploy.md, "Guard rails"); defaults for servers before them.
+    # The guard rails (docs/guard-rails.md); defaults for servers before them.
     max_removal_ratio: float = DEFAULT_MAX_REMOVAL_RATIO
     min_removals: int = DEFAULT_MIN_REMOVALS
     promote_only: bool = False

@@ -25,7 +25,7 @@ CheckDeploy = Callable[[Kind], Mapping[str, str]]
 
 @dataclass(frozen=True)
 class Allow:
-    """What a deploy may do that the server's guard rails otherwise refuse (docs/deploy.md):
+    """What a deploy may do that the server's guard rails otherwise refuse (docs/guard-rails.md):
     leave the DAG bundle ``empty``, or remove more DAG files than the deployment allows."""
 
     empty: bool = False

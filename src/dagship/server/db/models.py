@@ -53,7 +53,7 @@ class Deployment(Base):
     # previews (the name is derived from the branch; see dagship.core.naming).
     preview_source: Mapped[str | None] = mapped_column(String(63), nullable=True)
     preview_branch: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # Guard rails (docs/deploy.md): a deploy removing more than this share of the current DAG
+    # Guard rails (docs/guard-rails.md): a deploy removing more than this share of the current DAG
     # files, and at least min_removals of them, needs allow_removals.
     max_removal_ratio: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
     min_removals: Mapped[int] = mapped_column(Integer, default=10, server_default="10")

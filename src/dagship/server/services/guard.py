@@ -1,4 +1,4 @@
-"""Guard rails (docs/deploy.md, "Guard rails"): deploys that would wipe or gut a deployment's
+"""Guard rails (docs/guard-rails.md): deploys that would wipe or gut a deployment's
 DAG bundle, and direct changes to deployments that take promotions only.
 
 A deploy that leaves the DAG bundle empty while the current deploy has DAG files needs
