@@ -31,24 +31,27 @@ UPDATE deploys SET dags_removed = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("deployments") as batch:
-        batch.add_column(
-            sa.Column("max_removal_ratio", sa.Float(), nullable=False, server_default="0.5")
-        )
-        batch.add_column(
-            sa.Column("min_removals", sa.Integer(), nullable=False, server_default="10")
-        )
-        batch.add_column(
-            sa.Column("promote_only", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(sa.Column("promote_from", sa.String(63), nullable=True))
+    # Plain ADD COLUMNs, not a batch: on SQLite a batch may copy the table and drop the old
+    # one, and with foreign keys on (as the server runs migrations) dropping deployments would
+    # delete every deploy through ON DELETE CASCADE.
+    op.add_column(
+        "deployments",
+        sa.Column("max_removal_ratio", sa.Float(), nullable=False, server_default="0.5"),
+    )
+    op.add_column(
+        "deployments", sa.Column("min_removals", sa.Integer(), nullable=False, server_default="10")
+    )
+    op.add_column(
+        "deployments",
+        sa.Column("promote_only", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("deployments", sa.Column("promote_from", sa.String(63), nullable=True))
     op.add_column("deploys", sa.Column("dags_removed", sa.Integer(), nullable=True))
     op.execute(BACKFILL)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("deploys") as batch:
-        batch.drop_column("dags_removed")
-    with op.batch_alter_table("deployments") as batch:
-        for column in ("promote_from", "promote_only", "min_removals", "max_removal_ratio"):
-            batch.drop_column(column)
+    # Plain DROP COLUMNs (SQLite 3.35+), for the same reason as above.
+    op.drop_column("deploys", "dags_removed")
+    for column in ("promote_from", "promote_only", "min_removals", "max_removal_ratio"):
+        op.drop_column("deployments", column)
