@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,7 +26,10 @@ from dagship.cli.common import (
     show,
 )
 from dagship.cli.deploys import checks_summary
+from dagship.cli.hints import message
 from dagship.cli.options import (
+    AllowEmptyOption,
+    AllowRemovalsOption,
     DagsOption,
     DeployDescriptionOption,
     ExpectSeqOption,
@@ -39,7 +43,8 @@ from dagship.cli.options import (
     WaitOption,
 )
 from dagship.cli.progress import UploadBar
-from dagship.core.vocabulary import Kind, Mode
+from dagship.client.errors import ApiError
+from dagship.core.vocabulary import ErrorCode, Kind, Mode
 from dagship.validate.gate import CheckPlan, DeployBlocked, run_checks
 
 if TYPE_CHECKING:
@@ -80,6 +85,8 @@ def deploy_command(
     parse: ParseOption = None,
     pytest: PytestOption = False,
     local: LocalOption = False,
+    allow_empty: AllowEmptyOption = False,
+    allow_removals: AllowRemovalsOption = False,
     wait: WaitOption = False,
     rollback_on_failure: RollbackOnFailureOption = False,
     timeout: TimeoutOption = 300,
@@ -92,7 +99,9 @@ def deploy_command(
     Without --dags or --project, deploys what differs from the current deploy (DAGs, project
     or both). Nothing changed: no deploy is made and the exit code is 0 (with --wait, it waits
     for the current deploy). Before uploading, the DAGs are parsed (see --parse); a failed
-    check blocks the deploy: nothing is uploaded and the exit code is 1.
+    check blocks the deploy: nothing is uploaded and the exit code is 1. A deploy that would
+    empty the DAG bundle, or remove most of its files, is refused (exit 1) unless
+    --allow-empty or --allow-removals says it is meant.
     """
     mode = deploy_mode(dags, project, full)
     target = _branch_target(path, deployment, branch)
@@ -101,28 +110,42 @@ def deploy_command(
         return
     name = target.deployment if target is not None else deployment
     assert name is not None
-    from dagship.flows.deploy import deploy
+    from dagship.flows.deploy import Allow, deploy
+    from dagship.flows.promote import protected_source
 
     started = waiting.now()
     check = checker(path, CheckPlan(parse=parse, pytest=pytest, local=local), json)
+    allow = Allow(empty=allow_empty, removals=allow_removals)
+    conclude = concluder(wait, timeout, json, started, rollback_on_failure)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        with blocked_report(name, json):
-            result = deploy(
-                api, path, name, mode, expect_seq, description, on_progress=bar, check=check
-            )
+        # A branch mapped to a promote-only deployment deploys to its source, then promotes.
+        source = protected_source(api, name) if target is not None else None
+        to = source or name
+        with blocked_report(to, json), refused_report(to, json):
+            result = deploy(api, path, to, mode, expect_seq, description, bar, None, check, allow)
+        if source is not None and target is not None:
+            from dagship.cli.protected import promote_deployed
+
+            promote_deployed(api, result, target, conclude, (wait, timeout, json, started))
+            return
         document = {**result.to_dict(), **(target.to_dict() if target else {})}
-        waiting.conclude(
-            api,
-            document,
-            result.deploy,
-            lambda: render(result, target),
-            wait=wait,
-            timeout=timeout,
-            json=json,
-            started=started,
-            rollback_on_failure=rollback_on_failure,
-            made=not result.unchanged,
+        conclude(
+            api, document, result.deploy, lambda: render(result, target), made=not result.unchanged
         )
+
+
+def concluder(
+    wait: bool, timeout: float, json: bool, started: float, rollback_on_failure: bool
+) -> Callable[..., None]:
+    """``waiting.conclude`` with the command's options about waiting bound."""
+    return functools.partial(
+        waiting.conclude,
+        wait=wait,
+        timeout=timeout,
+        json=json,
+        started=started,
+        rollback_on_failure=rollback_on_failure,
+    )
 
 
 def deploy_mode(dags: bool, project: bool, full: bool = False) -> Mode:
@@ -184,6 +207,45 @@ def blocked_report(deployment: str, json: bool) -> Iterator[None]:
         }
         show(document, lambda: _render_parse(report), json)
         raise
+
+
+# The server's refusals that a deploy's --json reports as a document, not only on stderr.
+REFUSALS = (ErrorCode.EMPTY_DEPLOY, ErrorCode.TOO_MANY_REMOVALS, ErrorCode.PROMOTE_ONLY)
+
+
+@contextlib.contextmanager
+def refused_report(deployment: str, json: bool) -> Iterator[None]:
+    """A deploy the guard rails refuse prints, before its error, the DAG files it would have
+    removed (a sample); with --json, a document with the refusal's ``code``,
+    ``removed_files`` and ``sample``."""
+    try:
+        yield
+    except ApiError as refused:
+        if refused.code not in REFUSALS:
+            raise
+        body = refused.body
+        document = {
+            "deployed": False,
+            "refused": True,
+            "deployment": deployment,
+            "code": refused.code,
+            "error": message(refused),
+            "removed_files": body.get("removed_files"),
+            "current_files": body.get("current_files"),
+            "sample": body.get("sample") or [],
+        }
+        show(document, lambda: _render_removed(document), json)
+        raise
+
+
+def _render_removed(document: dict[str, Any]) -> None:
+    sample = document["sample"]
+    if not sample:
+        return
+    removed = document["removed_files"]
+    err.print(f"DAG files this deploy would remove ({len(sample)} of {removed}):")
+    for path in sample:
+        err.print(f"  - {path}", style="red")
 
 
 def _render_parse(report: ParseReport | None) -> None:

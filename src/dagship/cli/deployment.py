@@ -85,6 +85,45 @@ AirflowBundleOption = Annotated[
         show_default=False,
     ),
 ]
+RatioOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-removal-ratio",
+        min=0.01,
+        max=1.0,
+        help="Refuse deploys that remove more than this share of the current DAG files (and "
+        "at least --min-removals of them) unless they pass --allow-removals. Default 0.5; "
+        "1 turns it off.",
+        show_default=False,
+    ),
+]
+MinRemovalsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-removals",
+        min=1,
+        help="Fewer removed DAG files than this never need --allow-removals. Default 10.",
+        show_default=False,
+    ),
+]
+PromoteOnlyOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--promote-only/--no-promote-only",
+        help="Protect the deployment: direct deploys and rollbacks need an admin token; "
+        "promotions (from --from, if given) are accepted.",
+        show_default=False,
+    ),
+]
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="With --promote-only: the one deployment whose deploys it takes, e.g. staging. "
+        "Default: any.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -132,40 +171,55 @@ def update(
         bool,
         typer.Option("--no-airflow-credentials", help="Forget the deployment's credentials."),
     ] = False,
+    max_removal_ratio: RatioOption = None,
+    min_removals: MinRemovalsOption = None,
+    promote_only: PromoteOnlyOption = None,
+    promote_from: FromOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Change a deployment's description, DAG-only deploys or Airflow (URL, bundle name,
-    credentials)."""
+    """Change a deployment's description, DAG-only deploys, Airflow (URL, bundle name,
+    credentials) or guard rails (removal threshold, promote-only)."""
     if airflow_url is not None and no_airflow_url:
         raise fail("--airflow-url and --no-airflow-url cannot be used together", 2)
     if no_airflow_url:
         airflow_url = ""
-    credentials: AirflowCredentials | Literal[""] | None = _credentials(
-        airflow_token_file, airflow_username, airflow_password_file
+    credentials = _credentials_change(
+        airflow_token_file, airflow_username, airflow_password_file, no_airflow_credentials
     )
-    if no_airflow_credentials:
-        if credentials is not None:
-            raise fail("--no-airflow-credentials cannot be used with new credentials", 2)
-        credentials = ""
+    guard = _guard(max_removal_ratio, min_removals, promote_only, promote_from)
     changes = (description, dag_deploys, airflow_url, airflow_bundle or None, credentials)
-    if all(change is None for change in changes):
+    if all(change is None for change in changes) and not guard:
         raise fail(
             "nothing to change: pass --description TEXT, --dag-deploys/--no-dag-deploys, "
-            "--airflow-url URL/--no-airflow-url, --airflow-bundle NAME, or credentials "
-            "(--airflow-token-file FILE, --airflow-username NAME, --no-airflow-credentials)",
+            "--airflow-url URL/--no-airflow-url, --airflow-bundle NAME, credentials "
+            "(--airflow-token-file FILE, --airflow-username NAME, --no-airflow-credentials), "
+            "--max-removal-ratio R, --min-removals N or --promote-only [--from NAME]/"
+            "--no-promote-only",
             2,
         )
     with client(url, token) as api:
         deployment = api.update_deployment(
-            name, description, dag_deploys, airflow_url, airflow_bundle, credentials
+            name, description, dag_deploys, airflow_url, airflow_bundle, credentials, guard
         )
     show(
         deployment,
         lambda: out.print(f"Updated deployment {deployment.name} ({_dag_deploys(deployment)})."),
         json,
     )
+
+
+def _credentials_change(
+    token_file: Path | None, username: str | None, password_file: Path | None, forget: bool
+) -> AirflowCredentials | Literal[""] | None:
+    """The credentials ``update`` sets: new ones, "" to forget them, None to leave them."""
+    credentials = _credentials(token_file, username, password_file)
+    if not forget:
+        return credentials
+    if credentials is not None:
+        raise fail("--no-airflow-credentials cannot be used with new credentials", 2)
+    return ""
 
 
 def _credentials(
@@ -196,6 +250,29 @@ def _secret(path: Path, option: str) -> str:
     if not lines or not lines[0].strip():
         raise fail(f"{option}: {path} is empty", 2)
     return lines[0].strip()
+
+
+def _guard(
+    ratio: float | None, min_removals: int | None, promote_only: bool | None, source: str | None
+) -> dict[str, object]:
+    """The guard rails ``deployment update`` sets: only those given."""
+    if source is not None and promote_only is not True:
+        raise fail(
+            "--from names where a --promote-only deployment takes promotions from: "
+            "pass --promote-only --from NAME",
+            2,
+        )
+    guard: dict[str, object] = {}
+    if ratio is not None:
+        guard["max_removal_ratio"] = ratio
+    if min_removals is not None:
+        guard["min_removals"] = min_removals
+    if promote_only is not None:
+        guard["promote_only"] = promote_only
+    if promote_only:
+        # --promote-only alone takes promotions from any deployment.
+        guard["promote_from"] = source
+    return guard
 
 
 @app.command("list")
@@ -265,6 +342,8 @@ def render_deployment(deployment: DeploymentOut) -> None:
         ("DAG deploys", "enabled" if deployment.dag_deploys else "disabled"),
         ("Airflow", _airflow(deployment)),
         ("Created", when(deployment.created_at)),
+        ("Removal guard", removal_guard(deployment)),
+        ("Promote only", promote_only_label(deployment)),
     ]
     if deployment.airflow_url:
         rows.insert(4, ("Airflow credentials", _airflow_credentials(deployment)))
@@ -325,6 +404,28 @@ _URL_FROM = {
     "template": "from the server's preview URL template",
     "unconfirmed": "not contacted until an admin sets it again",
 }
+
+
+def removal_guard(deployment: DeploymentOut) -> str:
+    """How the deployment's guard against removing DAG files reads."""
+    if deployment.max_removal_ratio >= 1:
+        removals = "removing DAG files needs no --allow-removals"
+    else:
+        removals = (
+            f"removing more than {deployment.max_removal_ratio:.0%} of the DAG files (and at "
+            f"least {deployment.min_removals}) needs --allow-removals"
+        )
+    return f"{removals}; emptying the DAG bundle needs --allow-empty"
+
+
+def promote_only_label(deployment: DeploymentOut) -> str:
+    if not deployment.promote_only:
+        return "no (direct deploys and rollbacks are accepted)"
+    source = deployment.promote_from
+    return (
+        f"yes, promotions from {source or 'any deployment'}; direct deploys and rollbacks "
+        "need an admin token"
+    )
 
 
 def _airflow(deployment: DeploymentOut) -> str:

@@ -59,7 +59,7 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
         )
         return
     table = Table(box=None, header_style="bold")
-    for column in ("SEQ", "ID", "KIND", "ORIGIN", "WHO", "COMMIT", "DAGS", "PROJECT"):
+    for column in ("SEQ", "ID", "KIND", "ORIGIN", "WHO", "COMMIT", "DAGS", "REMOVED", "PROJECT"):
         table.add_column(column)
     table.add_column("CREATED")
     table.add_column("DESCRIPTION")
@@ -72,6 +72,7 @@ def _render_list(deployment: str, deploys: list[DeployOut]) -> None:
             who(item),
             git_summary(item),
             short(item.dags_version, 8),
+            removed(item),
             short(item.project_version, 8),
             when(item.created_at),
             item.description or "",
@@ -187,6 +188,7 @@ def render_deploy(deploy: DeployOut) -> None:
         ("Created", when(deploy.created_at)),
         ("Who", who(deploy)),
         ("DAG version", f"{deploy.dags_version} ({plural(deploy.dags_files, 'file')})"),
+        ("Removed", f"{removed(deploy)} DAG file(s) of the deploy before"),
         (
             "Project version",
             f"{deploy.project_version} ({plural(deploy.project_files, 'file')})",
@@ -214,6 +216,11 @@ def render_deploy(deploy: DeployOut) -> None:
     elif deploy.source_deploy_id:
         rows.append(("Copied from", deploy.source_deploy_id))
     print_grid(rows)
+
+
+def removed(deploy: DeployOut) -> str:
+    """How many DAG files the deploy removed ("-" for deploys made before it was counted)."""
+    return "-" if deploy.dags_removed is None else str(deploy.dags_removed)
 
 
 def who(deploy: DeployOut) -> str:

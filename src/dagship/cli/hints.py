@@ -57,6 +57,13 @@ HINTS: dict[str, str] = {
     "or raise DAGSHIP_MAX_REQUEST_BYTES on the server",
     ErrorCode.SERVER_BUSY: "run the command again shortly; the server's operator can raise "
     "DAGSHIP_MAX_CONNECTIONS above {max_connections}",
+    ErrorCode.EMPTY_DEPLOY: "nothing was deployed; check the project folder, or deploy again "
+    "with --allow-empty if the DAG bundle is meant to be empty",
+    ErrorCode.TOO_MANY_REMOVALS: "nothing was deployed; deploy again with --allow-removals if "
+    "that is meant (the threshold: `dagship deployment update {deployment} "
+    "--max-removal-ratio R`)",
+    ErrorCode.PROMOTE_ONLY: "promote into it with `dagship promote --from SOURCE --to "
+    "{deployment}`; direct changes need an admin token",
 }
 
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are

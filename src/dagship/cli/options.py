@@ -78,3 +78,20 @@ TimeoutOption = Annotated[
     float,
     typer.Option("--timeout", min=1, help="With --wait: give up after this many seconds (exit 1)."),
 ]
+AllowEmptyOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty",
+        help="Deploy even if the DAG bundle is empty while the deployment's current deploy "
+        "has DAG files (without it, such a deploy is refused: nothing changes, exit 1).",
+    ),
+]
+AllowRemovalsOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-removals",
+        help="Deploy even if it removes more of the current DAG files than the deployment "
+        "allows (default: more than half, and at least 10; see `dagship deployment update "
+        "--max-removal-ratio`).",
+    ),
+]

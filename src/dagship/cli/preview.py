@@ -20,9 +20,11 @@ from dagship.cli.common import (
     show,
     when,
 )
-from dagship.cli.deploy import blocked_report, checker, deploy_mode
+from dagship.cli.deploy import blocked_report, checker, deploy_mode, refused_report
 from dagship.cli.deploy import render as render_deploy
 from dagship.cli.options import (
+    AllowEmptyOption,
+    AllowRemovalsOption,
     DagsOption,
     DeployDescriptionOption,
     LocalOption,
@@ -125,6 +127,8 @@ def deploy(
     parse: ParseOption = None,
     pytest: PytestOption = False,
     local: LocalOption = False,
+    allow_empty: AllowEmptyOption = False,
+    allow_removals: AllowRemovalsOption = False,
     wait: WaitOption = False,
     timeout: TimeoutOption = 300,
     url: UrlOption = None,
@@ -133,13 +137,16 @@ def deploy(
 ) -> None:
     """Deploy a project to a branch's preview, exactly like `dagship deploy` to it."""
     mode = deploy_mode(dags, project)
+    from dagship.flows.deploy import Allow
     from dagship.flows.preview import deploy_preview, name_of
 
     started = waiting.now()
     check = checker(path, CheckPlan(parse=parse, pytest=pytest, local=local), json)
+    allow = Allow(empty=allow_empty, removals=allow_removals)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
-        with blocked_report(name_of(branch), json):
-            result = deploy_preview(api, branch, path, mode, description, bar, check)
+        name = name_of(branch)
+        with blocked_report(name, json), refused_report(name, json):
+            result = deploy_preview(api, branch, path, mode, description, bar, check, allow)
         waiting.conclude(
             api,
             result.to_dict(),

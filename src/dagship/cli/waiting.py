@@ -188,7 +188,7 @@ def conclude(
     if not json:
         human()
     waited = follow(api, deploy.id, timeout, json, started)
-    document = {**document, **_waited(waited)}
+    document = {**document, **waited_fields(waited)}
     if rollback_on_failure and not waited.ok:
         report(waited, timeout)  # what failed, in full, before rolling back
         undo = _roll_back(api, waited, timeout, json, made)
@@ -278,7 +278,7 @@ def _rollback_command(deployment: str, seq: int) -> str:
     return f"To go back to deploy #{seq}: dagship rollback {deployment} --to {seq} --wait"
 
 
-def _waited(waited: WaitResult) -> dict[str, Any]:
+def waited_fields(waited: WaitResult) -> dict[str, Any]:
     """What a command that waited adds to its JSON: ``wait``, and its ``dags`` and
     ``import_errors`` (one shape for deploy, promote and preview deploy)."""
     wait_result = waited.to_dict()

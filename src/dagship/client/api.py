@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -145,9 +145,11 @@ class ApiClient:
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
         airflow_credentials: AirflowCredentials | Literal[""] | None = None,
+        guard: Mapping[str, object] | None = None,
     ) -> DeploymentOut:
         """Change the given fields; ``airflow_url``/``airflow_bundle``/``airflow_credentials``
-        "" clear them."""
+        "" clear them. ``guard``: the guard rails to set (``max_removal_ratio``,
+        ``min_removals``, ``promote_only``, ``promote_from``; None clears ``promote_from``)."""
         body = _body(
             DeploymentUpdate,
             description=description,
@@ -159,6 +161,7 @@ class ApiClient:
             body["airflow_credentials"] = None
         elif airflow_credentials is not None:
             body["airflow_credentials"] = airflow_credentials.model_dump(exclude_none=True)
+        body.update(guard or {})
         return self._call(DeploymentOut, "PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:
@@ -252,6 +255,10 @@ class ApiClient:
     # -- deploys --------------------------------------------------------------------------
     def create_deploy(self, deployment: str, request: DeployRequest) -> DeployOut:
         body = request.model_dump(mode="json", exclude_none=True)
+        # Sent only when asked for, so servers before the guard rails take the deploy.
+        for flag in ("allow_empty", "allow_removals"):
+            if not body.get(flag):
+                body.pop(flag, None)
         return self._call(DeployOut, "POST", f"/api/v1/deployments/{deployment}/deploys", json=body)
 
     def list_deploys(self, deployment: str, limit: int = 20) -> list[DeployOut]:

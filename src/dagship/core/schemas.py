@@ -128,6 +128,9 @@ class DeployOut(Model):
     project_version: str
     dags_files: int
     project_files: int
+    # DAG files of the deploy before it that this deploy removed (None: made before dagship
+    # counted them).
+    dags_removed: int | None = None
     uploaded_files: int
     uploaded_bytes: int
     created_at: UtcTime
@@ -211,6 +214,13 @@ class AirflowCredentials(Model):
 
 
 BundleName = Annotated[str, Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$")]
+# The guard against deploys that remove most DAG files (docs/guard-rails.md): a
+# deploy removing more than this share of the current DAG files, and at least
+# ``min_removals`` of them, needs ``allow_removals``. 1 turns it off.
+RemovalRatio = Annotated[float, Field(gt=0, le=1)]
+MinRemovals = Annotated[int, Field(ge=1, le=1_000_000)]
+DEFAULT_MAX_REMOVAL_RATIO = 0.5
+DEFAULT_MIN_REMOVALS = 10
 
 
 class DeploymentCreate(Model):
@@ -235,6 +245,12 @@ class DeploymentUpdate(Model):
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | Literal[""] | None = None
     airflow_credentials: AirflowCredentials | None = None
+    max_removal_ratio: RemovalRatio | None = None
+    min_removals: MinRemovals | None = None
+    # True: direct deploys and rollbacks need an admin token; promotions (from
+    # ``promote_from``, when set; null or "" for any deployment) are accepted.
+    promote_only: bool | None = None
+    promote_from: Annotated[str, Field(pattern=DEPLOYMENT_NAME)] | Literal[""] | None = None
 
 
 class DeploymentOut(Model):
@@ -250,6 +266,11 @@ class DeploymentOut(Model):
     created_at: UtcTime
     preview_source: str | None
     preview_branch: str | None
+    # The guard rails (docs/guard-rails.md); defaults for servers before them.
+    max_removal_ratio: float = DEFAULT_MAX_REMOVAL_RATIO
+    min_removals: int = DEFAULT_MIN_REMOVALS
+    promote_only: bool = False
+    promote_from: str | None = None
     current: DeployOut | None
     # The agents that have reported for this deployment, newest report first.
     agents: list[AgentOut] = Field(default_factory=list)
@@ -328,6 +349,10 @@ class DeployRequest(Model):
     # True when the project's files differ from git_sha: the deploy is not that commit.
     git_dirty: Flag | None = None
     checks: Checks = Field(default_factory=Checks)
+    # Deploy even if it leaves the DAG bundle empty while the current deploy has DAG files.
+    allow_empty: bool = False
+    # Deploy even if it removes more of the current DAG files than the deployment allows.
+    allow_removals: bool = False
 
 
 class TreeDiffOut(Model):

@@ -168,6 +168,9 @@ class ErrorCode(StrEnum):
     # 403: only an admin token not bound to a deployment chooses an Airflow URL (the server
     # sends Airflow credentials there).
     AIRFLOW_URL_ADMIN_ONLY = "airflow_url_admin_only"
+    # 403: ``deployment`` takes promotions only (from ``promote_from``, if set): direct
+    # deploys and rollbacks need an admin token.
+    PROMOTE_ONLY = "promote_only"
 
     # 404, with the name looked for: ``deployment``, ``token_id``, ``preview``.
     DEPLOYMENT_NOT_FOUND = "deployment_not_found"
@@ -190,6 +193,13 @@ class ErrorCode(StrEnum):
     PREVIEW_OF_OTHER_SOURCE = "preview_of_other_source"
     # ``deployment`` is not a preview, so it is not deleted as one.
     NOT_A_PREVIEW = "not_a_preview"
+    # The deploy would leave ``deployment``'s DAG bundle empty, removing all its
+    # ``removed_files`` DAG files (``sample``: some of their paths); ``allow_empty`` deploys it.
+    EMPTY_DEPLOY = "empty_deploy"
+    # The deploy would remove ``removed_files`` of the ``current_files`` DAG files, more than
+    # the deployment's ``max_removal_ratio`` (``sample``: some of their paths);
+    # ``allow_removals`` deploys it.
+    TOO_MANY_REMOVALS = "too_many_removals"
 
     # 413: the request's body is over ``max_bytes`` (DAGSHIP_MAX_REQUEST_BYTES).
     REQUEST_TOO_LARGE = "request_too_large"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from dagship.client.api import ApiClient
@@ -15,11 +16,20 @@ from dagship.core.vocabulary import Kind, Mode, Origin
 from dagship.flows.upload import UploadProgress, UploadStats, upload_missing
 from dagship.integrations.ci import detect
 from dagship.integrations.source import build_source
-from dagship.project.scan import ScannedProject, ScannedTree, scan_project
+from dagship.project.scan import DAGS_FOLDER, ScannedProject, ScannedTree, scan_project
 
 # Called with the kind of deploy once it is known and before anything is uploaded; returns
 # the checks to record on the deploy (e.g. {"parse": "passed"}) or raises to block it.
 CheckDeploy = Callable[[Kind], Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class Allow:
+    """What a deploy may do that the server's guard rails otherwise refuse (docs/guard-rails.md):
+    leave the DAG bundle ``empty``, or remove more DAG files than the deployment allows."""
+
+    empty: bool = False
+    removals: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,13 +87,17 @@ def deploy(
     on_progress: UploadProgress | None = None,
     env: Mapping[str, str] | None = None,
     check: CheckDeploy | None = None,
+    allow: Allow | None = None,
 ) -> DeployResult:
     """Deploy the project folder at ``path`` to ``deployment``, uploading only new content.
 
     ``check`` runs once dagship knows what the deploy changes and before any upload: an
-    exception from it blocks the deploy with nothing uploaded and no deploy made.
+    exception from it blocks the deploy with nothing uploaded and no deploy made. ``allow``
+    lets through what the server's guard rails refuse otherwise.
     """
     env = os.environ if env is None else env
+    allow = allow or Allow()
+    check_dags_folder(path, mode)
     scanned = scan_project(path)
     target = client.get_deployment(deployment)
     kind = _kind(target, scanned, mode, expect_seq)
@@ -100,8 +114,23 @@ def deploy(
         client, _trees(scanned, kind), on_progress, deployment=deployment, kind=kind
     )
     request = deploy_request(scanned, kind, expect_seq, description, stats, checks, env)
+    request = request.model_copy(
+        update={"allow_empty": allow.empty, "allow_removals": allow.removals}
+    )
     created = client.create_deploy(deployment, request)
     return DeployResult(created, False, stats.files, stats.bytes)
+
+
+def check_dags_folder(path: str | os.PathLike[str], mode: Mode) -> None:
+    """A project folder without ``dags/`` is most likely the wrong folder, not a wish to empty
+    the deployment's DAG bundle: refuse it unless only the project is deployed."""
+    root = Path(path)
+    if mode != Mode.PROJECT and root.is_dir() and not (root / DAGS_FOLDER).is_dir():
+        raise DeployError(
+            f"no {DAGS_FOLDER}/ folder in {root} — is the root folder right? (an empty "
+            f"{DAGS_FOLDER}/ folder deploys an empty DAG bundle; --project deploys the project "
+            "alone)"
+        )
 
 
 def _kind(

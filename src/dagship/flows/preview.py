@@ -9,7 +9,7 @@ from dagship.client.errors import ApiError, ClientError
 from dagship.core.naming import PreviewNameError, preview_name
 from dagship.core.schemas import PreviewDeleted
 from dagship.core.vocabulary import Mode
-from dagship.flows.deploy import CheckDeploy, DeployResult, deploy
+from dagship.flows.deploy import Allow, CheckDeploy, DeployResult, deploy
 from dagship.flows.upload import UploadProgress
 
 
@@ -31,6 +31,7 @@ def deploy_preview(
     description: str | None = None,
     on_progress: UploadProgress | None = None,
     check: CheckDeploy | None = None,
+    allow: Allow | None = None,
 ) -> DeployResult:
     """Deploy the project at ``path`` to the preview of ``branch``, which must exist; ``check``
     as for ``deploy``."""
@@ -50,7 +51,14 @@ def deploy_preview(
             f"deploy to it with `dagship deploy -d {name}` if you mean to"
         )
     return deploy(
-        client, path, name, mode, description=description, on_progress=on_progress, check=check
+        client,
+        path,
+        name,
+        mode,
+        description=description,
+        on_progress=on_progress,
+        check=check,
+        allow=allow,
     )
 
 

@@ -51,6 +51,13 @@ class PromoteResult:
         return {**(answer["deploy"] or {}), "unchanged": self.unchanged, "source": answer["source"]}
 
 
+def protected_source(client: ApiClient, deployment: str) -> str | None:
+    """The deployment whose deploys ``deployment`` takes when it is promote-only from one
+    source; None when it takes direct deploys (or promotions from any deployment)."""
+    target = client.get_deployment(deployment)
+    return target.promote_from if target.promote_only else None
+
+
 def promote(
     client: ApiClient,
     source: str,

@@ -27,6 +27,7 @@ def deploy_out(deploy: models.Deploy) -> DeployOut:
         project_version=deploy.project_version,
         dags_files=deploy.dags_manifest.file_count,
         project_files=deploy.project_manifest.file_count,
+        dags_removed=deploy.dags_removed,
         uploaded_files=deploy.uploaded_files,
         uploaded_bytes=deploy.uploaded_bytes,
         created_at=deploy.created_at,
@@ -61,6 +62,10 @@ def deployment_out(
         created_at=deployment.created_at,
         preview_source=deployment.preview_source,
         preview_branch=deployment.preview_branch,
+        max_removal_ratio=deployment.max_removal_ratio,
+        min_removals=deployment.min_removals,
+        promote_only=deployment.promote_only,
+        promote_from=deployment.promote_from,
         current=deploy_out(current) if current else None,
         agents=list(agents),
     )

@@ -71,8 +71,13 @@ def update_deployment(
         for field in ("airflow_url", "airflow_bundle")
         if field in body.model_fields_set
     }
+    guard: dict[str, object] = {
+        field: getattr(body, field)
+        for field in ("max_removal_ratio", "min_removals", "promote_only", "promote_from")
+        if field in body.model_fields_set
+    }
     deployment = deployments.update_deployment(
-        session, name, body.description, body.dag_deploys, airflow
+        session, name, body.description, body.dag_deploys, airflow, guard
     )
     if "airflow_credentials" in body.model_fields_set:
         airflow_access.set_credentials(deployment, body.airflow_credentials, box)

@@ -13,12 +13,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
@@ -57,6 +59,13 @@ class Deployment(Base):
     # previews (the name is derived from the branch; see dagship.core.naming).
     preview_source: Mapped[str | None] = mapped_column(String(63), nullable=True)
     preview_branch: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Guard rails (docs/guard-rails.md): a deploy removing more than this share of the current DAG
+    # files, and at least min_removals of them, needs allow_removals.
+    max_removal_ratio: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
+    min_removals: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    # Protected: only promotions (from promote_from when set) unless the token is admin.
+    promote_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    promote_from: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
     @property
     def bundle_name(self) -> str:
@@ -131,6 +140,9 @@ class Deploy(Base):
     project_version: Mapped[str] = mapped_column(ForeignKey("manifests.version"))
     uploaded_files: Mapped[int] = mapped_column(Integer, default=0)
     uploaded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # DAG files of the previous deploy that this one no longer has; None for deploys made
+    # before it was counted.
+    dags_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     token_id: Mapped[str | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
     git_sha: Mapped[str | None] = mapped_column(Text, nullable=True)
     git_branch: Mapped[str | None] = mapped_column(Text, nullable=True)

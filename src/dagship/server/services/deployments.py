@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from dagship.core.vocabulary import AirflowUrlFrom, ErrorCode
 from dagship.server.db import changes
 from dagship.server.db.models import Agent, Deploy, Deployment, Token, utcnow
-from dagship.server.errors import Conflict, NotFound
+from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import airflow_access
 from dagship.server.services.access import AuthToken
 
@@ -96,10 +96,13 @@ def update_deployment(
     description: str | None,
     dag_deploys: bool | None,
     airflow: Mapping[str, str | None] | None = None,
+    guard: Mapping[str, object] | None = None,
 ) -> Deployment:
     """Change the given fields; ``airflow`` holds ``airflow_url``/``airflow_bundle`` to set,
-    where None or "" clears one. A URL set here is an admin's (the route checks)."""
+    where None or "" clears one. A URL set here is an admin's (the route checks).
+    ``guard``: the guard rails to set (``set_guard``)."""
     deployment = get_deployment(session, name, lock=True)
+    set_guard(session, deployment, guard or {})
     if description is not None:
         deployment.description = description
     if dag_deploys is not None:
@@ -111,6 +114,29 @@ def update_deployment(
         deployment.airflow_bundle = airflow["airflow_bundle"] or None
     session.flush()
     return deployment
+
+
+def set_guard(session: Session, deployment: Deployment, fields: Mapping[str, object]) -> None:
+    """Set the given guard rails: ``max_removal_ratio``, ``min_removals``, ``promote_only``
+    and ``promote_from`` (None or "" for promotions from any deployment)."""
+    for field in ("max_removal_ratio", "min_removals", "promote_only"):
+        if fields.get(field) is not None:
+            setattr(deployment, field, fields[field])
+    if "promote_from" in fields:
+        source = str(fields["promote_from"] or "") or None
+        if source == deployment.name:
+            raise Invalid(
+                f"deployment {source} cannot take promotions from itself: name the deployment "
+                "whose deploys it takes, e.g. staging",
+                code=ErrorCode.PROMOTE_TO_ITSELF,
+                deployment=source,
+            )
+        if source is not None:
+            get_deployment(session, source)
+        deployment.promote_from = source
+    if fields.get("promote_only") is False:
+        # A source only means something while promotions are all it takes.
+        deployment.promote_from = None
 
 
 def delete_deployment(session: Session, name: str) -> None:

@@ -18,7 +18,7 @@ from dagship.core.vocabulary import ErrorCode, Kind, Origin, Role
 from dagship.server.db import changes
 from dagship.server.db.models import Blob, Deploy, Deployment, ManifestFile, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound, TooLarge
-from dagship.server.services import access
+from dagship.server.services import access, guard
 from dagship.server.services.access import AuthToken
 from dagship.server.services.blobs import stored_sizes
 from dagship.server.services.deployments import current_deploy, get_deployment
@@ -52,7 +52,9 @@ def check_deploy_allowed(session: Session, token: AuthToken, name: str, kind: Ki
     would be refused stores nothing.
     """
     check_may_deploy(token, name, kind)
-    _check_dag_deploys(get_deployment(session, name), kind)
+    deployment = get_deployment(session, name)
+    guard.check_direct_change(token, deployment, "direct deploys")
+    _check_dag_deploys(deployment, kind)
 
 
 def commit_deploy(
@@ -70,11 +72,21 @@ def commit_deploy(
     )
 
     deployment = get_deployment(session, name, lock=True)
+    guard.check_direct_change(token, deployment, "direct deploys")
     _check_dag_deploys(deployment, request.kind)
     check_expected_seq(deployment, request.expect_seq)
+    current = current_deploy(session, deployment)
+    if dags is not None:
+        guard.check_removals(
+            session,
+            deployment,
+            current.dags_version if current else None,
+            dags,
+            allow_empty=request.allow_empty,
+            allow_removals=request.allow_removals,
+        )
     check_blobs(session, [m for m in (dags, project) if m is not None])
 
-    current = current_deploy(session, deployment)
     return append_deploy(
         session,
         deployment,
@@ -163,12 +175,17 @@ def check_expected_seq(deployment: Deployment, expect_seq: int | None) -> None:
 
 def append_deploy(session: Session, deployment: Deployment, **fields: Any) -> Deploy:
     """Add the next deploy of a deployment locked by the caller and make it current."""
+    previous = current_deploy(session, deployment)
+    removed = guard.count_removed(
+        session, previous.dags_version if previous else None, fields["dags_version"]
+    )
     seq = deployment.current_seq + 1
     deploy = Deploy(
         id="dpl_" + secrets.token_hex(8),
         deployment_id=deployment.id,
         seq=seq,
         created_at=utcnow(),
+        dags_removed=removed,
         **fields,
     )
     session.add(deploy)

@@ -15,7 +15,7 @@ from dagship.core.kinds import Versions, choose_kind
 from dagship.core.vocabulary import ErrorCode, Kind
 from dagship.server.db.models import Deploy
 from dagship.server.errors import Invalid, NotFound
-from dagship.server.services import access
+from dagship.server.services import access, guard
 from dagship.server.services.access import AuthToken
 from dagship.server.services.deployments import current_deploy, get_deployment
 from dagship.server.services.deploys import (
@@ -63,6 +63,7 @@ def promote(
     source = source_deploy(session, source_name, seq)
 
     target = get_deployment(session, target_name, lock=True)
+    guard.check_promotion_source(token, target, source_name)
     check_expected_seq(target, expect_seq)
     current = current_deploy(session, target)
     kind = choose_kind(

@@ -14,6 +14,7 @@ from dagship.core.kinds import Versions, choose_kind
 from dagship.core.vocabulary import Origin
 from dagship.server.db.models import Deploy
 from dagship.server.errors import Conflict
+from dagship.server.services import guard
 from dagship.server.services.access import AuthToken
 from dagship.server.services.deployments import current_deploy, get_deployment
 from dagship.server.services.deploys import (
@@ -44,6 +45,7 @@ def rollback(
     description: str | None = None,
 ) -> RollbackResult:
     deployment = get_deployment(session, name, lock=True)
+    guard.check_direct_change(token, deployment, "rollbacks")
     check_expected_seq(deployment, expect_seq)
     current = current_deploy(session, deployment)
     target_seq = deployment.current_seq - 1 if to_seq is None else to_seq
