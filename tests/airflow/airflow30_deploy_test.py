@@ -67,7 +67,8 @@ def airflow30(
         log_file = root / "airflow.log"
         process = start_standalone(airflow30_env, env, log_file)
         process.wait_ready(timeout=300)
-        with TestAirflowClient(url) as client:
+        # A loaded machine can keep Airflow's API busy past the client's 10 s default.
+        with TestAirflowClient(url, timeout=60) as client:
             yield AirflowSetup(
                 server=server,
                 api=api,

@@ -32,6 +32,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("af-project")
 
 
+@pytest.fixture(autouse=True)
+def no_broken_file_left(project: Path) -> Iterator[None]:
+    """The module's tests share one project: a test that failed before removing the broken
+    DAG file it wrote must not fail the tests after it."""
+    yield
+    (project / "dags" / "broken.py").unlink(missing_ok=True)
+
+
 def deploy_wait(setup: AirflowSetup, project: Path, *extra: str) -> Any:
     return setup.cli(
         "deploy",

@@ -98,7 +98,8 @@ def airflow_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
         log_file = root / "airflow.log"
         process = runtime.start_airflow(env, log_file)
         process.wait_ready(timeout=240)
-        with TestAirflowClient(url) as client:
+        # A loaded machine can keep Airflow's API busy past the client's 10 s default.
+        with TestAirflowClient(url, timeout=60) as client:
             yield AirflowSetup(
                 server=server,
                 api=api,
