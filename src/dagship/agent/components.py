@@ -2,10 +2,11 @@
 
 Each component runs as ``airflow <command>`` from the project version's environment, in its own
 process group, its output appended to ``logs/<component>.log``. Stopping ends the group and
-every descendant (local/airflow.py's ``AirflowProcess``); the components that run tasks (a
-Celery worker, and ``standalone`` with its LocalExecutor) are first asked to finish them: one
-signal to the component (Celery's warm shutdown, standalone's orderly stop) and up to the
-grace period to exit.
+every descendant (local/airflow.py's ``AirflowProcess``); the components that run tasks are
+first asked to finish them, within the grace period: a Celery worker gets Celery's warm
+shutdown; in ``standalone`` the scheduler alone is stopped first (its LocalExecutor waits for
+the running tasks) while the API server those tasks report to keeps serving, and only then
+the rest of standalone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from dagship.agent.errors import AgentError
 from dagship.airflow_api.client import AirflowClient
@@ -164,13 +167,54 @@ def stop_component(running: RunningComponent, grace_period: float) -> None:
     ``grace_period`` seconds to exit; then its whole process group is ended."""
     popen = running.process.process
     assert popen is not None
+    wait = grace_period
+    if running.component is Component.STANDALONE:
+        _stop_scheduler_first(running, grace_period)
+        wait = STOP_TIMEOUT  # nothing runs tasks any more: the rest stops in seconds
     graceful = GRACEFUL_STOP.get(running.component)
     if graceful is not None and popen.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             popen.send_signal(graceful)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(grace_period)
+            popen.wait(wait)
     running.process.stop(STOP_TIMEOUT)
+
+
+def _stop_scheduler_first(running: RunningComponent, grace_period: float) -> None:
+    """Stop standalone's scheduler and wait up to ``grace_period`` for it to exit: on SIGTERM
+    its LocalExecutor waits for the running tasks. The API server keeps serving meanwhile, so
+    that those tasks can heartbeat and record how they ended (standalone's own stop ends all
+    its components at once, and a task finishing after its API server would be lost)."""
+    scheduler = _standalone_child(running.pid, "scheduler")
+    if scheduler is None:
+        return
+    with contextlib.suppress(psutil.Error):
+        scheduler.terminate()
+    # Not psutil's wait: the scheduler is standalone's child, and standalone never reaps it
+    # (it stays a zombie until standalone exits).
+    deadline = time.monotonic() + grace_period
+    while _running(scheduler) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _standalone_child(pid: int, command: str) -> psutil.Process | None:
+    """The ``airflow <command>`` process that ``airflow standalone`` (``pid``) started."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.Error:
+        return None
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline()[-1:] == [command]:
+                return child
+    return None
 
 
 def log_tail(path: Path, offset: int = 0, lines: int = LOG_LINES) -> str:
