@@ -49,9 +49,15 @@ COMMANDS = {
 # warm shutdown is SIGTERM; `airflow standalone` stops its components in order on SIGINT
 # (SIGTERM would end it at once and leave them behind).
 GRACEFUL_STOP = {Component.STANDALONE: signal.SIGINT, Component.CELERY_WORKER: signal.SIGTERM}
-# A component without a health endpoint counts as started once it ran this long.
-SETTLE_SECONDS = 8.0
-# Up to this long for Airflow's API server to answer healthy (first start migrates a database).
+# The Airflow job of the components without a health endpoint: they are started once
+# `airflow jobs check` finds their job alive (heartbeating) in the metadata database.
+JOB_TYPES = {
+    Component.SCHEDULER: "SchedulerJob",
+    Component.DAG_PROCESSOR: "DagProcessorJob",
+    Component.TRIGGERER: "TriggererJob",
+}
+JOB_CHECK_TIMEOUT = 60.0
+# Up to this long for a component to say it is up (first start migrates a database).
 HEALTH_TIMEOUT = 240.0
 STOP_TIMEOUT = 30.0
 LOG_LINES = 20
@@ -62,6 +68,9 @@ class RunningComponent:
     component: Component
     version: str
     process: AirflowProcess
+    # The ``airflow`` executable and the environment it runs with (for ``airflow jobs check``).
+    airflow: Path
+    env: Mapping[str, str]
     # Where this start's output begins in the component's log (logs are appended across starts).
     log_offset: int = 0
 
@@ -102,7 +111,7 @@ def start_component(
         )
     url = f"http://127.0.0.1:{api_port(env)}"
     airflow_process = AirflowProcess(url, home, log_file, process)
-    return RunningComponent(component, version, airflow_process, offset)
+    return RunningComponent(component, version, airflow_process, airflow, env, offset)
 
 
 def api_port(env: Mapping[str, str]) -> int:
@@ -111,12 +120,10 @@ def api_port(env: Mapping[str, str]) -> int:
 
 def wait_started(running: RunningComponent) -> None:
     """Return once ``running`` is up: Airflow's health endpoint says so for the API server
-    (all of it for ``standalone``), Celery says so for a worker, else it stayed alive for
-    ``SETTLE_SECONDS``. Raises AgentError with the end of its log when it exits or does not
-    get there in time."""
-    deadline = time.monotonic() + (
-        SETTLE_SECONDS if running.component not in _CONFIRMED else HEALTH_TIMEOUT
-    )
+    (all of it for ``standalone``), Celery says so for a worker, and ``airflow jobs check``
+    finds the job of a scheduler, DAG processor or triggerer alive. Raises AgentError with the
+    end of its log when it exits or does not get there within ``HEALTH_TIMEOUT``."""
+    deadline = time.monotonic() + HEALTH_TIMEOUT
     with AirflowClient(running.process.url) as client:
         while True:
             code = running.exited()
@@ -125,29 +132,57 @@ def wait_started(running: RunningComponent) -> None:
                     f"{running.component} exited with code {code} while starting on "
                     f"{running.version}:\n{log_tail(running.process.log_file, running.log_offset)}"
                 )
-            if running.component in _HEALTH_CHECKED:
-                document = client.health()
-                if document is not None and (
-                    running.component is not Component.STANDALONE or is_healthy(document)
-                ):
-                    return
-            if running.component is Component.CELERY_WORKER and celery_ready(running):
+            if _says_started(running, client):
                 return
             if time.monotonic() > deadline:
-                if running.component not in _CONFIRMED:
-                    return  # alive for the whole settle time
-                where = f" at {running.process.url}" if running.component in _HEALTH_CHECKED else ""
                 raise AgentError(
-                    f"{running.component} was not ready{where} within {HEALTH_TIMEOUT:.0f}s on "
-                    f"{running.version}:\n{log_tail(running.process.log_file, running.log_offset)}"
+                    f"{running.component} was not ready ({_READY[running.component]}) within "
+                    f"{HEALTH_TIMEOUT:.0f}s on {running.version}:\n"
+                    f"{log_tail(running.process.log_file, running.log_offset)}"
                 )
             time.sleep(0.5)
 
 
-_HEALTH_CHECKED = (Component.STANDALONE, Component.API_SERVER)
-# Components whose start is confirmed, not assumed from SETTLE_SECONDS alive: a Celery worker
-# that fails to import its executor may take longer than that to exit.
-_CONFIRMED = (*_HEALTH_CHECKED, Component.CELERY_WORKER)
+# What "ready" means for each component, in the words of the error that says it was not.
+_READY = {
+    Component.STANDALONE: "Airflow's health endpoint: database, scheduler and DAG processor",
+    Component.API_SERVER: "Airflow's health endpoint",
+    Component.CELERY_WORKER: "Celery's `celery@host ready.`",
+    **{c: f"`airflow jobs check --job-type {job} --local`" for c, job in JOB_TYPES.items()},
+}
+
+
+def _says_started(running: RunningComponent, client: AirflowClient) -> bool:
+    if running.component in (Component.STANDALONE, Component.API_SERVER):
+        document = client.health()
+        return document is not None and (
+            running.component is not Component.STANDALONE or is_healthy(document)
+        )
+    if running.component is Component.CELERY_WORKER:
+        return celery_ready(running)
+    return job_alive(running)
+
+
+def job_alive(running: RunningComponent) -> bool:
+    """Whether Airflow's metadata database holds a live (heartbeating) job of ``running``'s
+    type on this host: ``airflow jobs check --local``, run with the component's environment.
+    The jobs of components stopped before it were ended by their orderly stop."""
+    job_type = JOB_TYPES[running.component]
+    try:
+        done = subprocess.run(
+            [str(running.airflow), "jobs", "check", "--job-type", job_type, "--local"],
+            env=dict(running.env),
+            cwd=running.process.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=JOB_CHECK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
 # Celery's own word that a worker consumes tasks ("celery@host ready."), in its output.
 _CELERY_READY = re.compile(rb"\S+@\S+ ready\.")
 
