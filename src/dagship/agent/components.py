@@ -27,14 +27,15 @@ from dagship.airflow_api.client import AirflowClient
 from dagship.core.vocabulary import Component
 from dagship.local.airflow import AirflowProcess, is_healthy
 
-# The order components start in (and the reverse of the order they stop in): the scheduler
-# and the DAG processor before what serves or runs their work.
+# The order components start in (and the reverse of the order they stop in). The API server
+# stops last and starts first: tasks still running on Celery workers report to it (the
+# Execution API), so it is down only for its own restart, not for the others'.
 START_ORDER = (
     Component.STANDALONE,
+    Component.API_SERVER,
     Component.SCHEDULER,
     Component.DAG_PROCESSOR,
     Component.TRIGGERER,
-    Component.API_SERVER,
     Component.CELERY_WORKER,
 )
 COMMANDS = {
