@@ -136,8 +136,9 @@ def wait_started(running: RunningComponent) -> None:
             if _says_started(running, client):
                 return
             if time.monotonic() > deadline:
+                ready = _READY[running.component].format(url=running.process.url)
                 raise AgentError(
-                    f"{running.component} was not ready ({_READY[running.component]}) within "
+                    f"{running.component} was not ready ({ready}) within "
                     f"{HEALTH_TIMEOUT:.0f}s on {running.version}:\n"
                     f"{log_tail(running.process.log_file, running.log_offset)}"
                 )
@@ -146,8 +147,9 @@ def wait_started(running: RunningComponent) -> None:
 
 # What "ready" means for each component, in the words of the error that says it was not.
 _READY = {
-    Component.STANDALONE: "Airflow's health endpoint: database, scheduler and DAG processor",
-    Component.API_SERVER: "Airflow's health endpoint",
+    Component.STANDALONE: "Airflow's health endpoint at {url}: database, scheduler and DAG "
+    "processor",
+    Component.API_SERVER: "Airflow's health endpoint at {url}",
     Component.CELERY_WORKER: "Celery's `celery@host ready.`",
     **{c: f"`airflow jobs check --job-type {job} --local`" for c, job in JOB_TYPES.items()},
 }
