@@ -200,9 +200,10 @@ def celery_ready(running: RunningComponent) -> bool:
         return False
 
 
-def stop_component(running: RunningComponent, grace_period: float) -> None:
+def stop_component(running: RunningComponent, grace_period: float) -> list[str]:
     """Stop ``running``: a component that runs tasks is asked to finish them and gets
-    ``grace_period`` seconds to exit; then its whole process group is ended."""
+    ``grace_period`` seconds to exit; then its whole process group is ended. Returns the
+    command lines of the processes that ignored SIGTERM for ``STOP_TIMEOUT`` and were killed."""
     popen = running.process.process
     assert popen is not None
     wait = grace_period
@@ -215,7 +216,7 @@ def stop_component(running: RunningComponent, grace_period: float) -> None:
             popen.send_signal(graceful)
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(wait)
-    running.process.stop(STOP_TIMEOUT)
+    return running.process.stop(STOP_TIMEOUT)
 
 
 def _stop_scheduler_first(running: RunningComponent, grace_period: float) -> None:
