@@ -18,6 +18,10 @@ from tests.helpers import write
 if not runtime.airflow_installed():
     pytest.skip("Apache Airflow is not installed next to dagship", allow_module_level=True)
 
+# A first apply took 235 s and one test over the suite's default 300 s on a loaded 2-core
+# machine (the Celery module allows 900 s for the same reason).
+pytestmark = pytest.mark.timeout(600)
+
 WAIT = "600"  # seconds: the first apply builds an environment and migrates a database
 
 
