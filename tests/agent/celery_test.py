@@ -8,6 +8,7 @@ One Airflow set-up for the module (the suite's most expensive): the tests run in
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import socket
@@ -323,3 +324,87 @@ def test_a_project_deploy_reaches_the_worker_with_the_new_helper_and_requirement
     assert result.startswith("helper-v2 moo @ ")
     assert_ran_on_the_worker(setup, result, instance)
     print(f"\nCelery module so far: {time.monotonic() - setup.started:.0f}s")
+
+
+ACROSS_SWITCH = """\
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from airflow.sdk import dag, task
+
+MARKERS = Path({markers!r})
+
+
+@dag(dag_id="across_switch", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def across_switch():
+    # Retries allowed: a task killed by the switch would come back as a second try, not as
+    # a failure, so only try_number tells.
+    @task(retries=2)
+    def sleep_then_mark() -> str:
+        from include import helpers
+
+        MARKERS.mkdir(parents=True, exist_ok=True)
+        (MARKERS / "started").write_text(helpers.helper())
+        time.sleep({seconds})
+        said = {{"helper": helpers.helper(), "file": helpers.__file__, "pid": os.getpid()}}
+        (MARKERS / "finished").write_text(json.dumps(said))
+        return said["helper"]
+
+    sleep_then_mark()
+
+
+across_switch()
+"""
+SLEEP_SECONDS = 25
+
+
+def test_a_task_running_across_a_project_switch_finishes_on_the_old_version(
+    celery_setup: CelerySetup,
+) -> None:
+    setup = celery_setup
+    airflow = setup.airflow
+    old = setup.worker_host.state()["current"]
+    markers = setup.project.parent / "markers"
+    source = ACROSS_SWITCH.format(markers=str(markers), seconds=SLEEP_SECONDS)
+    write(setup.project, "dags/across_switch.py", source)
+    deploy(setup, "--dags")
+    run_id = airflow.trigger("across_switch")["dag_run_id"]
+    wait_until(lambda: (markers / "started").is_file(), 240, "the task to start")
+    # Only include/ changes: each host reuses its environment and restarts its components.
+    write(setup.project, "include/helpers.py", "def helper() -> str:\n    return 'helper-v3'\n")
+    answer = deploy(setup, "--project")
+    new = answer["project_version"]
+    assert new != old
+    # The task ran to its end on the old version's code, once, and Airflow recorded success.
+    state = wait_until(
+        lambda: (
+            (s := airflow.dag_run("across_switch", run_id)["state"]) in ("success", "failed") and s
+        ),
+        240,
+        "the DAG run to finish",
+    )
+    (instance,) = airflow.task_instances("across_switch", run_id)
+    assert (state, instance["state"], instance["try_number"]) == ("success", "success", 1), instance
+    finished = json.loads((markers / "finished").read_text())
+    worker_tree = setup.worker_host.home / "projects" / old
+    assert finished["file"] == str(worker_tree / "include" / "helpers.py")
+    assert airflow.xcom("across_switch", run_id, "sleep_then_mark") == finished["helper"]
+    assert finished["helper"] == (markers / "started").read_text() != "helper-v3"
+    # The old worker let the task finish (warm shutdown) before the new one started.
+    output = (setup.worker_host.home / "logs" / "celery-worker.log").read_text()
+    *_, before, last = output.split("==> dagship agent: starting celery-worker on ")
+    assert before.startswith(old) and last.startswith(new)
+    assert "worker: Warm shutdown (MainProcess)" in before
+    # Both hosts run the new version now, and a new task takes it.
+    for agent in reported(setup).values():
+        assert (agent["state"], agent["project_version"]) == ("running", new), agent
+    for host_agent in (setup.scheduler_host, setup.worker_host):
+        assert [p["version"] for p in host_agent.state()["processes"]] == [new] * len(
+            host_agent.state()["processes"]
+        )
+    result, instance = run_dag(setup)
+    assert result.startswith("helper-v3 @ ")
+    assert_ran_on_the_worker(setup, result, instance)

@@ -51,3 +51,11 @@ def test_the_dagship_bundle_is_added_unless_bundles_are_configured(tmp_path: Pat
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://localhost:9000/execution/"
     own = '[{"name": "mine", "classpath": "x.Y", "kwargs": {}}]'
     assert _env(tmp_path, {BUNDLE_SETTING: own})[BUNDLE_SETTING] == own
+
+
+def test_tasks_ride_out_an_api_server_restart_unless_the_agent_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    retries = "AIRFLOW__WORKERS__EXECUTION_API_RETRIES"
+    assert _env(tmp_path, {})[retries] == "10"
+    assert _env(tmp_path, {retries: "3"})[retries] == "3"

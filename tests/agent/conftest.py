@@ -124,12 +124,14 @@ class AgentProcess:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            began = time.monotonic()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(120)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            print(f"\nagent in {self.home} stopped {time.monotonic() - began:.1f}s after SIGTERM")
         with contextlib.suppress(FileNotFoundError, ValueError, TypeError):
             kill_leftovers(
                 [RecordedProcess(**p) for p in self.state().get("processes", [])], timeout=10

@@ -4,6 +4,7 @@ from where the one before left the deployment."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -16,6 +17,10 @@ from tests.helpers import write
 
 if not runtime.airflow_installed():
     pytest.skip("Apache Airflow is not installed next to dagship", allow_module_level=True)
+
+# A first apply took 235 s and one test over the suite's default 300 s on a loaded 2-core
+# machine (the Celery module allows 900 s for the same reason).
+pytestmark = pytest.mark.timeout(600)
 
 WAIT = "600"  # seconds: the first apply builds an environment and migrates a database
 
@@ -355,3 +360,105 @@ def test_server_down_keeps_airflow_running_and_the_agent_reports_when_it_is_back
 
     wait_until(seen_again, 90, "the agent to report again")
     assert setup.agent.standalone_groups() == groups
+
+
+ACROSS_SWITCH = """\
+import json
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+from airflow.sdk import dag, task
+
+MARKERS = Path({markers!r})
+
+
+@dag(dag_id="across_switch", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def across_switch():
+    # Retries allowed: a task killed by the switch would come back as a second try, not as
+    # a failure, so only try_number tells.
+    @task(retries=2)
+    def sleep_then_mark() -> str:
+        from include import helpers
+
+        MARKERS.mkdir(parents=True, exist_ok=True)
+        (MARKERS / "started").write_text(helpers.helper())
+        time.sleep({seconds})
+        said = {{"helper": helpers.helper(), "file": helpers.__file__}}
+        (MARKERS / "finished").write_text(json.dumps(said))
+        return said["helper"]
+
+    sleep_then_mark()
+
+
+across_switch()
+"""
+SLEEP_SECONDS = 25
+
+
+def test_a_task_running_across_a_project_switch_finishes_on_the_old_version(
+    agent_setup: AgentSetup,
+) -> None:
+    setup = agent_setup
+    agent = setup.agent
+    airflow = setup.airflow
+    old = agent.state()["current"]
+    markers = setup.project.parent / "markers"
+    source = ACROSS_SWITCH.format(markers=str(markers), seconds=SLEEP_SECONDS)
+    write(setup.project, "dags/across_switch.py", source)
+    setup.cli.run(
+        "deploy",
+        setup.project,
+        "-d",
+        setup.deployment,
+        "--dags",
+        "--no-parse",
+        "--wait",
+        "--timeout",
+        "300",
+        timeout=400,
+    ).ok()
+    old_helper = (setup.project / "include" / "helpers.py").read_text()
+    run_id = airflow.trigger("across_switch")["dag_run_id"]
+    wait_until(lambda: (markers / "started").is_file(), 180, "the task to start")
+    # Only include/ changes: the environment is reused, the components restart.
+    write(setup.project, "include/helpers.py", old_helper.replace("return '", "return 'switched-"))
+    deploy = (
+        setup.cli.run(
+            "deploy",
+            setup.project,
+            "-d",
+            setup.deployment,
+            "--project",
+            "--no-parse",
+            "--wait",
+            "--timeout",
+            WAIT,
+            "--json",
+            timeout=700,
+        )
+        .ok()
+        .json()
+    )
+    new = deploy["project_version"]
+    assert new != old
+    # The task ran to its end on the old version's code, once, and Airflow recorded success.
+    state = wait_until(
+        lambda: (
+            (s := airflow.dag_run("across_switch", run_id)["state"]) in ("success", "failed") and s
+        ),
+        180,
+        "the DAG run to finish",
+    )
+    (instance,) = airflow.task_instances("across_switch", run_id)
+    assert (state, instance["state"], instance["try_number"]) == ("success", "success", 1), instance
+    finished = json.loads((markers / "finished").read_text())
+    assert finished["file"] == str(agent.home / "projects" / old / "include" / "helpers.py")
+    assert airflow.xcom("across_switch", run_id, "sleep_then_mark") == finished["helper"]
+    assert not finished["helper"].startswith("switched-")
+    # The components run the new version now, and so does a new task.
+    assert running_version(setup) == new
+    assert agent.state()["current"] == new
+    assert [p["version"] for p in agent.state()["processes"]] == [new]
+    assert run_dag(setup).startswith("switched-")

@@ -10,6 +10,10 @@ folder) plus the agent's own Airflow settings and the dagship DAG bundle.
   agent's token (``DAGSHIP_API_TOKEN``), unless ``[dag_processor] dag_bundle_config_list`` is
   set. The bundle's token (``DAGSHIP_API_TOKEN``) is the agent's.
 - Tasks reach the Execution API on the port of ``[api] port`` unless set.
+- Tasks ride out a restart of the API server (``RIDE_OUT``, unless set): a switch restarts it
+  while a Celery worker's tasks still run and report to it, and Airflow's default of 5 tries
+  of each Execution API call gives up after about 10 s of outage (4 s at worst), failing the
+  task.
 - The environment's ``bin/`` first on ``PATH`` (``airflow standalone`` starts ``airflow ...``
   from there) and a ``dagship`` link on ``PYTHONPATH`` (the bundle runs inside Airflow).
 """
@@ -26,6 +30,9 @@ from dagship.local.airflow import TOKEN_ENV, bundle_config
 
 BUNDLE_SETTING = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 EXECUTION_API_SETTING = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"
+# Airflow's default is 5 tries, 1-2-4-8 s (random, at least 1 s) apart; 10 tries keep a
+# task's calls going for about two minutes, longer than an API server takes to restart.
+RIDE_OUT = {"AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10"}
 # Set by the project rule (environment/airflow.py), not by the agent's environment.
 PROJECT_SETTINGS = ("AIRFLOW__CORE__PLUGINS_FOLDER",)
 
@@ -55,6 +62,8 @@ def component_environment(
         env[TOKEN_ENV] = token  # the bundle's token: the agent's own
     if not base.get(BUNDLE_SETTING):
         env[BUNDLE_SETTING] = json.dumps(bundle_config(server_url, deployment))
+    for key, value in RIDE_OUT.items():
+        env.setdefault(key, value)
     port = base.get("AIRFLOW__API__PORT") or "8080"
     env.setdefault(EXECUTION_API_SETTING, f"http://localhost:{port}/execution/")
     env["PATH"] = os.pathsep.join([str(bin_dir), base.get("PATH", os.defpath)])

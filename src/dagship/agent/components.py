@@ -2,10 +2,11 @@
 
 Each component runs as ``airflow <command>`` from the project version's environment, in its own
 process group, its output appended to ``logs/<component>.log``. Stopping ends the group and
-every descendant (local/airflow.py's ``AirflowProcess``); the components that run tasks (a
-Celery worker, and ``standalone`` with its LocalExecutor) are first asked to finish them: one
-signal to the component (Celery's warm shutdown, standalone's orderly stop) and up to the
-grace period to exit.
+every descendant (local/airflow.py's ``AirflowProcess``); the components that run tasks are
+first asked to finish them, within the grace period: a Celery worker gets Celery's warm
+shutdown; in ``standalone`` the scheduler alone is stopped first (its LocalExecutor waits for
+the running tasks) while the API server those tasks report to keeps serving, and only then
+the rest of standalone.
 """
 
 from __future__ import annotations
@@ -19,19 +20,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from dagship.agent.errors import AgentError
 from dagship.airflow_api.client import AirflowClient
 from dagship.core.vocabulary import Component
 from dagship.local.airflow import AirflowProcess, is_healthy
 
-# The order components start in (and the reverse of the order they stop in): the scheduler
-# and the DAG processor before what serves or runs their work.
+# The order components start in (and the reverse of the order they stop in). The API server
+# stops last and starts first: tasks still running on Celery workers report to it (the
+# Execution API), so it is down only for its own restart, not for the others'.
 START_ORDER = (
     Component.STANDALONE,
+    Component.API_SERVER,
     Component.SCHEDULER,
     Component.DAG_PROCESSOR,
     Component.TRIGGERER,
-    Component.API_SERVER,
     Component.CELERY_WORKER,
 )
 COMMANDS = {
@@ -46,9 +50,15 @@ COMMANDS = {
 # warm shutdown is SIGTERM; `airflow standalone` stops its components in order on SIGINT
 # (SIGTERM would end it at once and leave them behind).
 GRACEFUL_STOP = {Component.STANDALONE: signal.SIGINT, Component.CELERY_WORKER: signal.SIGTERM}
-# A component without a health endpoint counts as started once it ran this long.
-SETTLE_SECONDS = 8.0
-# Up to this long for Airflow's API server to answer healthy (first start migrates a database).
+# The Airflow job of the components without a health endpoint: they are started once
+# `airflow jobs check` finds their job alive (heartbeating) in the metadata database.
+JOB_TYPES = {
+    Component.SCHEDULER: "SchedulerJob",
+    Component.DAG_PROCESSOR: "DagProcessorJob",
+    Component.TRIGGERER: "TriggererJob",
+}
+JOB_CHECK_TIMEOUT = 60.0
+# Up to this long for a component to say it is up (first start migrates a database).
 HEALTH_TIMEOUT = 240.0
 STOP_TIMEOUT = 30.0
 LOG_LINES = 20
@@ -59,6 +69,9 @@ class RunningComponent:
     component: Component
     version: str
     process: AirflowProcess
+    # The ``airflow`` executable and the environment it runs with (for ``airflow jobs check``).
+    airflow: Path
+    env: Mapping[str, str]
     # Where this start's output begins in the component's log (logs are appended across starts).
     log_offset: int = 0
 
@@ -99,7 +112,7 @@ def start_component(
         )
     url = f"http://127.0.0.1:{api_port(env)}"
     airflow_process = AirflowProcess(url, home, log_file, process)
-    return RunningComponent(component, version, airflow_process, offset)
+    return RunningComponent(component, version, airflow_process, airflow, env, offset)
 
 
 def api_port(env: Mapping[str, str]) -> int:
@@ -108,12 +121,10 @@ def api_port(env: Mapping[str, str]) -> int:
 
 def wait_started(running: RunningComponent) -> None:
     """Return once ``running`` is up: Airflow's health endpoint says so for the API server
-    (all of it for ``standalone``), Celery says so for a worker, else it stayed alive for
-    ``SETTLE_SECONDS``. Raises AgentError with the end of its log when it exits or does not
-    get there in time."""
-    deadline = time.monotonic() + (
-        SETTLE_SECONDS if running.component not in _CONFIRMED else HEALTH_TIMEOUT
-    )
+    (all of it for ``standalone``), Celery says so for a worker, and ``airflow jobs check``
+    finds the job of a scheduler, DAG processor or triggerer alive. Raises AgentError with the
+    end of its log when it exits or does not get there within ``HEALTH_TIMEOUT``."""
+    deadline = time.monotonic() + HEALTH_TIMEOUT
     with AirflowClient(running.process.url) as client:
         while True:
             code = running.exited()
@@ -122,29 +133,59 @@ def wait_started(running: RunningComponent) -> None:
                     f"{running.component} exited with code {code} while starting on "
                     f"{running.version}:\n{log_tail(running.process.log_file, running.log_offset)}"
                 )
-            if running.component in _HEALTH_CHECKED:
-                document = client.health()
-                if document is not None and (
-                    running.component is not Component.STANDALONE or is_healthy(document)
-                ):
-                    return
-            if running.component is Component.CELERY_WORKER and celery_ready(running):
+            if _says_started(running, client):
                 return
             if time.monotonic() > deadline:
-                if running.component not in _CONFIRMED:
-                    return  # alive for the whole settle time
-                where = f" at {running.process.url}" if running.component in _HEALTH_CHECKED else ""
+                ready = _READY[running.component].format(url=running.process.url)
                 raise AgentError(
-                    f"{running.component} was not ready{where} within {HEALTH_TIMEOUT:.0f}s on "
-                    f"{running.version}:\n{log_tail(running.process.log_file, running.log_offset)}"
+                    f"{running.component} was not ready ({ready}) within "
+                    f"{HEALTH_TIMEOUT:.0f}s on {running.version}:\n"
+                    f"{log_tail(running.process.log_file, running.log_offset)}"
                 )
             time.sleep(0.5)
 
 
-_HEALTH_CHECKED = (Component.STANDALONE, Component.API_SERVER)
-# Components whose start is confirmed, not assumed from SETTLE_SECONDS alive: a Celery worker
-# that fails to import its executor may take longer than that to exit.
-_CONFIRMED = (*_HEALTH_CHECKED, Component.CELERY_WORKER)
+# What "ready" means for each component, in the words of the error that says it was not.
+_READY = {
+    Component.STANDALONE: "Airflow's health endpoint at {url}: database, scheduler and DAG "
+    "processor",
+    Component.API_SERVER: "Airflow's health endpoint at {url}",
+    Component.CELERY_WORKER: "Celery's `celery@host ready.`",
+    **{c: f"`airflow jobs check --job-type {job} --local`" for c, job in JOB_TYPES.items()},
+}
+
+
+def _says_started(running: RunningComponent, client: AirflowClient) -> bool:
+    if running.component in (Component.STANDALONE, Component.API_SERVER):
+        document = client.health()
+        return document is not None and (
+            running.component is not Component.STANDALONE or is_healthy(document)
+        )
+    if running.component is Component.CELERY_WORKER:
+        return celery_ready(running)
+    return job_alive(running)
+
+
+def job_alive(running: RunningComponent) -> bool:
+    """Whether Airflow's metadata database holds a live (heartbeating) job of ``running``'s
+    type on this host: ``airflow jobs check --local``, run with the component's environment.
+    The jobs of components stopped before it were ended by their orderly stop."""
+    job_type = JOB_TYPES[running.component]
+    try:
+        done = subprocess.run(
+            [str(running.airflow), "jobs", "check", "--job-type", job_type, "--local"],
+            env=dict(running.env),
+            cwd=running.process.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=JOB_CHECK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
 # Celery's own word that a worker consumes tasks ("celery@host ready."), in its output.
 _CELERY_READY = re.compile(rb"\S+@\S+ ready\.")
 
@@ -159,18 +200,60 @@ def celery_ready(running: RunningComponent) -> bool:
         return False
 
 
-def stop_component(running: RunningComponent, grace_period: float) -> None:
+def stop_component(running: RunningComponent, grace_period: float) -> list[str]:
     """Stop ``running``: a component that runs tasks is asked to finish them and gets
-    ``grace_period`` seconds to exit; then its whole process group is ended."""
+    ``grace_period`` seconds to exit; then its whole process group is ended. Returns the
+    command lines of the processes that ignored SIGTERM for ``STOP_TIMEOUT`` and were killed."""
     popen = running.process.process
     assert popen is not None
+    wait = grace_period
+    if running.component is Component.STANDALONE:
+        _stop_scheduler_first(running, grace_period)
+        wait = STOP_TIMEOUT  # nothing runs tasks any more: the rest stops in seconds
     graceful = GRACEFUL_STOP.get(running.component)
     if graceful is not None and popen.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             popen.send_signal(graceful)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(grace_period)
-    running.process.stop(STOP_TIMEOUT)
+            popen.wait(wait)
+    return running.process.stop(STOP_TIMEOUT)
+
+
+def _stop_scheduler_first(running: RunningComponent, grace_period: float) -> None:
+    """Stop standalone's scheduler and wait up to ``grace_period`` for it to exit: on SIGTERM
+    its LocalExecutor waits for the running tasks. The API server keeps serving meanwhile, so
+    that those tasks can heartbeat and record how they ended (standalone's own stop ends all
+    its components at once, and a task finishing after its API server would be lost)."""
+    scheduler = _standalone_child(running.pid, "scheduler")
+    if scheduler is None:
+        return
+    with contextlib.suppress(psutil.Error):
+        scheduler.terminate()
+    # Not psutil's wait: the scheduler is standalone's child, and standalone never reaps it
+    # (it stays a zombie until standalone exits).
+    deadline = time.monotonic() + grace_period
+    while _running(scheduler) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _standalone_child(pid: int, command: str) -> psutil.Process | None:
+    """The ``airflow <command>`` process that ``airflow standalone`` (``pid``) started."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.Error:
+        return None
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline()[-1:] == [command]:
+                return child
+    return None
 
 
 def log_tail(path: Path, offset: int = 0, lines: int = LOG_LINES) -> str:

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,8 @@ LONG_POLL = 20.0
 # While building: how often the agent looks for a newer version.
 BUILD_POLL = 2.0
 MAX_BACKOFF = 30.0
+# While waiting for the server: how often the agent looks whether it was told to stop.
+STOP_CHECK = 0.2
 # How often an agent whose deployment has no project deploy yet asks again.
 NO_DEPLOY_POLL = 3.0
 
@@ -60,6 +63,10 @@ class AgentOptions:
     grace_period: float = 600.0
     install_os_packages: bool = False
     base_env: Mapping[str, str] = field(default_factory=dict)
+
+
+class _Stopping(Exception):
+    """The agent was told to stop while it waited for the server."""
 
 
 class _Abandoned(Exception):
@@ -113,7 +120,9 @@ class Agent:
     def _turn(self) -> None:
         wait = 0.0 if self.seen is None else LONG_POLL
         try:
-            current = self.client.current_project(self.options.deployment, self.seen, wait)
+            current = self._long_poll(wait)
+        except _Stopping:
+            return
         except ApiError as exc:
             self._unreachable(exc)
             return
@@ -133,6 +142,29 @@ class Agent:
                 current = newer.newer
                 self.seen = current.version
         self._heartbeat()
+
+    def _long_poll(self, wait: float) -> ProjectCurrentOut | None:
+        """The deployment's current project version (None: still ``self.seen`` after ``wait``
+        seconds), asked in a thread of its own so that an agent told to stop (SIGTERM) stops
+        its components at once rather than after the long poll ends: _Stopping then."""
+        answer: Future[ProjectCurrentOut | None] = Future()
+
+        def ask() -> None:
+            try:
+                answer.set_result(
+                    self.client.current_project(self.options.deployment, self.seen, wait)
+                )
+            except BaseException as exc:  # handed to the loop's thread
+                answer.set_exception(exc)
+
+        # A daemon thread: a stopping agent's process does not wait for it either.
+        threading.Thread(target=ask, name="dagship-agent-poll", daemon=True).start()
+        while True:
+            try:
+                return answer.result(timeout=STOP_CHECK)
+            except TimeoutError:
+                if self.stop_event.is_set():
+                    raise _Stopping from None
 
     def _running_version(self) -> str | None:
         return self.state.current if self.supervisor.running else None

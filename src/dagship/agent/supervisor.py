@@ -146,9 +146,11 @@ class Supervisor:
     def stop(self) -> None:
         """Stop every running component, the last started first."""
         for running in reversed(self.running):
-            stop_component(running, self.host.grace_period)
+            killed = stop_component(running, self.host.grace_period)
             self.state.forget(running.pid)
             log.info("%s stopped (pid %d)", running.component, running.pid)
+            if killed:
+                log.warning("killed after ignoring SIGTERM: %s", "; ".join(killed))
         self.running = []
         self.save()
 

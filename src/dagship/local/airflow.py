@@ -293,23 +293,26 @@ class AirflowProcess:
                 f"see {self.log_file}{_log_tail(self.log_file)}"
             )
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> list[str]:
         """SIGTERM the process group and every descendant, then SIGKILL what is left after
-        ``timeout``. Safe to call twice; does nothing for an Airflow we did not start."""
+        ``timeout``. Safe to call twice; does nothing for an Airflow we did not start.
+        Returns the command lines of the processes that had to be killed."""
         if self.process is None:
-            return
+            return []
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(0.2)
             if not self.processes():
-                return
+                return []
+        killed = [_command_line(proc) for proc in self.processes()]
         self._signal_all(signal.SIGKILL)
         self.process.wait()
         deadline = time.monotonic() + 5
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.1)
+        return killed
 
     def _signal_all(self, sig: signal.Signals) -> None:
         assert self.process is not None
@@ -369,6 +372,13 @@ def _tree(leader: int) -> list[psutil.Process]:
             if os.getpgid(proc.pid) == leader:
                 found.setdefault(proc.pid, proc)
     return [proc for proc in found.values() if _alive(proc)]
+
+
+def _command_line(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline()) or proc.name()
+    except psutil.Error:
+        return f"pid {proc.pid}"
 
 
 def _alive(proc: psutil.Process) -> bool:
