@@ -58,7 +58,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.store = open_store(settings.storage_url)
+    app.state.store = open_store(settings.storage_url, settings.home)
     app.state.airflow = follower = AirflowFollower(settings.airflow)
     app.state.events = DeployEvents()
     errors.install(app)

@@ -33,7 +33,7 @@ def run_server(host: str | None = None, port: int | None = None) -> int:
     try:
         # Private: the home holds the admin token and, by default, the database.
         settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        open_store(settings.storage_url).cleanup()
+        open_store(settings.storage_url, settings.home).cleanup()
         database = prepare_database(settings)
         app = create_app(settings, database)
         sock = listen(settings.host, settings.port)

@@ -25,7 +25,7 @@ DEFAULT_PREVIEW_IDLE_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_PREVIEW_SWEEP_INTERVAL = 600.0
 _OFF = {"0", "off", "never", "none"}
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
-SUPPORTED_STORAGE_SCHEMES = ("file",)
+SUPPORTED_STORAGE_SCHEMES = ("file", "s3")
 
 
 class SettingsError(DagshipError, ValueError):
@@ -139,8 +139,8 @@ def check_storage_url(url: str) -> None:
     scheme = urlparse(url).scheme
     if scheme not in SUPPORTED_STORAGE_SCHEMES:
         raise SettingsError(
-            f"DAGSHIP_STORAGE_URL scheme {scheme + '://' if scheme else url!r} is not supported "
-            "yet; use file:///path/to/blobs"
+            f"DAGSHIP_STORAGE_URL scheme {scheme + '://' if scheme else url!r} is not supported; "
+            "use file:///path/to/blobs or s3://bucket/prefix"
         )
 
 
