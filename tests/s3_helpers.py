@@ -3,6 +3,7 @@ that keep their blobs in it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -26,7 +27,9 @@ S3_CREDENTIALS = {
 class MotoS3:
     """``python -m moto.server`` on a free port; ``client()`` is a boto3 client for it."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, env: Mapping[str, str] | None = None) -> None:
+        # INITIAL_NO_AUTH_ACTION_COUNT=0 in ``env``: moto checks credentials like AWS does.
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -39,6 +42,7 @@ class MotoS3:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.extra_env},
             )
         deadline = time.monotonic() + 30
         while True:

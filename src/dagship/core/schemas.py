@@ -77,6 +77,19 @@ class Checks(Model):
     pytest: CheckOutcome = CheckOutcome.NOT_RUN
 
 
+class S3Source(Model):
+    """Where a deploy of origin ``s3`` came from: the prefix synced and its newest object
+    (by last-modified time) at the time of the sync (docs/s3.md)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    bucket: str = Field(min_length=3, max_length=255)
+    prefix: str = Field(default="", max_length=1024)
+    newest_key: str | None = Field(default=None, max_length=1024)
+    newest_version_id: str | None = Field(default=None, max_length=1024)
+    newest_modified_at: UtcTime | None = None
+
+
 class DeployOut(Model):
     id: str
     seq: int
@@ -104,6 +117,8 @@ class DeployOut(Model):
     checks: Checks
     source_deployment: str | None
     source_seq: int | None
+    # Set on deploys of origin s3 only.
+    s3_source: S3Source | None = None
 
 
 # The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
@@ -207,8 +222,10 @@ class DeployRequest(Model):
     dags_manifest: ManifestEntries | None = None
     project_manifest: ManifestEntries | None = None
     expect_seq: int | None = Field(default=None, ge=0)
-    # Clients send cli or ci; s3 and promote are for dagship's own integrations.
+    # Clients send cli or ci; s3 and promote are for dagship's own integrations. Origin s3
+    # is accepted only with ``s3_source`` on a DAG-only deploy (`dagship s3 sync`).
     origin: Literal[Origin.CLI, Origin.CI, Origin.S3, Origin.PROMOTE] = Origin.CLI
+    s3_source: S3Source | None = None
     description: str | None = None
     uploaded_files: int = Field(default=0, ge=0)
     uploaded_bytes: int = Field(default=0, ge=0)
