@@ -47,7 +47,9 @@ class S3Object:
     etag: str
     version_id: str | None  # None in a bucket that never had versioning
     modified_at: datetime
-    has_sha256: bool  # S3 holds a SHA-256 checksum of it (full-object or composite)
+    # Whether S3 holds a SHA-256 checksum of it, per the listing; None when the listing does
+    # not say (moto and some S3-compatible stores leave ChecksumAlgorithm out of it).
+    has_sha256: bool | None
 
     @property
     def cache_key(self) -> str:
@@ -98,7 +100,9 @@ def list_objects(s3: Any, location: S3Location) -> list[S3Object]:
                 etag=str(item.get("ETag", "")).strip('"'),
                 version_id=None if version in (None, "null") else str(version),
                 modified_at=item["LastModified"],
-                has_sha256="SHA256" in (item.get("ChecksumAlgorithm") or []),
+                has_sha256=(
+                    "SHA256" in item["ChecksumAlgorithm"] if "ChecksumAlgorithm" in item else None
+                ),
             )
         )
     if not objects:

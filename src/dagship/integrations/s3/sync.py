@@ -171,11 +171,11 @@ def deployable_objects(s3: Any, location: S3Location, tmp: Path, max_size: int) 
     ignore = _ignore_spec(s3, location, objects, tmp)
     kept = []
     for obj in objects:
-        check_key_path(obj.key, obj.path)
         if any(always_excluded(part) for part in obj.path.split("/")):
             continue
         if ignore is not None and ignore.match_file(obj.path):
             continue
+        check_key_path(obj.key, obj.path)
         if obj.size > max_size:
             raise S3SyncError(
                 f"object {obj.key!r} is {obj.size:,} bytes, over the server's limit of "
@@ -202,11 +202,12 @@ def _ignore_spec(
 
 
 def _hash_objects(s3: Any, plan: _Plan, cache: HashCache, tmp: Path) -> None:
-    """Each object's digest: remembered, S3's own full-object SHA-256, or read once."""
+    """Each object's digest: remembered, S3's own full-object SHA-256 (asked with a HEAD
+    unless the listing says there is none), or read once."""
     unknown: list[tuple[int, S3Object]] = []
     for index, obj in enumerate(plan.objects):
         digest = cache.get(obj.cache_key)
-        if digest is None and obj.has_sha256:
+        if digest is None and obj.has_sha256 is not False:
             digest = full_object_sha256(s3, plan.location, obj)
             if digest is not None:
                 plan.learned[obj.cache_key] = digest
