@@ -35,7 +35,7 @@ def s3_event(bucket: str, key: str, name: str = "ObjectCreated:Put") -> dict[str
                 "requestParameters": {"sourceIPAddress": "198.51.100.7"},
                 "responseElements": {
                     "x-amz-request-id": "C3D13FE58DE4C810",
-                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5Jg",
                 },
                 "s3": {
                     "s3SchemaVersion": "1.0",
