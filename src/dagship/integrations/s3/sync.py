@@ -8,6 +8,7 @@ deploy an older listing over a newer one.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -121,7 +122,7 @@ def sync_prefix(
             if exc.code != ErrorCode.SEQ_CONFLICT or attempt == MAX_ATTEMPTS:
                 raise
             continue
-        return SyncResult(**{**result.__dict__, "attempts": attempt})
+        return dataclasses.replace(result, attempts=attempt)
     raise AssertionError("unreachable")
 
 
