@@ -8,6 +8,7 @@ first       the first sync: every object read and hashed, every blob uploaded, o
 changed     the sync after one object changed: the time and the bytes read from S3
             (target: only the changed object)
 unchanged   a sync with nothing changed: the listing only, no deploy
+listing     one bare ListObjectVersions of the prefix, the floor of any sync
 baseline    downloading every object of the prefix once
 
 Run: python bench/s3_sync_bench.py [--files 1000] [--json]
@@ -88,6 +89,15 @@ def read_everything(s3: Any, bucket: str, keys: list[str]) -> tuple[float, int]:
     return time.perf_counter() - start, sum(sizes)
 
 
+def timed_listing(s3: Any, bucket: str) -> float:
+    """One bare ListObjectVersions of the prefix: the floor of any sync."""
+    start = time.perf_counter()
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="dags/")
+    for _page in pages:
+        pass
+    return time.perf_counter() - start
+
+
 def timed_sync(client: ApiClient, s3: Any, url: str, name: str, cache: Path) -> dict[str, Any]:
     start = time.perf_counter()
     result = sync_prefix(client, url, name, s3=s3, cache_file=cache)
@@ -119,6 +129,7 @@ def run(files: int, work: Path) -> dict[str, Any]:
         changed = timed_sync(client, s3, url, "s3bench", cache)
         unchanged = timed_sync(client, s3, url, "s3bench", cache)
         base_s, base_bytes = read_everything(s3, "bench-dags", keys)
+        listing_s = timed_listing(s3, "bench-dags")
         client.close()
     finally:
         bench.stop()
@@ -130,6 +141,7 @@ def run(files: int, work: Path) -> dict[str, Any]:
         "changed": {**changed, "changed_object_bytes": len(b"# changed\nx = 1\n")},
         "unchanged": unchanged,
         "baseline": {"seconds": round(base_s, 3), "read_bytes": base_bytes},
+        "listing_seconds": round(listing_s, 3),
         "changed_vs_baseline_time": round(changed["seconds"] / base_s, 3),
         "changed_vs_baseline_bytes": round(changed["read_bytes"] / base_bytes, 6),
     }
@@ -153,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{changed['read_bytes']:,} bytes"
     )
     print(f"unchanged       {figures['unchanged']['seconds']:.2f} s, no deploy")
+    print(f"listing alone   {figures['listing_seconds']:.2f} s (one ListObjectVersions)")
     print(f"baseline        {base['seconds']:.2f} s to read all {base['read_bytes']:,} bytes")
     print(
         f"one changed / baseline: {figures['changed_vs_baseline_time']:.2f}x the time, "

@@ -204,31 +204,32 @@ def _ignore_spec(
 
 def _hash_objects(s3: Any, plan: _Plan, cache: HashCache, tmp: Path) -> None:
     """Each object's digest: remembered, S3's own full-object SHA-256 (asked with a HEAD
-    unless the listing says there is none), or read once."""
+    unless the listing says there is none), or read once; the last two in parallel."""
     unknown: list[tuple[int, S3Object]] = []
     for index, obj in enumerate(plan.objects):
         digest = cache.get(obj.cache_key)
-        if digest is None and obj.has_sha256 is not False:
-            digest = full_object_sha256(s3, plan.location, obj)
-            if digest is not None:
-                plan.learned[obj.cache_key] = digest
         if digest is None:
             unknown.append((index, obj))
         else:
             plan.digests[obj.key] = digest
 
-    def read(item: tuple[int, S3Object]) -> tuple[S3Object, str, Path]:
+    def resolve(item: tuple[int, S3Object]) -> tuple[S3Object, str, Path | None]:
         index, obj = item
+        if obj.has_sha256 is not False:
+            digest = full_object_sha256(s3, plan.location, obj)
+            if digest is not None:
+                return obj, digest, None
         dest = tmp / f"object-{index}"
         return obj, download(s3, plan.location, obj, dest), dest
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for obj, digest, dest in pool.map(read, unknown):
+        for obj, digest, dest in pool.map(resolve, unknown):
             plan.digests[obj.key] = digest
-            plan.local.setdefault(digest, dest)
             plan.learned[obj.cache_key] = digest
-            plan.read_objects += 1
-            plan.read_bytes += obj.size
+            if dest is not None:
+                plan.local.setdefault(digest, dest)
+                plan.read_objects += 1
+                plan.read_bytes += obj.size
 
 
 def _upload_missing(
