@@ -3,9 +3,11 @@ that keep their blobs in it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from dagship.integrations.s3 import lambda_handler
 from tests.helpers import HEX64, Server, free_port
 
 # moto accepts any credentials; these only have to be set so boto3 signs requests.
@@ -127,3 +130,81 @@ class S3Server(Server):
             if HEX64.match(path.name) and path.parent.name == path.name[:2]:
                 found[path.name] = StoredObject(client, self.bucket, key)
         return found
+
+
+# --------------------------------------------------------------------------- Lambda events
+
+
+def s3_event(bucket: str, key: str, name: str = "ObjectCreated:Put") -> dict[str, Any]:
+    """An S3 event notification as S3 sends it (event message structure, version 2.1)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-12-02T16:50:00.000Z",
+                "eventName": name,
+                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "198.51.100.7"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5Jg",
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "dagship-deploy",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    # Keys arrive URL-encoded, spaces as '+'.
+                    "object": {
+                        "key": key.replace(" ", "+"),
+                        "size": 1024,
+                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def sqs_event(inner: dict[str, Any]) -> dict[str, Any]:
+    """An SQS event whose message is an S3 event (a queue subscribed to the bucket)."""
+    return {
+        "Records": [
+            {
+                "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+                "body": json.dumps(inner),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1545082649183"},
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:dagship-events",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+def invoke_in_parallel(events: list[dict[str, Any]]) -> list[Any]:
+    barrier = threading.Barrier(len(events))
+    results: list[Any] = [None] * len(events)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = lambda_handler(events[index], None)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return results
