@@ -78,3 +78,38 @@ def test_airflow_status_respects_deployment_binding(api: Api, project: Path, cli
     bound = api.with_token(api.create_token("viewer", deployment=other))
     assert_error(bound.get(f"/deploys/{deployed['id']}/airflow"), 403, "forbidden")
     assert_error(api.get("/deploys/dpl_0000000000000000/airflow"), 404, "not_found")
+
+
+def test_airflow_credentials_are_set_from_files_shown_as_set_and_forgotten(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    name = unique()
+    token_file = tmp_path / "airflow-token"
+    token_file.write_text("tok-cli-2468\n")
+    created = cli(
+        "deployment", "create", name, "--airflow-url", "http://airflow.example:8080",
+        "--airflow-token-file", token_file, "--json",
+    ).ok()  # fmt: skip
+    assert "tok-cli-2468" not in created.out
+    assert created.json()["airflow_credentials_set"] is True
+    shown = cli("deployment", "inspect", name).ok().out
+    assert "Airflow credentials" in shown and "set (never shown)" in shown
+    assert "tok-cli-2468" not in shown
+
+    password = tmp_path / "password"
+    password.write_text("pw-cli-1357")
+    cli(
+        "deployment", "update", name, "--airflow-username", "ops",
+        "--airflow-password-file", password,
+    ).ok()  # fmt: skip
+    cli("deployment", "update", name, "--airflow-token-file", token_file,
+        "--airflow-username", "ops").usage_error("--airflow-token-file")  # fmt: skip
+    cli("deployment", "update", name, "--airflow-password-file", password).usage_error(
+        "--airflow-username"
+    )
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    cli("deployment", "update", name, "--airflow-token-file", empty).usage_error("empty")
+    assert api.get(f"/deployments/{name}").json()["airflow_credentials_set"] is True
+    forgot = cli("deployment", "update", name, "--no-airflow-credentials", "--json").ok().json()
+    assert forgot["airflow_credentials_set"] is False

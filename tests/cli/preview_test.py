@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from dagship.core.naming import preview_name
 from tests.conftest import ServerFactory
 from tests.helpers import Api, Cli, Server, make_project, unique, write
 
@@ -29,7 +30,7 @@ def test_preview_lifecycle_for_a_branch_with_slashes_and_spaces(
     info = api.get(f"/deployments/{NAME}").json()
     assert info["current"]["dags_version"] == deployed["dags_version"]
     assert info["current"]["project_version"] == deployed["project_version"]
-    assert info["airflow_url"] is None
+    assert info["airflow_url"] == "http://airflow-dev.example:8080"
 
     # CI runs create on every push: the second time changes nothing and says so.
     again = cli("preview", "create", "--from", dev, "--name", BRANCH).ok().out
@@ -116,6 +117,12 @@ def test_preview_refusals(cli: Cli, api: Api, project: Path) -> None:
         "managing previews need operator"
     )
     author("preview", "cleanup", "--idle", "1d").failed("operator")
+    operator = cli.as_token(api.create_token("operator"))
+    wanted = f"feature/{unique('y')}"
+    operator(
+        "preview", "create", "--from", dev, "--name", wanted, "--airflow-url", "http://x"
+    ).failed("choosing an Airflow URL needs an admin", "leave --airflow-url out")
+    assert api.get(f"/deployments/{preview_name(wanted)}").status_code == 404
     cli("preview", "cleanup", "--idle", "soon").usage_error("not a duration")
 
 

@@ -36,7 +36,17 @@ def e(path: str, digest: str = D1, size: int = 3, executable: bool = False) -> M
         ("a/", "empty"),
         ("", "empty"),
         ("a\\b.py", "backslash"),
-        ("a\x00b.py", "NUL"),
+        ("a\x00b.py", "control character"),
+        ("a\x01b.py", "control character"),
+        ("a\nb.py", "control character"),
+        ("a\rb.py", "control character"),
+        ("a\x1bb.py", "control character"),
+        ("a\x7fb.py", "control character"),
+        ("C:x.py", "drive letter"),
+        ("c:/x.py", "drive letter"),
+        ("x" * 256, "longer than 255 bytes"),
+        ("a/" + "é" * 128 + "/b.py", "longer than 255 bytes"),  # 256 bytes of UTF-8
+        ("a\ud800.py", "not valid UTF-8"),
         ("x" * (MAX_PATH_BYTES + 1), "longer than"),
         ("é" * (MAX_PATH_BYTES // 2 + 1), "longer than"),  # bytes, not characters
     ],
@@ -49,7 +59,12 @@ def test_bad_paths_are_refused_with_a_message(path: str, message: str) -> None:
         Manifest.build([e(path)])
 
 
-@pytest.mark.parametrize("path", ["a.py", "dags/a.py", "x" * MAX_PATH_BYTES, "é/ü.py", ".hidden"])
+LONGEST = "/".join(["x" * 255] * 16)[:MAX_PATH_BYTES]
+
+
+@pytest.mark.parametrize(
+    "path", ["a.py", "dags/a.py", LONGEST, "x" * 255, "é/ü.py", ".hidden", "a/C:x.py", "ab:c"]
+)
 def test_good_paths_pass(path: str) -> None:
     check_path(path)
     assert Manifest.build([e(path)]).entries[0].path == path
@@ -153,3 +168,50 @@ def test_diff_added_removed_changed() -> None:
     back = diff(new, old)
     assert (back.added, back.removed) == (d.removed, d.added)
     assert diff(old, old).empty
+
+
+def test_names_that_differ_only_in_case_or_unicode_form_are_refused() -> None:
+    with pytest.raises(ManifestError, match="only in case or Unicode form"):
+        Manifest.build([e("dags/Report.py"), e("dags/report.py")])
+    with pytest.raises(ManifestError, match="only in case or Unicode form"):
+        Manifest.build([e("caf\u00e9.py"), e("cafe\u0301.py")])  # NFC and NFD
+    # Readers of deploys made before the rule still accept them.
+    assert len(Manifest.build([e("A.py"), e("a.py")], portable=False)) == 2
+
+
+def test_from_dicts_is_strict_about_types_and_keys() -> None:
+    good = {"path": "a.py", "sha256": D1, "size": 3}
+    assert Manifest.from_dicts([good]).entries[0].executable is False
+    for bad, message in [
+        ({**good, "executable": "no"}, "bad executable"),
+        ({**good, "executable": 1}, "bad executable"),
+        ({**good, "mode": 420}, "unknown keys"),
+        ({"path": "a.py", "size": 3}, "it lacks sha256"),
+        ({**good, "sha256": D1 + "\n"}, "bad sha256"),
+        ({**good, "size": True}, "bad size"),
+        ({**good, "size": 2**63}, "bad size"),
+        ("a.py", "not an object"),
+    ]:
+        with pytest.raises(ManifestError, match=message):
+            Manifest.from_dicts([bad])
+
+
+def test_paths_of_mixed_types_are_refused_not_crashed_on() -> None:
+    items = [{"path": "a.py", "sha256": D1, "size": 3}, {"path": 7, "sha256": D1, "size": 3}]
+    with pytest.raises(ManifestError, match="non-text path"):
+        Manifest.from_dicts(items)
+
+
+def test_digest_and_version_checks_refuse_a_trailing_newline() -> None:
+    assert is_digest(D1) and not is_digest(D1 + "\n")
+    assert is_version(EMPTY_VERSION) and not is_version(EMPTY_VERSION + "\n")
+
+
+def test_a_file_inside_a_file_is_found_among_many_paths() -> None:
+    entries = [e(f"d{i:05}/{'x' * 200}/f.py") for i in range(2000)]
+    assert len(Manifest.build(entries)) == 2000
+    with pytest.raises(ManifestError, match="file and also a folder"):
+        Manifest.build([*entries, e("d00042")])
+    # "a-b" sorts between "a" and "a/b": the check does not stop at the first neighbour.
+    with pytest.raises(ManifestError, match="file and also a folder"):
+        Manifest.build([e("a"), e("a-b"), e("a/b")])

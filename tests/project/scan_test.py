@@ -167,3 +167,35 @@ def test_project_without_dags_folder_deploys_an_empty_bundle(
     out, dags, prj = deploy(scan_cli, scan_api, root, "--project")
     assert dags == {} or out["kind"] == "project"
     assert "requirements.txt" in prj
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["dags/Report.py", "dags/report.py"], "only in case or Unicode form"),
+        (["include/caf\u00e9.csv", "include/cafe\u0301.csv"], "only in case or Unicode form"),
+        (["dags/a\nb.py"], "control character"),
+        (["include/C:notes.txt"], ""),  # inside a folder "C:" is a plain name: deployed
+    ],
+)
+def test_names_no_checkout_can_hold_are_refused_before_any_upload(
+    scan_cli: Cli,
+    scan_api: Api,
+    scan_server: Server,
+    project: Path,
+    names: list[str],
+    message: str,
+) -> None:
+    for index, rel in enumerate(names):
+        write(project, rel, f"content {index}\n")
+    name = unique("scan")
+    scan_api.create_deployment(name)
+    blobs = scan_server.blob_count()
+    result = scan_cli("deploy", project, "--deployment", name, "--no-parse")
+    if not message:
+        result.ok()
+        assert scan_api.deploy_count(name) == 1
+        return
+    result.failed(message, "rename it or add it to .dagshipignore")
+    assert scan_api.deploy_count(name) == 0
+    assert scan_server.blob_count() == blobs, "nothing is uploaded for a refused project"

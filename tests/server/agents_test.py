@@ -168,7 +168,7 @@ def test_an_agent_report_is_recorded_and_updated(api: Api) -> None:
     shown = api.get(f"/deployments/{name}").json()["agents"]
     assert shown == listed
     other = api.create_deployment()["name"]
-    everywhere = {d["name"]: d for d in api.get("/deployments").json()}
+    everywhere = {d["name"]: d for d in api.get("/deployments", params={"limit": 1000}).json()}
     assert everywhere[name]["agents"] == listed
     assert api.get(f"/deployments/{other}/agents").json() == []
     assert everywhere[other]["agents"] == []

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from dagship.server.services.airflow import AirflowFollower, _observe, _Plan
+from dagship.server.services.airflow_access import Target
 from dagship.server.settings import AirflowAuth
 
 URL = "http://airflow.test"
@@ -152,6 +153,7 @@ def plan(
         changed=changed,
         importers=importers,
         defines=frozenset(defines),
+        target=Target(URL, AirflowAuth()),
     )
 
 

@@ -56,7 +56,7 @@ def test_token_secret_is_shown_only_at_creation(api: Api) -> None:
     created = r.json()
     assert created["token"].startswith("dsh_")
     assert created["id"].startswith("tok_")
-    listed = {t["id"]: t for t in api.get("/tokens").json()}
+    listed = {t["id"]: t for t in api.get("/tokens", params={"limit": 1000}).json()}
     assert created["id"] in listed
     assert "token" not in listed[created["id"]]
     assert created["token"] not in api.get("/tokens").text
@@ -67,7 +67,7 @@ def test_token_secret_is_shown_only_at_creation(api: Api) -> None:
 def test_last_used_at_is_recorded(api: Api) -> None:
     created = api.post("/tokens", json={"role": "viewer"}).json()
     api.with_token(created["token"]).get("/deployments")
-    listed = {t["id"]: t for t in api.get("/tokens").json()}
+    listed = {t["id"]: t for t in api.get("/tokens", params={"limit": 1000}).json()}
     assert listed[created["id"]]["last_used_at"] is not None
 
 
@@ -164,7 +164,7 @@ def test_bound_admin_manages_tokens_of_its_deployment_only(api: Api) -> None:
     assert err["deployment"] == mine
     r = admin.post("/tokens", json={"role": "dag-author", "deployment": mine})
     assert r.status_code == 201, r.text
-    listed = admin.get("/tokens").json()
+    listed = admin.get("/tokens", params={"limit": 1000}).json()
     assert listed and all(t["deployment"] == mine for t in listed)
 
 

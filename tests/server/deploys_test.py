@@ -380,7 +380,7 @@ def test_deployment_crud(api: Api) -> None:
     )
     assert created["current"] is None
     assert_error(api.post("/deployments", json={"name": name}), 409, "exists")
-    names = [d["name"] for d in api.get("/deployments").json()]
+    names = [d["name"] for d in api.get("/deployments", params={"limit": 1000}).json()]
     assert name in names and names == sorted(names)
     r = api.patch(f"/deployments/{name}", json={"description": "changed"})
     assert r.json()["description"] == "changed" and r.json()["dag_deploys"] is True

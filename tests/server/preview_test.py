@@ -47,8 +47,11 @@ def test_preview_lifecycle(server: Server, api: Api) -> None:
     assert body["created"] is True
     preview, first = body["preview"], body["deploy"]
     assert (preview["name"], preview["source"], preview["branch"]) == (name, dev, br)
-    # Settings are copied, but never the source's Airflow: a preview has its own or none.
-    assert preview["airflow_url"] is None
+    # Settings are copied, the source's Airflow URL too (docs/promote-preview.md).
+    assert (preview["airflow_url"], preview["airflow_url_from"]) == (
+        "http://airflow-dev:8080",
+        "source",
+    )
     info = api.get(f"/deployments/{name}").json()
     assert info["dag_deploys"] is False and info["airflow_bundle"] == f"dagship-{name}"
     assert (info["preview_source"], info["preview_branch"]) == (dev, br)
@@ -66,14 +69,14 @@ def test_preview_lifecycle(server: Server, api: Api) -> None:
     assert again.json()["created"] is False and again.json()["deploy"] is None
     assert api.deploy_count(name) == 1
 
-    listed = {p["name"]: p for p in api.get("/previews").json()}
+    listed = {p["name"]: p for p in api.get("/previews", params={"limit": 1000}).json()}
     assert listed[name]["branch"] == br and listed[name]["current"]["id"] == first["id"]
     assert listed[name]["last_activity_at"] >= listed[name]["created_at"]
     assert dev not in listed
 
     r = api.deploy_files(name, {"etl.py": b"# preview change " + name.encode()}, "full")
     assert r.status_code == 201, r.text
-    listed = {p["name"]: p for p in api.get("/previews").json()}
+    listed = {p["name"]: p for p in api.get("/previews", params={"limit": 1000}).json()}
     assert listed[name]["last_activity_at"] == r.json()["created_at"]
 
     r = api.delete(f"/previews/{name}")

@@ -79,7 +79,9 @@ class ProjectTrees:
 def manifest_of(current: ProjectCurrentOut) -> Manifest:
     """The manifest the server sent, checked against the version it named."""
     try:
-        manifest = Manifest.from_dicts(file.model_dump() for file in current.files)
+        manifest = Manifest.from_dicts(
+            (file.model_dump() for file in current.files), portable=False
+        )
     except ManifestError as exc:
         raise AgentError(f"the server sent a bad project manifest: {exc}") from exc
     if not is_version(current.version) or manifest.version != current.version:

@@ -265,7 +265,7 @@ class DagshipDagBundle(BaseDagBundle):
                 raise
         if body is None:
             return None
-        manifest = Manifest.from_dicts(file.model_dump() for file in body.files)
+        manifest = Manifest.from_dicts((file.model_dump() for file in body.files), portable=False)
         version = manifest.version
         if version != body.version:
             raise BundleError(
@@ -345,7 +345,7 @@ class DagshipDagBundle(BaseDagBundle):
         if not is_version(version):
             raise BundleError(f"{version!r} is not a dagship version (sha256-<64 hex>)")
         body = self._api().get_manifest(version)
-        manifest = Manifest.from_dicts(file.model_dump() for file in body.files)
+        manifest = Manifest.from_dicts((file.model_dump() for file in body.files), portable=False)
         if manifest.version != version:
             raise BundleError(f"the server's manifest {version} hashes to {manifest.version}")
         return manifest

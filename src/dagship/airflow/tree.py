@@ -211,7 +211,7 @@ class ManifestStore:
             # Saved as canonical bytes, so the file hashes to its version.
             if VERSION_PREFIX + hashlib.sha256(data).hexdigest() != version:
                 return None
-            manifest = Manifest.from_dicts(json.loads(data))
+            manifest = Manifest.from_dicts(json.loads(data), portable=False)
         except (OSError, ValueError):
             return None
         self._loaded[version] = manifest

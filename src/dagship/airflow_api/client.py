@@ -30,7 +30,14 @@ HEALTH_PATH = "/api/v2/monitor/health"
 
 
 class AirflowError(DagshipError):
-    """Airflow answered with an error, or could not be reached; ``str()`` says which."""
+    """Airflow answered with an error, or could not be reached; ``str()`` says which, with the
+    status code but never the body of Airflow's answer: the dagship server passes ``str()`` on
+    to its clients, and a URL's answer is not theirs to read. ``remote_detail`` holds the
+    start of that body, for a log."""
+
+    def __init__(self, message: str, remote_detail: str = "") -> None:
+        super().__init__(message)
+        self.remote_detail = remote_detail
 
 
 class AirflowUnreachableError(AirflowError):
@@ -60,11 +67,14 @@ class AirflowClient:
         self._fixed_token = token
         self._jwt: str | None = None
         self._lock = threading.Lock()
-        self._http = httpx.Client(
-            base_url=self.url,
-            timeout=httpx.Timeout(timeout, connect=3.0),
-            transport=transport,
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=self.url,
+                timeout=httpx.Timeout(timeout, connect=3.0),
+                transport=transport,
+            )
+        except httpx.InvalidURL as exc:
+            raise AirflowUnreachableError(f"{url!r} is not a usable Airflow URL: {exc}") from exc
 
     def close(self) -> None:
         self._http.close()
@@ -110,15 +120,31 @@ class AirflowClient:
         offset = 0
         while True:
             page = self._json("GET", path, params={**params, "limit": PAGE, "offset": offset})
-            items = list(page.get(key) or [])
+            items, total = (page or {}).get(key) or [], (page or {}).get("total_entries") or 0
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise AirflowError(f"{self.url} answered GET {path} without a list of {key}")
+            if not isinstance(total, int):
+                raise AirflowError(f"{self.url} answered GET {path} without total_entries")
             yield from items
             offset += len(items)
-            if not items or offset >= int(page.get("total_entries") or 0):
+            if not items or offset >= total:
                 return
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise AirflowError(
+                f"{self.url} answered {method} {path} with HTTP {response.status_code} but not "
+                "with a JSON object: is it an Airflow 3 API server?",
+                _remote_text(response),
+            )
+        return document
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._send(method, path, self._auth_headers(), **kwargs)
@@ -128,7 +154,7 @@ class AirflowClient:
                 self._jwt = None
             response = self._send(method, path, self._auth_headers(), **kwargs)
         if response.status_code >= 400:
-            raise AirflowError(_describe(self.url, response))
+            raise AirflowError(_describe(self.url, response), _remote_text(response))
         return response
 
     def _send(
@@ -136,7 +162,9 @@ class AirflowClient:
     ) -> httpx.Response:
         try:
             return self._http.request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
+        # A host name httpx cannot encode (IDNA) is an InvalidURL or a UnicodeError, not an
+        # HTTPError: the URL is as unreachable either way.
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             raise AirflowUnreachableError(
                 f"cannot reach Airflow at {self.url} ({type(exc).__name__}: {exc})"
             ) from exc
@@ -161,11 +189,20 @@ class AirflowClient:
                 response = fallback
         if response.status_code >= 400:
             raise AirflowLoginError(
-                f"Airflow at {self.url} refused to log in user {self._username!r} "
-                f"(HTTP {response.status_code}); check DAGSHIP_AIRFLOW_USERNAME and "
-                "DAGSHIP_AIRFLOW_PASSWORD on the dagship server"
+                f"Airflow at {self.url} refused the username and password given for it "
+                f"(HTTP {response.status_code} from /auth/token); check the deployment's "
+                "Airflow credentials, or DAGSHIP_AIRFLOW_USERNAME and DAGSHIP_AIRFLOW_PASSWORD "
+                "on the dagship server",
+                _remote_text(response),
             )
-        return str(response.json()["access_token"])
+        try:
+            return str(response.json()["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise AirflowLoginError(
+                f"{self.url} answered POST /auth/token without an access_token: is it an "
+                "Airflow 3 API server?",
+                _remote_text(response),
+            ) from None
 
 
 def _present(params: dict[str, Any]) -> dict[str, Any]:
@@ -181,18 +218,22 @@ def _matching(items: Iterable[JSON], wanted: dict[str, Any]) -> list[JSON]:
 
 
 def _describe(url: str, response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    text = str(detail) if detail else response.text.strip()[:200]
+    """What went wrong, without the body of the answer (see AirflowError)."""
     hint = ""
     if response.status_code in (401, 403):
         hint = (
-            "; give the dagship server credentials with DAGSHIP_AIRFLOW_TOKEN or "
-            "DAGSHIP_AIRFLOW_USERNAME and DAGSHIP_AIRFLOW_PASSWORD"
+            "; give the dagship server credentials for it: the deployment's (`dagship "
+            "deployment update NAME --airflow-token-file FILE`) or DAGSHIP_AIRFLOW_TOKEN"
         )
     return (
         f"Airflow at {url} answered HTTP {response.status_code} to "
-        f"{response.request.method} {response.request.url.path}: {text}{hint}"
+        f"{response.request.method} {response.request.url.path}{hint}"
     )
+
+
+def _remote_text(response: httpx.Response) -> str:
+    """The start of the answer's body, for a log only."""
+    try:
+        return response.text.strip()[:500]
+    except (UnicodeError, httpx.HTTPError):
+        return ""

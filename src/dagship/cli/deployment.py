@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -23,7 +25,7 @@ from dagship.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from dagship.core.schemas import AgentOut, DeploymentOut
+    from dagship.core.schemas import AgentOut, AirflowCredentials, DeploymentOut
 
 app = typer.Typer(help="Create, change, list and delete deployments.", no_args_is_help=True)
 
@@ -45,7 +47,33 @@ AirflowUrlOption = Annotated[
     typer.Option(
         "--airflow-url",
         help="Base URL of the deployment's Airflow API server (e.g. http://airflow:8080); "
-        "`deploy --wait` follows deploys there. Credentials come from the server's settings.",
+        "`deploy --wait` follows deploys there. Needs an admin token not bound to a "
+        "deployment.",
+        show_default=False,
+    ),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--airflow-token-file",
+        help="File holding a bearer token for that Airflow's REST API (- reads stdin). Stored "
+        "encrypted, never shown. Default: the server's DAGSHIP_AIRFLOW_* settings.",
+        show_default=False,
+    ),
+]
+UsernameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--airflow-username",
+        help="Or a user of that Airflow, logged in at its /auth/token.",
+        show_default=False,
+    ),
+]
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--airflow-password-file",
+        help="File holding that user's password (- reads stdin).",
         show_default=False,
     ),
 ]
@@ -66,14 +94,18 @@ def create(
     dag_deploys: DagDeploysOption = None,
     airflow_url: AirflowUrlOption = None,
     airflow_bundle: AirflowBundleOption = None,
+    airflow_token_file: TokenFileOption = None,
+    airflow_username: UsernameOption = None,
+    airflow_password_file: PasswordFileOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create a deployment (needs an admin token)."""
+    credentials = _credentials(airflow_token_file, airflow_username, airflow_password_file)
     with client(url, token) as api:
         deployment = api.create_deployment(
-            name, description, dag_deploys, airflow_url, airflow_bundle
+            name, description, dag_deploys, airflow_url, airflow_bundle, credentials
         )
     show(deployment, lambda: _created(deployment), json)
 
@@ -93,30 +125,77 @@ def update(
         bool, typer.Option("--no-airflow-url", help="Forget the deployment's Airflow URL.")
     ] = False,
     airflow_bundle: AirflowBundleOption = None,
+    airflow_token_file: TokenFileOption = None,
+    airflow_username: UsernameOption = None,
+    airflow_password_file: PasswordFileOption = None,
+    no_airflow_credentials: Annotated[
+        bool,
+        typer.Option("--no-airflow-credentials", help="Forget the deployment's credentials."),
+    ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Change a deployment's description, DAG-only deploys or Airflow (URL and bundle name)."""
+    """Change a deployment's description, DAG-only deploys or Airflow (URL, bundle name,
+    credentials)."""
     if airflow_url is not None and no_airflow_url:
         raise fail("--airflow-url and --no-airflow-url cannot be used together", 2)
     if no_airflow_url:
         airflow_url = ""
-    if description is None and dag_deploys is None and airflow_url is None and not airflow_bundle:
+    credentials: AirflowCredentials | Literal[""] | None = _credentials(
+        airflow_token_file, airflow_username, airflow_password_file
+    )
+    if no_airflow_credentials:
+        if credentials is not None:
+            raise fail("--no-airflow-credentials cannot be used with new credentials", 2)
+        credentials = ""
+    changes = (description, dag_deploys, airflow_url, airflow_bundle or None, credentials)
+    if all(change is None for change in changes):
         raise fail(
             "nothing to change: pass --description TEXT, --dag-deploys/--no-dag-deploys, "
-            "--airflow-url URL/--no-airflow-url or --airflow-bundle NAME",
+            "--airflow-url URL/--no-airflow-url, --airflow-bundle NAME, or credentials "
+            "(--airflow-token-file FILE, --airflow-username NAME, --no-airflow-credentials)",
             2,
         )
     with client(url, token) as api:
         deployment = api.update_deployment(
-            name, description, dag_deploys, airflow_url, airflow_bundle
+            name, description, dag_deploys, airflow_url, airflow_bundle, credentials
         )
     show(
         deployment,
         lambda: out.print(f"Updated deployment {deployment.name} ({_dag_deploys(deployment)})."),
         json,
     )
+
+
+def _credentials(
+    token_file: Path | None, username: str | None, password_file: Path | None
+) -> AirflowCredentials | None:
+    """The Airflow credentials the options give (None: none given)."""
+    from dagship.core.schemas import AirflowCredentials
+
+    if token_file is not None and (username is not None or password_file is not None):
+        raise fail("give --airflow-token-file, or --airflow-username and its password", 2)
+    if password_file is not None and username is None:
+        raise fail("--airflow-password-file needs --airflow-username", 2)
+    if token_file is not None:
+        return AirflowCredentials(token=_secret(token_file, "--airflow-token-file"))
+    if username is not None:
+        password = _secret(password_file, "--airflow-password-file") if password_file else ""
+        return AirflowCredentials(username=username, password=password)
+    return None
+
+
+def _secret(path: Path, option: str) -> str:
+    """The first line of ``path`` (``-``: stdin), which must not be empty."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise fail(f"{option}: cannot read {path}: {exc}", 2) from None
+    lines = text.strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise fail(f"{option}: {path} is empty", 2)
+    return lines[0].strip()
 
 
 @app.command("list")
@@ -187,6 +266,8 @@ def render_deployment(deployment: DeploymentOut) -> None:
         ("Airflow", _airflow(deployment)),
         ("Created", when(deployment.created_at)),
     ]
+    if deployment.airflow_url:
+        rows.insert(4, ("Airflow credentials", _airflow_credentials(deployment)))
     if current:
         rows += [
             ("Current deploy", f"#{current.seq} {current.id} ({current.kind})"),
@@ -238,10 +319,28 @@ def _render_agents(agents: list[AgentOut]) -> None:
     out.print(table)
 
 
+_URL_FROM = {
+    "admin": "set by an admin",
+    "source": "its source's",
+    "template": "from the server's preview URL template",
+    "unconfirmed": "not contacted until an admin sets it again",
+}
+
+
 def _airflow(deployment: DeploymentOut) -> str:
     if not deployment.airflow_url:
         return "- (set one with --airflow-url to follow deploys in Airflow)"
-    return f"{deployment.airflow_url} (bundle {deployment.airflow_bundle})"
+    origin = _URL_FROM.get(str(deployment.airflow_url_from), "")
+    return f"{deployment.airflow_url} (bundle {deployment.airflow_bundle}; {origin})"
+
+
+def _airflow_credentials(deployment: DeploymentOut) -> str:
+    if deployment.airflow_credentials_set:
+        return "set (never shown)"
+    fallback = "the server's DAGSHIP_AIRFLOW_* settings, if any"
+    if deployment.airflow_url_from in ("source", "template"):
+        fallback = f"those of {deployment.preview_source}, else {fallback}"
+    return f"not set: the server uses {fallback}"
 
 
 def _dag_deploys(deployment: DeploymentOut) -> str:

@@ -30,6 +30,9 @@ HINTS: dict[str, str] = {
     ErrorCode.TOKEN_EXPIRED: _NEW_TOKEN,
     ErrorCode.ROLE_REQUIRED: "create one with `dagship token create --role {required_role}`",
     ErrorCode.DEPLOYMENT_REQUIRED: "pass --deployment {deployment}",
+    ErrorCode.AIRFLOW_URL_ADMIN_ONLY: "leave --airflow-url out (a preview then takes the "
+    "server's preview URL template or its source's URL), or have an {required_role} token not "
+    "bound to a deployment set it with `dagship deployment update NAME --airflow-url URL`",
     ErrorCode.DEPLOYMENT_NOT_FOUND: "list the deployments with `dagship deployment list`",
     ErrorCode.TOKEN_NOT_FOUND: "list tokens with `dagship token list`",
     ErrorCode.PREVIEW_NOT_FOUND: "list them with `dagship preview list`",
@@ -48,6 +51,10 @@ HINTS: dict[str, str] = {
     ErrorCode.SOURCE_IS_PREVIEW: "create it from one, e.g. --from {preview_source}",
     ErrorCode.PROMOTE_TO_ITSELF: "use `dagship rollback {deployment} --to N`",
     ErrorCode.IDLE_SECONDS_REQUIRED: "e.g. `dagship preview cleanup --idle 7d`",
+    ErrorCode.MANIFEST_TOO_LARGE: "leave out what Airflow does not need with .dagshipignore, "
+    "or raise DAGSHIP_MAX_MANIFEST_FILES on the server",
+    ErrorCode.REQUEST_TOO_LARGE: "leave out what Airflow does not need with .dagshipignore, "
+    "or raise DAGSHIP_MAX_REQUEST_BYTES on the server",
 }
 
 # The same for a deploy's state in Airflow (``GET /deploys/{id}/airflow``), whose fields are

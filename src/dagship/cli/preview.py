@@ -77,8 +77,8 @@ def create(
         str | None,
         typer.Option(
             "--airflow-url",
-            help="The preview's own Airflow (API server base URL). Default: none; the source's "
-            "Airflow is never shared.",
+            help="The preview's own Airflow (API server base URL); needs an admin token. "
+            "Default: the server's DAGSHIP_PREVIEW_AIRFLOW_URL_TEMPLATE, else the source's.",
             show_default=False,
         ),
     ] = None,

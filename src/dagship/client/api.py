@@ -7,7 +7,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -18,6 +18,7 @@ from dagship.client.errors import ApiError, BadAnswerError, ClientError, ServerU
 from dagship.core.schemas import (
     AgentOut,
     AgentReport,
+    AirflowCredentials,
     BlobOut,
     CleanupOut,
     CleanupRequest,
@@ -50,6 +51,8 @@ from dagship.core.vocabulary import Kind, Role
 
 T = TypeVar("T")
 MAX_DIGESTS_PER_REQUEST = 100_000
+# Items per request when a list is read to its end (the server's most).
+PAGE_SIZE = 1000
 # Blobs up to this size are sent from memory; bigger ones are streamed from the file.
 STREAM_THRESHOLD = 1024 * 1024
 _CHUNK = 256 * 1024
@@ -113,6 +116,7 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
+        airflow_credentials: AirflowCredentials | None = None,
     ) -> DeploymentOut:
         body = _body(
             DeploymentCreate,
@@ -122,10 +126,13 @@ class ApiClient:
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
+        if airflow_credentials is not None:
+            body["airflow_credentials"] = airflow_credentials.model_dump(exclude_none=True)
         return self._call(DeploymentOut, "POST", "/api/v1/deployments", json=body)
 
-    def list_deployments(self) -> list[DeploymentOut]:
-        return self._call(list[DeploymentOut], "GET", "/api/v1/deployments")
+    def list_deployments(self, page_size: int = PAGE_SIZE) -> list[DeploymentOut]:
+        """Every deployment the token may see, by name (read ``page_size`` at a time)."""
+        return self._all(DeploymentOut, "/api/v1/deployments", page_size)
 
     def get_deployment(self, name: str) -> DeploymentOut:
         return self._call(DeploymentOut, "GET", f"/api/v1/deployments/{name}")
@@ -137,8 +144,10 @@ class ApiClient:
         dag_deploys: bool | None = None,
         airflow_url: str | None = None,
         airflow_bundle: str | None = None,
+        airflow_credentials: AirflowCredentials | Literal[""] | None = None,
     ) -> DeploymentOut:
-        """Change the given fields; ``airflow_url``/``airflow_bundle`` "" clear them."""
+        """Change the given fields; ``airflow_url``/``airflow_bundle``/``airflow_credentials``
+        "" clear them."""
         body = _body(
             DeploymentUpdate,
             description=description,
@@ -146,6 +155,10 @@ class ApiClient:
             airflow_url=airflow_url,
             airflow_bundle=airflow_bundle,
         )
+        if airflow_credentials == "":
+            body["airflow_credentials"] = None
+        elif airflow_credentials is not None:
+            body["airflow_credentials"] = airflow_credentials.model_dump(exclude_none=True)
         return self._call(DeploymentOut, "PATCH", f"/api/v1/deployments/{name}", json=body)
 
     def delete_deployment(self, name: str) -> None:
@@ -168,8 +181,9 @@ class ApiClient:
         )
         return self._call(TokenCreated, "POST", "/api/v1/tokens", json=body)
 
-    def list_tokens(self) -> list[TokenOut]:
-        return self._call(list[TokenOut], "GET", "/api/v1/tokens")
+    def list_tokens(self, page_size: int = PAGE_SIZE) -> list[TokenOut]:
+        """Every token the token may see, oldest first (read ``page_size`` at a time)."""
+        return self._all(TokenOut, "/api/v1/tokens", page_size)
 
     def revoke_token(self, token_id: str) -> TokenOut:
         return self._call(TokenOut, "DELETE", f"/api/v1/tokens/{token_id}")
@@ -299,8 +313,9 @@ class ApiClient:
         return self._call(PromoteOut, "POST", f"/api/v1/deployments/{target}/promote", json=body)
 
     # -- previews -------------------------------------------------------------------------
-    def list_previews(self) -> list[PreviewOut]:
-        return self._call(list[PreviewOut], "GET", "/api/v1/previews")
+    def list_previews(self, page_size: int = PAGE_SIZE) -> list[PreviewOut]:
+        """Every preview the token may see, by name (read ``page_size`` at a time)."""
+        return self._all(PreviewOut, "/api/v1/previews", page_size)
 
     def create_preview(
         self, source: str, branch: str, airflow_url: str | None = None
@@ -370,6 +385,19 @@ class ApiClient:
         return self._call(list[AgentOut], "GET", f"/api/v1/deployments/{deployment}/agents")
 
     # -- plumbing -------------------------------------------------------------------------
+    def _all(self, item: type[T], path: str, page_size: int) -> list[T]:
+        """Every item of a paged list: page after page while the server links a next one
+        (docs/api.md, "Lists")."""
+        found: list[T] = []
+        params: dict[str, Any] = {"limit": page_size}
+        while True:
+            response = self._request("GET", path, params=params)
+            found.extend(_parse(list[item], response))  # type: ignore[valid-type]
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return found
+            params = dict(httpx.URL(following).params)
+
     def _call(self, answer: type[T], method: str, path: str, **kwargs: Any) -> T:
         """Send a request and read the answer as ``answer`` (a core model, or a list of them)."""
         return _parse(answer, self._request(method, path, **kwargs))

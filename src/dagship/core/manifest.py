@@ -8,21 +8,35 @@ recompute it instead of trusting the client.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dagship.core.errors import DagshipError
 
-MAX_PATH_BYTES = 1024
+# What Linux, macOS and Windows file systems all hold: a path of at most 4096 bytes (PATH_MAX)
+# whose names are at most 255 bytes (NAME_MAX), in UTF-8.
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+# A file's size is a 64-bit signed integer in the database.
+MAX_SIZE = 2**63 - 1
 VERSION_PREFIX = "sha256-"
-# A blob's name: the sha256 of its content, in lowercase hex.
+# A blob's name: the sha256 of its content, in lowercase hex. The patterns are for the API's
+# JSON Schema (where ``$`` is the end of the text); Python matches them whole (``fullmatch``),
+# since its ``$`` also matches before a trailing newline.
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 VERSION_PATTERN = r"^sha256-[0-9a-f]{64}$"
-_DIGEST_RE = re.compile(DIGEST_PATTERN)
-_VERSION_RE = re.compile(VERSION_PATTERN)
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_VERSION_RE = re.compile(r"sha256-[0-9a-f]{64}")
+# Control characters (C0 and DEL): no checkout or Airflow worker can be trusted with them.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# ``C:x`` is a path relative to drive C's current folder on Windows, not a file named "C:x".
+_DRIVE_RE = re.compile(r"[A-Za-z]:")
+_ENTRY_KEYS = frozenset({"path", "sha256", "size", "executable"})
 
 
 class ManifestError(DagshipError, ValueError):
@@ -52,51 +66,26 @@ class Manifest:
     entries: tuple[ManifestEntry, ...] = field(default_factory=tuple)
 
     @classmethod
-    def build(cls, entries: Iterable[ManifestEntry]) -> Manifest:
+    def build(cls, entries: Iterable[ManifestEntry], *, portable: bool = True) -> Manifest:
         """Validate ``entries`` and return them as a sorted manifest.
+
+        ``portable``: also refuse paths that differ only in case or Unicode form (one file on
+        macOS and Windows). New manifests are checked so; readers of deploys made before
+        that rule pass False, so a tree already deployed keeps working on Linux.
 
         Raises ManifestError naming the first bad entry.
         """
-        ordered = sorted(entries, key=lambda e: e.path)
-        seen: set[str] = set()
-        for entry in ordered:
-            check_path(entry.path)
-            if entry.path in seen:
-                raise ManifestError(f"duplicate path in manifest: {entry.path!r}")
-            seen.add(entry.path)
-            if not isinstance(entry.sha256, str) or not _DIGEST_RE.match(entry.sha256):
-                raise ManifestError(
-                    f"bad sha256 for {entry.path!r}: expected 64 lowercase hex characters"
-                )
-            if isinstance(entry.size, bool) or not isinstance(entry.size, int) or entry.size < 0:
-                raise ManifestError(f"bad size for {entry.path!r}: {entry.size!r}")
-        # A path cannot be both a file and a folder ("a" and "a/b").
-        for entry in ordered:
-            parent = entry.path.rsplit("/", 1)[0] if "/" in entry.path else ""
-            while parent:
-                if parent in seen:
-                    raise ManifestError(
-                        f"path {parent!r} is a file and also a folder of {entry.path!r}"
-                    )
-                parent = parent.rsplit("/", 1)[0] if "/" in parent else ""
+        items = list(entries)
+        for entry in items:
+            check_entry(entry)
+        ordered = sorted(items, key=lambda e: e.path)
+        _check_unique(ordered, portable)
         return cls(tuple(ordered))
 
     @classmethod
-    def from_dicts(cls, items: Iterable[dict[str, object]]) -> Manifest:
-        entries = []
-        for item in items:
-            try:
-                entries.append(
-                    ManifestEntry(
-                        path=item["path"],  # type: ignore[arg-type]
-                        sha256=item["sha256"],  # type: ignore[arg-type]
-                        size=item["size"],  # type: ignore[arg-type]
-                        executable=bool(item.get("executable", False)),
-                    )
-                )
-            except (KeyError, TypeError) as exc:
-                raise ManifestError(f"malformed manifest entry: {item!r}") from exc
-        return cls.build(entries)
+    def from_dicts(cls, items: Iterable[object], *, portable: bool = True) -> Manifest:
+        """A manifest from its JSON form: objects with exactly the keys of an entry."""
+        return cls.build((_entry(item) for item in items), portable=portable)
 
     def to_dicts(self) -> list[dict[str, object]]:
         return [entry.to_dict() for entry in self.entries]
@@ -129,29 +118,110 @@ class Manifest:
 EMPTY_VERSION = Manifest().version
 
 
+def check_entry(entry: ManifestEntry) -> None:
+    """Refuse an entry whose path, digest, size or executable bit cannot be deployed."""
+    check_path(entry.path)
+    if not isinstance(entry.sha256, str) or not _DIGEST_RE.fullmatch(entry.sha256):
+        raise ManifestError(f"bad sha256 for {entry.path!r}: expected 64 lowercase hex characters")
+    size = entry.size
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
+        raise ManifestError(f"bad size for {entry.path!r}: {entry.size!r}")
+    if not isinstance(entry.executable, bool):
+        raise ManifestError(
+            f"bad executable for {entry.path!r}: {entry.executable!r} (true or false)"
+        )
+
+
 def check_path(path: object) -> None:
-    """Refuse anything that is not a plain relative POSIX path inside the tree."""
+    """Refuse anything that is not a plain relative POSIX path inside the tree, which every
+    checkout (Linux, macOS, Windows) and every Airflow worker can write.
+
+    The one home of these rules: the server refuses such a manifest and ``dagship deploy``
+    refuses the file before any upload, with the same message.
+    """
     if not isinstance(path, str) or not path:
         raise ManifestError(f"empty or non-text path: {path!r}")
-    if "\x00" in path:
-        raise ManifestError(f"path contains NUL: {path!r}")
+    try:
+        size = len(path.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ManifestError(f"path is not valid UTF-8 text: {path!r}") from None
+    if size > MAX_PATH_BYTES:
+        raise ManifestError(f"path longer than {MAX_PATH_BYTES} bytes: {path[:60]!r}...")
+    if _CONTROL_RE.search(path):
+        raise ManifestError(f"path contains a control character: {path!r}")
     if "\\" in path:
         raise ManifestError(f"path contains a backslash: {path!r}")
     if path.startswith("/"):
         raise ManifestError(f"absolute path: {path!r}")
-    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
-        raise ManifestError(f"path longer than {MAX_PATH_BYTES} bytes: {path[:60]!r}...")
+    if _DRIVE_RE.match(path):
+        raise ManifestError(f"path starts with a Windows drive letter: {path!r}")
     for part in path.split("/"):
         if part in ("", ".", ".."):
             raise ManifestError(f"path has an empty, '.' or '..' part: {path!r}")
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ManifestError(
+                f"path has a name longer than {MAX_NAME_BYTES} bytes, which no file system "
+                f"holds: {part[:60]!r}... in {path[:120]!r}"
+            )
+
+
+def _entry(item: object) -> ManifestEntry:
+    if not isinstance(item, dict):
+        raise ManifestError(f"malformed manifest entry (not an object): {item!r:.200}")
+    unknown = item.keys() - _ENTRY_KEYS
+    if unknown:
+        raise ManifestError(
+            f"manifest entry has unknown keys {sorted(map(str, unknown))!r:.200}: "
+            "expected path, sha256, size, executable"
+        )
+    missing = {"path", "sha256", "size"} - item.keys()
+    if missing:
+        lacks = ", ".join(sorted(missing))
+        raise ManifestError(f"malformed manifest entry, it lacks {lacks}: {item!r:.200}")
+    return ManifestEntry(
+        path=item["path"],
+        sha256=item["sha256"],
+        size=item["size"],
+        executable=item.get("executable", False),
+    )
+
+
+def _check_unique(ordered: list[ManifestEntry], portable: bool) -> None:
+    """No two paths the same, even where a file system folds Unicode forms (NFC and NFD,
+    macOS) or case (macOS, Windows); and no path both a file and a folder (``a``, ``a/b``).
+
+    ``ordered`` is sorted by path. Each check is one pass or one binary search per entry,
+    so a large manifest with deep paths costs O(n log n), not O(n x depth).
+    """
+    seen: dict[str, str] = {}
+    for entry in ordered:
+        key = unicodedata.normalize("NFC", entry.path).lower() if portable else entry.path
+        other = seen.get(key)
+        if other == entry.path:
+            raise ManifestError(f"duplicate path in manifest: {entry.path!r}")
+        if other is not None:
+            raise ManifestError(
+                f"paths {other!r} and {entry.path!r} differ only in case or Unicode form: "
+                "they are one file on macOS and Windows; rename one"
+            )
+        seen[key] = entry.path
+    paths = [entry.path for entry in ordered]
+    for path in paths:
+        # The first path at or after "path/" is inside it if any is.
+        folder = path + "/"
+        following = bisect.bisect_left(paths, folder)
+        if following < len(paths) and paths[following].startswith(folder):
+            raise ManifestError(
+                f"path {path!r} is a file and also a folder of {paths[following]!r}"
+            )
 
 
 def is_version(text: str) -> bool:
-    return bool(_VERSION_RE.match(text))
+    return bool(_VERSION_RE.fullmatch(text))
 
 
 def is_digest(text: str) -> bool:
-    return bool(_DIGEST_RE.match(text))
+    return bool(_DIGEST_RE.fullmatch(text))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ FORMS = (
 )
 DEPLOY_ID_PREFIX = "dpl_"
 _DEPLOY_ID = re.compile(r"^dpl_[0-9a-f]{1,64}$")
-_NAMED = re.compile(r"^(?P<name>[^:~]+)(?::(?P<seq>\d+)|~(?P<back>\d*))?$")
+_NAMED = re.compile(r"^(?P<name>[^:~]+)(?::(?P<seq>[0-9]+)|~(?P<back>[0-9]*))?$")
+# Deploy numbers are 32-bit in the database: no deploy has a larger one.
+MAX_SEQ = 2**31 - 1
 
 
 class DeployRefError(InvalidValueError):
@@ -65,6 +67,9 @@ def parse_ref(text: str) -> DeployRef:
     if match is None or not is_deployment_name(match["name"]):
         raise DeployRefError(f"{text!r} is not a deploy reference: {_forms()}")
     name, seq, back = match["name"], match["seq"], match["back"]
+    for number in (seq, back):
+        if number and (len(number) > 10 or int(number) > MAX_SEQ):
+            raise DeployRefError(f"{text[:80]!r}: deploy numbers go up to {MAX_SEQ}; {_forms()}")
     if seq is not None:
         if int(seq) < 1:
             raise DeployRefError(f"{text!r}: deploy numbers start at 1; {_forms()}")

@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
-from dagship.core.manifest import DIGEST_PATTERN
+from dagship.core.manifest import DIGEST_PATTERN, MAX_PATH_BYTES
 from dagship.core.naming import DEPLOYMENT_NAME
 from dagship.core.vocabulary import (
     AgentState,
     AirflowState,
+    AirflowUrlFrom,
     CheckOutcome,
     Component,
     Kind,
@@ -29,15 +39,32 @@ UtcTime = Annotated[
     PlainSerializer(lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
 ]
 
+# What the database's columns hold: sequence numbers and counts are 32-bit, sizes 64-bit.
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+# Numbers and flags in request bodies are taken as JSON types only: "5" is not 5, 0 not false.
+Seq = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+Bytes = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
+Flag = Annotated[bool, Field(strict=True)]
+# Free text from a client (descriptions, commit messages). The bound also makes Pydantic check
+# the text is Unicode a database can store: a lone surrogate ("\ud800") is a 422, not a 500.
+FreeText = Annotated[str, Field(max_length=65_536)]
+# A deployment's name as a client sends it in a body; the services say when none has it.
+NameRef = Annotated[str, Field(min_length=1, max_length=253)]
+# Longest wait a cleanup may name: 100 years, in seconds.
+MAX_SECONDS = 100 * 365 * 24 * 3600
+
 MANIFEST_FILE_SCHEMA = {
     "type": "object",
     "properties": {
-        "path": {"type": "string"},
+        "path": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES},
         "sha256": {"type": "string", "pattern": DIGEST_PATTERN},
-        "size": {"type": "integer", "minimum": 0},
+        "size": {"type": "integer", "minimum": 0, "maximum": MAX_INT64},
         "executable": {"type": "boolean", "default": False},
     },
     "required": ["path", "sha256", "size"],
+    "additionalProperties": False,
 }
 # Entries are checked by dagship.core.manifest rather than Pydantic, so every bad
 # entry gets the same `bad_manifest` error naming its path.
@@ -121,8 +148,69 @@ class DeployOut(Model):
     s3_source: S3Source | None = None
 
 
+def check_airflow_url(url: str) -> str:
+    """``url`` if it can be the base URL of an Airflow API server, else ValueError saying why:
+    http(s), a host, a port in range, printable ASCII, no user or password in it (credentials
+    are set apart, as ``airflow_credentials``, and never shown), no query or fragment."""
+    if not url:
+        return url
+    if any(not " " < char < "\x7f" for char in url):
+        raise ValueError("an Airflow URL is printable ASCII without spaces (IDN hosts in xn--)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an Airflow URL is http(s)://HOST[:PORT][/PATH]")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "an Airflow URL carries no user or password: give them as airflow_credentials"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError("an Airflow URL has no query or fragment")
+    if port == 0:
+        raise ValueError("port 0 is not a port an Airflow listens on")
+    return url
+
+
 # The Airflow of a deployment: the base URL of its API server (REST API v2 under /api/v2).
-AirflowUrl = Annotated[str, Field(max_length=2048, pattern=r"^(https?://[^\s/?#]+[^\s?#]*)?$")]
+# A host name (letters, digits, "-", "_", dots) or an IPv6 address in brackets, an optional
+# port, and a path of URL characters: what an HTTP client can always connect to.
+AIRFLOW_URL = (
+    r"^(https?://([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?|\[[0-9A-Fa-f:.]+\])"
+    r"(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?)?$"
+)
+
+
+AirflowUrl = Annotated[
+    str,
+    Field(max_length=2048, pattern=AIRFLOW_URL),
+    AfterValidator(check_airflow_url),
+]
+
+
+class AirflowCredentials(Model):
+    """How the server logs in to a deployment's Airflow: a bearer ``token``, or a ``username``
+    and ``password`` exchanged at Airflow's ``POST /auth/token``. Write-only: stored encrypted,
+    never returned (answers say only ``airflow_credentials_set``)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    token: str | None = Field(default=None, min_length=1, max_length=8192, repr=False)
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    password: str | None = Field(default=None, max_length=8192, repr=False)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AirflowCredentials:
+        if self.token is not None and (self.username is not None or self.password is not None):
+            raise ValueError("give a token, or a username and password, not both")
+        if self.token is None and self.username is None:
+            raise ValueError("give a token, or a username and password")
+        return self
+
+
 BundleName = Annotated[str, Field(max_length=250, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -130,21 +218,24 @@ class DeploymentCreate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(pattern=DEPLOYMENT_NAME)
-    description: str = ""
-    dag_deploys: bool = True
+    description: FreeText = ""
+    dag_deploys: Flag = True
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | None = None
+    airflow_credentials: AirflowCredentials | None = None
 
 
 class DeploymentUpdate(Model):
-    """Fields left out are unchanged; ``airflow_url``/``airflow_bundle`` null or "" clear it."""
+    """Fields left out are unchanged; ``airflow_url``/``airflow_bundle`` null or "" clear it,
+    ``airflow_credentials`` null forgets them."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    description: str | None = None
-    dag_deploys: bool | None = None
+    description: FreeText | None = None
+    dag_deploys: Flag | None = None
     airflow_url: AirflowUrl | None = None
     airflow_bundle: BundleName | Literal[""] | None = None
+    airflow_credentials: AirflowCredentials | None = None
 
 
 class DeploymentOut(Model):
@@ -152,6 +243,10 @@ class DeploymentOut(Model):
     description: str
     dag_deploys: bool
     airflow_url: str | None
+    # Who chose airflow_url (None without one), and whether credentials for it are stored on
+    # this deployment: which ones the server sends there (docs/api.md).
+    airflow_url_from: AirflowUrlFrom | None = None
+    airflow_credentials_set: bool = False
     airflow_bundle: str
     created_at: UtcTime
     preview_source: str | None
@@ -165,9 +260,9 @@ class TokenCreate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     role: Role
-    deployment: str | None = None
-    expires_in_seconds: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
-    description: str = ""
+    deployment: NameRef | None = None
+    expires_in_seconds: int | None = Field(default=None, strict=True, gt=0, le=MAX_SECONDS)
+    description: FreeText = ""
 
 
 class TokenOut(Model):
@@ -186,10 +281,10 @@ class TokenCreated(TokenOut):
 
 
 class MissingRequest(Model):
-    digests: list[str] = Field(max_length=100_000)
+    digests: list[Annotated[str, Field(pattern=DIGEST_PATTERN)]] = Field(max_length=100_000)
     # The deploy these blobs are for: when given, a deploy that would be refused (role,
     # binding, DAG deploys disabled, unknown deployment) is refused now, before any upload.
-    deployment: str | None = None
+    deployment: NameRef | None = None
     kind: Kind | None = None
 
 
@@ -221,20 +316,20 @@ class DeployRequest(Model):
     kind: Kind
     dags_manifest: ManifestEntries | None = None
     project_manifest: ManifestEntries | None = None
-    expect_seq: int | None = Field(default=None, ge=0)
-    # Clients send cli or ci; s3 and promote are for dagship's own integrations. Origin s3
-    # is accepted only with ``s3_source`` on a DAG-only deploy (`dagship s3 sync`).
-    origin: Literal[Origin.CLI, Origin.CI, Origin.S3, Origin.PROMOTE] = Origin.CLI
+    expect_seq: Seq | None = None
+    # Clients send cli or ci: the server alone sets promote and rollback, on its own routes.
+    # Origin s3 is `dagship s3 sync`'s: accepted only with ``s3_source`` on a DAG-only deploy.
+    origin: Literal[Origin.CLI, Origin.CI, Origin.S3] = Origin.CLI
     s3_source: S3Source | None = None
-    description: str | None = None
-    uploaded_files: int = Field(default=0, ge=0)
-    uploaded_bytes: int = Field(default=0, ge=0)
-    git_sha: str | None = None
-    git_branch: str | None = None
-    git_author: str | None = None
-    git_message: str | None = None
+    description: FreeText | None = None
+    uploaded_files: Count = 0
+    uploaded_bytes: Bytes = 0
+    git_sha: FreeText | None = None
+    git_branch: FreeText | None = None
+    git_author: FreeText | None = None
+    git_message: FreeText | None = None
     # True when the project's files differ from git_sha: the deploy is not that commit.
-    git_dirty: bool | None = None
+    git_dirty: Flag | None = None
     checks: Checks = Field(default_factory=Checks)
 
 
@@ -256,9 +351,9 @@ class DiffOut(Model):
 class RollbackRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    to_seq: int | None = None
-    expect_seq: int | None = Field(default=None, ge=0)
-    description: str | None = None
+    to_seq: Seq | None = None
+    expect_seq: Seq | None = None
+    description: FreeText | None = None
 
 
 class RollbackOut(Model):
@@ -272,11 +367,17 @@ class RollbackOut(Model):
 class PromoteRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    source: str = Field(description="The deployment whose deploy is promoted.")
-    seq: int | None = Field(default=None, ge=1, description="The source's deploy; default current.")
-    expect_seq: int | None = Field(default=None, ge=0)
-    description: str | None = None
-    dry_run: bool = False
+    source: NameRef = Field(description="The deployment whose deploy is promoted.")
+    seq: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_INT32,
+        description="The source's deploy; default current.",
+    )
+    expect_seq: Seq | None = None
+    description: FreeText | None = None
+    dry_run: Flag = False
 
 
 class PromoteOut(Model):
@@ -292,8 +393,9 @@ class PromoteOut(Model):
 class PreviewCreate(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    source: str
+    source: NameRef
     branch: str = Field(min_length=1, max_length=1000)
+    # Admins only: without it the preview takes the server's template or its source's URL.
     airflow_url: AirflowUrl | None = None
 
 
@@ -302,6 +404,7 @@ class PreviewOut(Model):
     source: str
     branch: str
     airflow_url: str | None
+    airflow_url_from: AirflowUrlFrom | None = None
     created_at: UtcTime
     last_activity_at: UtcTime
     current: DeployOut | None
@@ -322,7 +425,7 @@ class PreviewDeleted(Model):
 class CleanupRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    idle_seconds: float | None = Field(default=None, gt=0)
+    idle_seconds: float | None = Field(default=None, strict=True, gt=0, le=MAX_SECONDS)
 
 
 class CleanupOut(Model):

@@ -48,6 +48,22 @@ class Role(StrEnum):
         return order.index(self) >= order.index(needed)
 
 
+class AirflowUrlFrom(StrEnum):
+    """Who chose a deployment's Airflow URL, which decides the credentials the server sends
+    there (docs/api.md, "Airflow URLs and credentials").
+
+    ``admin``: an admin set it; ``source``: a preview took its source's; ``template``: a
+    preview got it from the server's DAGSHIP_PREVIEW_AIRFLOW_URL_TEMPLATE; ``unconfirmed``: a
+    preview's URL given by its creator before only admins could, which the server does not
+    contact until an admin sets it again.
+    """
+
+    ADMIN = "admin"
+    SOURCE = "source"
+    TEMPLATE = "template"
+    UNCONFIRMED = "unconfirmed"
+
+
 class CheckOutcome(StrEnum):
     """How one check before a deploy went.
 
@@ -147,6 +163,9 @@ class ErrorCode(StrEnum):
     ROLE_REQUIRED = "role_required"
     # 403: a token bound to ``deployment`` must name it to create tokens.
     DEPLOYMENT_REQUIRED = "deployment_required"
+    # 403: only an admin token not bound to a deployment chooses an Airflow URL (the server
+    # sends Airflow credentials there).
+    AIRFLOW_URL_ADMIN_ONLY = "airflow_url_admin_only"
 
     # 404, with the name looked for: ``deployment``, ``token_id``, ``preview``.
     DEPLOYMENT_NOT_FOUND = "deployment_not_found"
@@ -170,6 +189,14 @@ class ErrorCode(StrEnum):
     # ``deployment`` is not a preview, so it is not deleted as one.
     NOT_A_PREVIEW = "not_a_preview"
 
+    # 413: the request's body is over ``max_bytes`` (DAGSHIP_MAX_REQUEST_BYTES).
+    REQUEST_TOO_LARGE = "request_too_large"
+    # 413: a manifest has more than ``max_files`` entries (DAGSHIP_MAX_MANIFEST_FILES).
+    MANIFEST_TOO_LARGE = "manifest_too_large"
+
+    # 400: the body is not JSON.
+    MALFORMED_JSON = "malformed_json"
+
     # 422
     BAD_MANIFEST = "bad_manifest"
     MISSING_BLOBS = "missing_blobs"
@@ -179,5 +206,7 @@ class ErrorCode(StrEnum):
     SOURCE_IS_PREVIEW = "source_is_preview"
     # Source and target are both ``deployment``.
     PROMOTE_TO_ITSELF = "promote_to_itself"
+    # ``after`` names no token (a list's cursor is the last item of the page before).
+    BAD_CURSOR = "bad_cursor"
     # The server has no preview idle timeout, so a cleanup must say ``idle_seconds``.
     IDLE_SECONDS_REQUIRED = "idle_seconds_required"

@@ -15,13 +15,15 @@ from dagship.server.api import api_router, errors, health, home
 from dagship.server.db.engine import Database
 from dagship.server.db.migrate import upgrade
 from dagship.server.events import DeployEvents
+from dagship.server.guard import RequestGuard
+from dagship.server.secret_box import SecretBox
 from dagship.server.services.airflow import AirflowFollower
 from dagship.server.services.sweep import sweep_previews
 from dagship.server.settings import Settings
 from dagship.server.store import open_store
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 
 
@@ -59,9 +61,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.store = open_store(settings.storage_url, settings.home)
-    app.state.airflow = follower = AirflowFollower(settings.airflow)
+    app.state.secrets = secrets = SecretBox(settings.secret_keys, settings.home)
+    app.state.airflow = follower = AirflowFollower(settings.airflow, secrets)
     app.state.events = DeployEvents()
     errors.install(app)
+    app.add_middleware(RequestGuard, database=database, max_bytes=settings.max_request_bytes)
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(api_router, responses=ERROR_RESPONSES)

@@ -9,9 +9,11 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from dagship.core.vocabulary import Role
+from dagship.server import guard
 from dagship.server.db.engine import Database
 from dagship.server.events import DeployEvents
-from dagship.server.services import access, tokens
+from dagship.server.secret_box import SecretBox
+from dagship.server.services import access
 from dagship.server.services.access import AuthToken
 from dagship.server.services.airflow import AirflowFollower
 from dagship.server.settings import Settings
@@ -38,11 +40,16 @@ def get_events(request: Request) -> DeployEvents:
     return request.app.state.events
 
 
+def get_secrets(request: Request) -> SecretBox:
+    return request.app.state.secrets
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AirflowDep = Annotated[AirflowFollower, Depends(get_airflow)]
 EventsDep = Annotated[DeployEvents, Depends(get_events)]
+SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
 
 
 def get_session(database: DatabaseDep) -> Iterator[Session]:
@@ -61,15 +68,11 @@ WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
 def get_current_token(request: Request, database: DatabaseDep) -> AuthToken:
-    secret = _bearer(request.headers.get("authorization"))
-    # A short session of its own, so the route's session does not hold a second connection.
-    with database.read_session() as session:
-        token, due = tokens.authenticate(session, secret)
-        current = tokens.auth_token(token)
-    if due:
-        with database.writing() as session:
-            tokens.touch(session, current.id)
-    return current
+    # A request with a body was authenticated by the guard before the body was read.
+    checked = request.scope.get("state", {}).get(guard.TOKEN_KEY)
+    if isinstance(checked, AuthToken):
+        return checked
+    return guard.authenticate(database, request.headers.get("authorization"))
 
 
 CurrentToken = Annotated[AuthToken, Depends(get_current_token)]
@@ -96,10 +99,3 @@ DagAuthor = Annotated[
 ]
 Operator = Annotated[AuthToken, Depends(require_role(Role.OPERATOR, "rollbacks"))]
 Admin = Annotated[AuthToken, Depends(require_role(Role.ADMIN, "managing deployments and tokens"))]
-
-
-def _bearer(header: str | None) -> str | None:
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None

@@ -14,6 +14,7 @@ from dagship.files import write_atomic
 from dagship.server.app import create_app, migrated_database
 from dagship.server.db.engine import Database
 from dagship.server.events import DeployEvents
+from dagship.server.secret_box import SecretError
 from dagship.server.services import tokens
 from dagship.server.settings import Settings, SettingsError
 from dagship.server.store import open_store
@@ -36,8 +37,9 @@ def run_server(host: str | None = None, port: int | None = None) -> int:
         open_store(settings.storage_url, settings.home).cleanup()
         database = prepare_database(settings)
         app = create_app(settings, database)
+        app.state.secrets.check()
         sock = listen(settings.host, settings.port)
-    except SettingsError as exc:
+    except (SettingsError, SecretError) as exc:
         return _fail(str(exc), 2)
     except SQLAlchemyError as exc:
         url = make_url(settings.database_url).render_as_string(hide_password=True)

@@ -13,7 +13,7 @@ from dagship.core.schemas import (
     S3Source,
     TokenOut,
 )
-from dagship.core.vocabulary import AgentState, Component, Kind, Origin, Role
+from dagship.core.vocabulary import AgentState, AirflowUrlFrom, Component, Kind, Origin, Role
 from dagship.server.db import models
 
 
@@ -57,6 +57,8 @@ def deployment_out(
         description=deployment.description,
         dag_deploys=deployment.dag_deploys,
         airflow_url=deployment.airflow_url,
+        airflow_url_from=_url_from(deployment),
+        airflow_credentials_set=deployment.airflow_credentials is not None,
         airflow_bundle=deployment.bundle_name,
         created_at=deployment.created_at,
         preview_source=deployment.preview_source,
@@ -104,7 +106,15 @@ def preview_out(deployment: models.Deployment, current: models.Deploy | None) ->
         source=deployment.preview_source or "",
         branch=deployment.preview_branch or "",
         airflow_url=deployment.airflow_url,
+        airflow_url_from=_url_from(deployment),
         created_at=created,
         last_activity_at=max(created, current.created_at) if current else created,
         current=deploy_out(current) if current else None,
     )
+
+
+def _url_from(deployment: models.Deployment) -> AirflowUrlFrom | None:
+    if deployment.airflow_url is None:
+        return None
+    origin = deployment.airflow_url_from
+    return AirflowUrlFrom(origin) if origin in list(AirflowUrlFrom) else AirflowUrlFrom.UNCONFIRMED

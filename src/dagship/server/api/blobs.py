@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from dagship.core.manifest import DIGEST_PATTERN
 from dagship.core.schemas import BlobOut, MissingOut, MissingRequest
 from dagship.core.vocabulary import Kind
 from dagship.server.deps import (
@@ -22,6 +25,9 @@ from dagship.server.services import blobs, deploys
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
 
+Digest = Annotated[
+    str, Path(pattern=DIGEST_PATTERN, description="The sha256 of the blob, in lowercase hex.")
+]
 UPLOAD_BODY = {
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     "required": True,
@@ -42,7 +48,7 @@ def missing_blobs(body: MissingRequest, session: SessionDep, token: DagAuthor) -
     responses={200: {"model": BlobOut, "description": "Already stored"}},
 )
 async def upload_blob(
-    digest: str,
+    digest: Digest,
     request: Request,
     response: Response,
     session: WriteSessionDep,
@@ -67,7 +73,7 @@ async def upload_blob(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_blob(
-    digest: str, session: SessionDep, store: StoreDep, token: Viewer
+    digest: Digest, session: SessionDep, store: StoreDep, token: Viewer
 ) -> StreamingResponse:
     size = blobs.blob_size(session, digest, token)
     return StreamingResponse(

@@ -33,6 +33,7 @@ from dagship.server.deps import (
     EventsDep,
     Operator,
     SessionDep,
+    SettingsDep,
     StoreDep,
     Viewer,
     WriteSessionDep,
@@ -50,9 +51,15 @@ RECHECK_SECONDS = 1.0
 
 @router.post("/deployments/{name}/deploys", status_code=status.HTTP_201_CREATED)
 def commit_deploy(
-    name: str, body: DeployRequest, session: WriteSessionDep, token: CurrentToken, events: EventsDep
+    name: str,
+    body: DeployRequest,
+    session: WriteSessionDep,
+    token: CurrentToken,
+    events: EventsDep,
+    settings: SettingsDep,
 ) -> DeployOut:
-    out = views.deploy_out(deploys.commit_deploy(session, token, name, body))
+    deploy = deploys.commit_deploy(session, token, name, body, settings.max_manifest_files)
+    out = views.deploy_out(deploy)
     session.commit()
     events.notify()
     return out

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from dagship.core.vocabulary import ErrorCode
 from dagship.server import errors
@@ -48,6 +51,12 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if malformed is not None:
+        reason = (malformed.get("ctx") or {}).get("error", "")
+        return error_response(
+            400, f"the body is not valid JSON: {reason}".rstrip(": "), ErrorCode.MALFORMED_JSON
+        )
     problems = [
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
         for error in exc.errors()[:5]
@@ -55,13 +64,32 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "; ".join(problems) or "invalid request", ErrorCode.INVALID)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, "error")
-    response = error_response(exc.status_code, str(exc.detail), code)
-    if exc.headers:
-        response.headers.update(exc.headers)
+    headers = dict(exc.headers or {})
+    detail = str(exc.detail)
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        detail = f"method {request.method} is not allowed here; use {headers['Allow']}"
+    response = error_response(exc.status_code, detail, code)
+    response.headers.update(headers)
     return response
+
+
+def allowed_methods(app: Any, scope: MutableMapping[str, Any]) -> list[str]:
+    """The methods the API takes at the request's path, as its OpenAPI document lists them.
+
+    Starlette names only those of the first route that matches the path, and a path often has
+    several routes (GET, PATCH, DELETE). A fixed path shadows a template that also matches it
+    (``/previews/cleanup`` is not ``/previews/{name}``), as in OpenAPI.
+    """
+    matching = [route for route in app.router.routes if route.matches(scope)[0] != Match.NONE]
+    fixed = [route for route in matching if getattr(route, "path", None) == scope["path"]]
+    methods: set[str] = set()
+    for route in fixed or matching:
+        methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

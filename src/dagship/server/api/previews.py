@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from dagship.core.schemas import (
     CleanupOut,
@@ -14,6 +14,7 @@ from dagship.core.schemas import (
 )
 from dagship.core.vocabulary import ErrorCode
 from dagship.server import views
+from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
 from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
 from dagship.server.errors import Invalid
 from dagship.server.services import previews
@@ -21,9 +22,18 @@ from dagship.server.services import previews
 router = APIRouter(prefix="/previews", tags=["previews"])
 
 
-@router.get("")
-def list_previews(session: SessionDep, token: Viewer) -> list[PreviewOut]:
-    return [_out(p) for p in previews.list_previews(session, token)]
+@router.get("", responses=LINKED)
+def list_previews(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    token: Viewer,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> list[PreviewOut]:
+    """Previews by name, a page at a time (``Link`` header to the next page)."""
+    found = previews.list_previews(session, token, limit + 1, after)
+    return [_out(p) for p in page(found, limit, request, response, lambda p: p.deployment.name)]
 
 
 @router.post(
@@ -32,9 +42,20 @@ def list_previews(session: SessionDep, token: Viewer) -> list[PreviewOut]:
     responses={200: {"model": PreviewCreated, "description": "The preview already exists"}},
 )
 def create_preview(
-    body: PreviewCreate, response: Response, session: WriteSessionDep, token: CurrentToken
+    body: PreviewCreate,
+    response: Response,
+    session: WriteSessionDep,
+    token: CurrentToken,
+    settings: SettingsDep,
 ) -> PreviewCreated:
-    result = previews.create_preview(session, token, body.source, body.branch, body.airflow_url)
+    result = previews.create_preview(
+        session,
+        token,
+        body.source,
+        body.branch,
+        body.airflow_url,
+        url_template=settings.preview_airflow_url_template,
+    )
     out = PreviewCreated(
         created=result.created,
         preview=_out(result.preview),

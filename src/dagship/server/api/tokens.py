@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from dagship.core.schemas import TokenCreate, TokenCreated, TokenOut
 from dagship.server import views
+from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
 from dagship.server.deps import Admin, SessionDep, WriteSessionDep
 from dagship.server.services import tokens
 
@@ -27,9 +28,18 @@ def create_token(body: TokenCreate, session: WriteSessionDep, token: Admin) -> T
     return out
 
 
-@router.get("")
-def list_tokens(session: SessionDep, token: Admin) -> list[TokenOut]:
-    return [views.token_out(found) for found in tokens.list_tokens(session, token)]
+@router.get("", responses=LINKED)
+def list_tokens(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    token: Admin,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
+) -> list[TokenOut]:
+    """Tokens, oldest first, a page at a time (``Link`` header to the next page)."""
+    found = tokens.list_tokens(session, token, limit + 1, after)
+    return [views.token_out(t) for t in page(found, limit, request, response, lambda t: t.id)]
 
 
 @router.delete("/{token_id}")

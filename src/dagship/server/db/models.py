@@ -46,6 +46,12 @@ class Deployment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # The Airflow this deployment's code runs in (REST API base URL), followed after deploys.
     airflow_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # Who chose airflow_url (dagship.core.vocabulary.AirflowUrlFrom): it decides which
+    # credentials the server sends there. None without a URL.
+    airflow_url_from: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The credentials for that Airflow, set by an admin: JSON encrypted with the server's
+    # secret key (server/secrets.py), never returned by any route.
+    airflow_credentials: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The DAG bundle's name in that Airflow; None means the default, dagship-<name>.
     airflow_bundle: Mapped[str | None] = mapped_column(String(250), nullable=True)
     # Set for preview deployments: the deployment it was created from, and the branch it

@@ -41,3 +41,17 @@ def check_unbound(token: AuthToken, action: str) -> None:
             f"token is bound to deployment {token.deployment}; {action} needs a token "
             "that is not bound to a deployment"
         )
+
+
+def check_may_choose_airflow_url(token: AuthToken) -> None:
+    """Raise Forbidden unless the token may choose an Airflow URL: the server sends Airflow
+    credentials there, so only an admin not bound to a deployment may."""
+    if not token.role.allows(Role.ADMIN) or token.deployment is not None:
+        bound = f", bound to deployment {token.deployment}" if token.deployment else ""
+        raise Forbidden(
+            f"token has role {token.role}{bound}; choosing an Airflow URL needs an admin token "
+            "not bound to a deployment (the server sends Airflow credentials there)",
+            code=ErrorCode.AIRFLOW_URL_ADMIN_ONLY,
+            role=token.role,
+            required_role=Role.ADMIN,
+        )

@@ -26,6 +26,7 @@ Unchanged files have the same content, so what Airflow made of them before stand
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -45,12 +46,15 @@ from dagship.core.manifest import Manifest
 from dagship.core.schemas import AirflowFilesOut, DeployAirflowOut, ImportErrorOut
 from dagship.core.vocabulary import AirflowState
 from dagship.server.db.models import Deploy
-from dagship.server.services import agents, deploys
+from dagship.server.secret_box import SecretBox
+from dagship.server.services import agents, airflow_access, deploys
 from dagship.server.services.access import AuthToken
+from dagship.server.services.airflow_access import Target
 from dagship.server.services.manifests import load_manifest
 from dagship.server.settings import AirflowAuth
 from dagship.server.store import BlobStore
 
+log = logging.getLogger("dagship.server")
 SETTLE_SECONDS = 10.0
 # How much is remembered (least recently used first out): deploys followed, file digests
 # checked for DAGs, and file contents whose DAG ids Airflow showed.
@@ -99,6 +103,7 @@ class _Plan:
     deployment: str
     version: str
     created_at: datetime
+    # The deployment's Airflow URL, as shown; ``target`` is where and how the server asks.
     airflow_url: str | None
     bundle_name: str
     current: bool
@@ -108,6 +113,7 @@ class _Plan:
     changed: tuple[str, ...]
     importers: tuple[str, ...]
     defines: frozenset[str]
+    target: Target = field(default_factory=lambda: Target(None, AirflowAuth()))
 
     @property
     def awaited(self) -> tuple[str, ...]:
@@ -124,13 +130,17 @@ class AirflowFollower:
     def __init__(
         self,
         auth: AirflowAuth,
+        secrets: SecretBox | None = None,
         settle_seconds: float = SETTLE_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        # The server's DAGSHIP_AIRFLOW_* credentials, and the key of deployments' own.
         self.auth = auth
+        self.secrets = secrets
         self.settle_seconds = settle_seconds
         self._transport = transport
-        self._clients: dict[str, AirflowClient] = {}
+        # One client per URL and credentials: a client keeps the JWT it logged in for.
+        self._clients: dict[tuple[str, AirflowAuth], AirflowClient] = {}
         # The caches are not thread-safe: every use holds the lock.
         self._tracking: LRUCache[str, _Tracking] = LRUCache(_REMEMBERED)
         self._heuristic: LRUCache[str, int] = LRUCache(_REMEMBERED_DIGESTS)
@@ -142,17 +152,18 @@ class AirflowFollower:
         self._imports: LRUCache[tuple[str, str], frozenset[str]] = LRUCache(_REMEMBERED_FILES)
         self._lock = threading.Lock()
 
-    def client(self, url: str) -> AirflowClient:
+    def client(self, url: str, auth: AirflowAuth) -> AirflowClient:
+        key = (url, auth)
         with self._lock:
-            if url not in self._clients:
-                self._clients[url] = AirflowClient(
+            if key not in self._clients:
+                self._clients[key] = AirflowClient(
                     url,
-                    username=self.auth.username,
-                    password=self.auth.password,
-                    token=self.auth.token,
+                    username=auth.username,
+                    password=auth.password,
+                    token=auth.token,
                     transport=self._transport,
                 )
-            return self._clients[url]
+            return self._clients[key]
 
     def tracking(self, deploy_id: str) -> _Tracking:
         with self._lock:
@@ -244,7 +255,9 @@ def deploy_status(
 
 def _dag_status(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
     """What the deployment's Airflow made of the deploy's DAG version."""
-    if plan.airflow_url is None:
+    if plan.target.problem is not None:
+        return _out(plan, AirflowState.NO_AIRFLOW, detail=plan.target.problem)
+    if plan.target.url is None:
         return _out(
             plan,
             AirflowState.NO_AIRFLOW,
@@ -253,7 +266,16 @@ def _dag_status(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
     try:
         return _observe(plan, follower)
     except AirflowError as exc:
-        return _out(plan, AirflowState.WAITING, reachable=False, detail=str(exc))
+        # What Airflow answered stays in the server's log: the answer is read by anyone who
+        # may read the deploy, and a URL's answer is not theirs to see.
+        if exc.remote_detail:
+            log.warning("Airflow of deployment %s: %s: %s", plan.deployment, exc, exc.remote_detail)
+        return _out(
+            plan,
+            AirflowState.WAITING,
+            reachable=False,
+            detail=f"the Airflow of deployment {plan.deployment}: {exc}",
+        )
 
 
 def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowFollower) -> _Plan:
@@ -263,6 +285,7 @@ def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowF
         # History is append-only: what a deploy changed is worked out once per server.
         tracking.files = _files(session, deploy, store, follower)
     files = tracking.files
+    target = airflow_access.target(session, deployment, follower.auth, follower.secrets)
     return _Plan(
         deploy_id=deploy.id,
         seq=deploy.seq,
@@ -278,6 +301,7 @@ def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowF
         changed=files.changed,
         importers=files.importers,
         defines=files.defines,
+        target=target,
     )
 
 
@@ -341,7 +365,7 @@ class _Seen:
 
 def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
     """Ask Airflow where the deploy is, then answer: picked up, parsed, failed..."""
-    client = follower.client(plan.airflow_url or "")
+    client = follower.client(plan.target.url or "", plan.target.auth)
     tracking = follower.tracking(plan.deploy_id)
     seen = _read_version(client, plan)
     picked_up_at = _note_pick_up(tracking, seen)

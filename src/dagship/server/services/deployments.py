@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
-from dagship.core.vocabulary import ErrorCode
+from dagship.core.vocabulary import AirflowUrlFrom, ErrorCode
 from dagship.server.db.models import Agent, Deploy, Deployment, Token, utcnow
 from dagship.server.errors import Conflict, NotFound
+from dagship.server.services import airflow_access
 from dagship.server.services.access import AuthToken
 
 
@@ -42,8 +43,11 @@ def current_deploy(session: Session, deployment: Deployment) -> Deploy | None:
     )
 
 
-def list_deployments(session: Session, viewer: AuthToken) -> list[tuple[Deployment, Deploy | None]]:
-    """Deployments the token may see, sorted by name, each with its current deploy."""
+def list_deployments(
+    session: Session, viewer: AuthToken, limit: int, after: str | None = None
+) -> list[tuple[Deployment, Deploy | None]]:
+    """Up to ``limit`` deployments the token may see, sorted by name, after the one named
+    ``after``, each with its current deploy."""
     query = (
         select(Deployment, Deploy)
         .outerjoin(
@@ -51,7 +55,10 @@ def list_deployments(session: Session, viewer: AuthToken) -> list[tuple[Deployme
             and_(Deploy.deployment_id == Deployment.id, Deploy.seq == Deployment.current_seq),
         )
         .order_by(Deployment.name)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(Deployment.name > after)
     if viewer.deployment_id is not None:
         query = query.where(Deployment.id == viewer.deployment_id)
     return [(row[0], row[1]) for row in session.execute(query)]
@@ -64,7 +71,9 @@ def create_deployment(
     dag_deploys: bool = True,
     airflow_url: str | None = None,
     airflow_bundle: str | None = None,
+    airflow_url_from: AirflowUrlFrom = AirflowUrlFrom.ADMIN,
 ) -> Deployment:
+    """A new deployment; ``airflow_url_from`` says who chose ``airflow_url``."""
     if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
         raise Conflict(f"deployment {name!r} already exists", code=ErrorCode.EXISTS)
     deployment = Deployment(
@@ -72,9 +81,9 @@ def create_deployment(
         description=description,
         dag_deploys=dag_deploys,
         current_seq=0,
-        airflow_url=_url(airflow_url),
         airflow_bundle=airflow_bundle or None,
     )
+    airflow_access.set_url(deployment, airflow_url, airflow_url_from)
     session.add(deployment)
     session.flush()
     return deployment
@@ -88,7 +97,7 @@ def update_deployment(
     airflow: Mapping[str, str | None] | None = None,
 ) -> Deployment:
     """Change the given fields; ``airflow`` holds ``airflow_url``/``airflow_bundle`` to set,
-    where None or "" clears one."""
+    where None or "" clears one. A URL set here is an admin's (the route checks)."""
     deployment = get_deployment(session, name, lock=True)
     if description is not None:
         deployment.description = description
@@ -96,15 +105,11 @@ def update_deployment(
         deployment.dag_deploys = dag_deploys
     airflow = airflow or {}
     if "airflow_url" in airflow:
-        deployment.airflow_url = _url(airflow["airflow_url"])
+        airflow_access.set_url(deployment, airflow["airflow_url"], AirflowUrlFrom.ADMIN)
     if "airflow_bundle" in airflow:
         deployment.airflow_bundle = airflow["airflow_bundle"] or None
     session.flush()
     return deployment
-
-
-def _url(url: str | None) -> str | None:
-    return url.rstrip("/") if url else None
 
 
 def delete_deployment(session: Session, name: str) -> None:

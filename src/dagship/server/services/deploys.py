@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from dagship.core.manifest import Manifest, ManifestError, TreeDiff, diff
 from dagship.core.vocabulary import ErrorCode, Kind, Origin, Role
 from dagship.server.db.models import Deploy, Deployment, utcnow
-from dagship.server.errors import Conflict, Invalid, NotFound
+from dagship.server.errors import Conflict, Invalid, NotFound, TooLarge
 from dagship.server.services import access
 from dagship.server.services.access import AuthToken
 from dagship.server.services.blobs import stored_sizes
@@ -51,13 +51,19 @@ def check_deploy_allowed(session: Session, token: AuthToken, name: str, kind: Ki
     _check_dag_deploys(get_deployment(session, name), kind)
 
 
-def commit_deploy(session: Session, token: AuthToken, name: str, request: DeployRequest) -> Deploy:
+def commit_deploy(
+    session: Session, token: AuthToken, name: str, request: DeployRequest, max_files: int
+) -> Deploy:
+    """Append the deploy ``request`` asks for; each manifest holds at most ``max_files``."""
     check_may_deploy(token, name, request.kind)
     _check_s3_origin(request)
     # Validate before taking the lock: hashing a large manifest should not hold it.
-    dags = _manifest(request.dags_manifest, "dags_manifest", request.kind in (Kind.DAGS, Kind.FULL))
+    kind = request.kind
+    dags = _manifest(
+        request.dags_manifest, "dags_manifest", kind in (Kind.DAGS, Kind.FULL), max_files
+    )
     project = _manifest(
-        request.project_manifest, "project_manifest", request.kind in (Kind.PROJECT, Kind.FULL)
+        request.project_manifest, "project_manifest", kind in (Kind.PROJECT, Kind.FULL), max_files
     )
 
     deployment = get_deployment(session, name, lock=True)
@@ -233,13 +239,22 @@ def _diff_versions(session: Session, old: str, new: str) -> TreeDiff:
     return diff(load_manifest(session, old), load_manifest(session, new))
 
 
-def _manifest(items: list[dict[str, Any]] | None, field: str, needed: bool) -> Manifest | None:
+def _manifest(
+    items: list[dict[str, Any]] | None, field: str, needed: bool, max_files: int
+) -> Manifest | None:
     if items is None:
         if needed:
             raise Invalid(f"this kind of deploy needs {field}")
         return None
     if not needed:
         raise Invalid(f"{field} is not part of this kind of deploy; leave it out or use full")
+    if len(items) > max_files:
+        raise TooLarge(
+            f"{field} has {len(items)} files, over the server's limit of {max_files} "
+            "(DAGSHIP_MAX_MANIFEST_FILES)",
+            code=ErrorCode.MANIFEST_TOO_LARGE,
+            max_files=max_files,
+        )
     try:
         return Manifest.from_dicts(items)
     except ManifestError as exc:

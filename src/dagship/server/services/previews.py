@@ -2,7 +2,8 @@
 
 A preview is a Deployment with ``preview_source`` and ``preview_branch`` set. It is named from
 the branch (dagship.core.naming), starts out with its source's current versions (a
-``promote`` deploy: no upload), and is deleted once it has been idle for the configured time:
+``promote`` deploy: no upload) and its source's Airflow URL or the server's template's, and
+is deleted once it has been idle for the configured time:
 "activity" is its creation and every deploy to it.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dagship.core.naming import PreviewNameError, preview_name
-from dagship.core.vocabulary import ErrorCode, Kind, Role
+from dagship.core.vocabulary import AirflowUrlFrom, ErrorCode, Kind, Role
 from dagship.server.db.models import Deploy, Deployment, utcnow
 from dagship.server.errors import Conflict, Invalid, NotFound
 from dagship.server.services import access
@@ -28,6 +30,7 @@ from dagship.server.services.deployments import (
     get_deployment,
 )
 from dagship.server.services.deploys import append_copy
+from dagship.server.settings import preview_airflow_url
 
 MANAGE = "managing previews"
 
@@ -70,9 +73,16 @@ def create_preview(
     source_name: str,
     branch: str,
     airflow_url: str | None = None,
+    url_template: str | None = None,
 ) -> CreateResult:
-    """Create the preview of `branch` from `source_name`, or report the one that exists."""
+    """Create the preview of `branch` from `source_name`, or report the one that exists.
+
+    Its Airflow URL is ``airflow_url`` if given (admins only), else the server's
+    ``url_template`` filled in, else the source's (services/airflow_access.py).
+    """
     check_may_manage(token)
+    if airflow_url:
+        access.check_may_choose_airflow_url(token)
     name = name_for(branch)
     source = get_deployment(session, source_name)
     if source.preview_branch is not None:
@@ -85,9 +95,7 @@ def create_preview(
         )
     existing = session.scalar(select(Deployment).where(Deployment.name == name))
     if existing is not None:
-        _check_same_preview(existing, source_name, branch)
-        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
-
+        return _existing(session, existing, source_name, branch)
     try:
         # In a savepoint: CI may create the same preview from two pushes at once, and on
         # PostgreSQL the other one can commit after the check above, so this one finds the
@@ -98,12 +106,10 @@ def create_preview(
                 name,
                 description=f"Preview of {source_name} for branch {branch}",
                 dag_deploys=source.dag_deploys,
-                airflow_url=airflow_url,
+                **_airflow_url(source, name, airflow_url, url_template),
             )
     except (IntegrityError, Conflict):
-        existing = get_deployment(session, name)
-        _check_same_preview(existing, source_name, branch)
-        return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
+        return _existing(session, get_deployment(session, name), source_name, branch)
     deployment.preview_source = source_name
     deployment.preview_branch = branch
     copied = current_deploy(session, source)
@@ -119,6 +125,28 @@ def create_preview(
         )
     session.flush()
     return CreateResult(Preview(deployment, first), True, first)
+
+
+def _existing(
+    session: Session, existing: Deployment, source_name: str, branch: str
+) -> CreateResult:
+    """The preview that exists already, if it is this branch's of this source."""
+    _check_same_preview(existing, source_name, branch)
+    return CreateResult(Preview(existing, current_deploy(session, existing)), False, None)
+
+
+def _airflow_url(
+    source: Deployment, name: str, given: str | None, template: str | None
+) -> dict[str, Any]:
+    """The preview's Airflow URL and who chose it (create_deployment's arguments)."""
+    if given:
+        return {"airflow_url": given, "airflow_url_from": AirflowUrlFrom.ADMIN}
+    if template is not None:
+        url = preview_airflow_url(template, name=name, source=source.name)
+        return {"airflow_url": url, "airflow_url_from": AirflowUrlFrom.TEMPLATE}
+    if source.airflow_url is not None and source.airflow_url_from == AirflowUrlFrom.ADMIN:
+        return {"airflow_url": source.airflow_url, "airflow_url_from": AirflowUrlFrom.SOURCE}
+    return {"airflow_url": None}
 
 
 def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> None:
@@ -148,8 +176,14 @@ def _check_same_preview(existing: Deployment, source_name: str, branch: str) -> 
         )
 
 
-def list_previews(session: Session, viewer: AuthToken | None = None) -> list[Preview]:
-    """Previews the token may see (without one: all), sorted by name, with current deploys."""
+def list_previews(
+    session: Session,
+    viewer: AuthToken | None = None,
+    limit: int | None = None,
+    after: str | None = None,
+) -> list[Preview]:
+    """Previews the token may see (without one: all), sorted by name, after the one named
+    ``after``, up to ``limit`` of them, with current deploys."""
     query = (
         select(Deployment, Deploy)
         .outerjoin(
@@ -158,7 +192,10 @@ def list_previews(session: Session, viewer: AuthToken | None = None) -> list[Pre
         )
         .where(Deployment.preview_branch.is_not(None))
         .order_by(Deployment.name)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(Deployment.name > after)
     if viewer is not None and viewer.deployment_id is not None:
         query = query.where(Deployment.id == viewer.deployment_id)
     return [Preview(row[0], row[1]) for row in session.execute(query)]

@@ -8,12 +8,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dagship.core.vocabulary import ErrorCode, Role
 from dagship.server.db.models import Deployment, Token, utcnow
-from dagship.server.errors import Forbidden, NotFound, Unauthorized
+from dagship.server.errors import Forbidden, Invalid, NotFound, Unauthorized
 from dagship.server.services import access
 from dagship.server.services.access import AuthToken
 
@@ -124,10 +124,28 @@ def auth_token(token: Token) -> AuthToken:
     )
 
 
-def list_tokens(session: Session, viewer: AuthToken) -> list[Token]:
-    query = select(Token).order_by(Token.created_at, Token.id)
+def list_tokens(
+    session: Session, viewer: AuthToken, limit: int, after: str | None = None
+) -> list[Token]:
+    """Up to ``limit`` tokens the viewer may see, oldest first, after the token ``after``."""
+    query = select(Token).order_by(Token.created_at, Token.id).limit(limit)
     if viewer.deployment_id is not None:
         query = query.where(Token.deployment_id == viewer.deployment_id)
+    if after is not None:
+        last = session.get(Token, after)
+        if last is None:
+            raise Invalid(
+                f"after: there is no token {after}; page on with the id of the last token of "
+                "the page before",
+                code=ErrorCode.BAD_CURSOR,
+                after=after,
+            )
+        query = query.where(
+            or_(
+                Token.created_at > last.created_at,
+                and_(Token.created_at == last.created_at, Token.id > last.id),
+            )
+        )
     return list(session.scalars(query))
 
 
