@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import BACKENDS, Api, Cli, Server, make_project
+from tests.s3_helpers import MotoS3, S3Server
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -69,3 +70,26 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One DAGSHIP_CACHE_DIR for the session: uv environments are built once (tests/validate
     and tests/environment use it)."""
     return tmp_path_factory.mktemp("dagship-cache")
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """One real S3 API (moto's server mode) for the whole session; tests use new buckets."""
+    s3 = MotoS3(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    try:
+        yield s3
+    finally:
+        s3.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(
+    backend: str, moto_s3: MotoS3, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[S3Server]:
+    """One server per backend whose blobs are in S3, shared like `server`."""
+    srv = S3Server(tmp_path_factory.mktemp(f"home-s3-{backend}"), moto_s3, backend)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.close()

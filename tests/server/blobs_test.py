@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers import Api, Server, assert_error, sha256
+from tests.s3_helpers import MotoS3, S3Server
 
 OCTET = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture(params=["file", "s3"])
+def storage(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(storage: str, server: Server, s3_server: S3Server) -> Server:
+    """Every test here runs on the local store and on S3 (one shared server each)."""
+    return s3_server if storage == "s3" else server
+
+
+@pytest.fixture
+def api(server: Server) -> Api:
+    return server.api()
 
 
 def test_upload_then_read_back(server: Server, api: Api) -> None:
@@ -75,8 +94,15 @@ def test_unknown_blob_is_404(api: Api) -> None:
     assert_error(api.get(f"/blobs/{sha256(os.urandom(16))}"), 404, "not_found")
 
 
-def test_blob_over_the_size_limit_is_413(make_server: ServerFactory, backend: str) -> None:
-    srv = make_server(backend, env={"DAGSHIP_MAX_BLOB_SIZE": "1024"})
+def test_blob_over_the_size_limit_is_413(
+    make_server: ServerFactory, backend: str, storage: str, moto_s3: MotoS3, tmp_path: Path
+) -> None:
+    limit = {"DAGSHIP_MAX_BLOB_SIZE": "1024"}
+    if storage == "s3":
+        srv: Server = S3Server(tmp_path / "home-s3", moto_s3, backend, limit)
+        srv.start()
+    else:
+        srv = make_server(backend, env=limit)
     api = srv.api()
     assert httpx.get(srv.url + "/api/v1/info").json()["max_blob_size"] == 1024
     at_limit = os.urandom(1024)
@@ -97,3 +123,4 @@ def test_blob_over_the_size_limit_is_413(make_server: ServerFactory, backend: st
         sha256(b"".join(huge)),
     ]
     assert api.get(f"/blobs/{sha256(big)}").status_code == 404
+    srv.close()

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from dagship.agent.errors import AgentError
 from dagship.agent.home import AgentHome
-from dagship.airflow.blobcache import BlobCache, BundleError
+from dagship.airflow.blobcache import BlobCache, BundleError, FetchBlob
 from dagship.airflow.tree import BuildPlan, ManifestStore, build, remove_tree
 from dagship.core.manifest import Manifest, ManifestError, is_version
 from dagship.core.schemas import ProjectCurrentOut
-
-FetchBlob = Callable[[str], bytes]
 
 
 class ProjectTrees:

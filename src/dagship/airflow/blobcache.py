@@ -33,7 +33,8 @@ class CorruptBlobError(BundleError):
     """A blob whose bytes do not hash to its digest."""
 
 
-FetchBlob = Callable[[str], bytes]
+# A blob's bytes, whole or (ApiClient.get_blob) streamed in chunks.
+FetchBlob = Callable[[str], bytes | Iterable[bytes]]
 
 
 class BlobCache:
@@ -79,33 +80,47 @@ class BlobCache:
         return {entry.sha256 for entry in entries}
 
     def _fetch_one(self, entry: ManifestEntry, fetch_blob: FetchBlob) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=entry.sha256[:12] + ".")
         try:
-            data = fetch_blob(entry.sha256)
-        except Exception as exc:
-            raise BundleError(
-                f"downloading blob {entry.sha256} for {entry.path!r} failed: {exc}"
-            ) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != entry.sha256 or len(data) != entry.size:
-            raise CorruptBlobError(
-                f"blob {entry.sha256} for {entry.path!r} is corrupt: the server sent "
-                f"{len(data)} bytes with sha256 {actual} (expected {entry.size} bytes); "
-                "check the server's blob store"
-            )
-        self.put(entry.sha256, data)
+            hasher, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as f:
+                try:
+                    data = fetch_blob(entry.sha256)
+                    for chunk in [data] if isinstance(data, bytes) else data:
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        f.write(chunk)
+                except Exception as exc:
+                    raise BundleError(
+                        f"downloading blob {entry.sha256} for {entry.path!r} failed: {exc}"
+                    ) from exc
+            actual = hasher.hexdigest()
+            if actual != entry.sha256 or size != entry.size:
+                raise CorruptBlobError(
+                    f"blob {entry.sha256} for {entry.path!r} is corrupt: the server sent "
+                    f"{size} bytes with sha256 {actual} (expected {entry.size} bytes); "
+                    "check the server's blob store"
+                )
+            self._publish(tmp, entry.sha256)
+        except BaseException:
+            _unlink(tmp)
+            raise
 
     def put(self, digest: str, data: bytes) -> None:
-        target = self.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=digest[:12] + ".")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.chmod(tmp, READ_ONLY)
-            os.replace(tmp, target)
+            self._publish(tmp, digest)
         except BaseException:
             _unlink(tmp)
             raise
+
+    def _publish(self, tmp: str, digest: str) -> None:
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, READ_ONLY)
+        os.replace(tmp, target)
 
     def collect(self, keep: set[str]) -> int:
         """Delete cached blobs whose digest is not in ``keep``; return how many."""

@@ -20,6 +20,7 @@ from dagship.cli import (
     promote,
     quickstart,
     rollback,
+    s3,
     server,
     test,
     token,
@@ -52,6 +53,7 @@ app.add_typer(preview.app, name="preview")
 app.add_typer(token.app, name="token")
 app.add_typer(ci.app, name="ci")
 app.add_typer(agent.app, name="agent")
+app.add_typer(s3.app, name="s3")
 
 
 def _version(value: bool) -> None:

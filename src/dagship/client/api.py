@@ -246,8 +246,28 @@ class ApiClient:
             on_progress(size)
         return result
 
-    def get_blob(self, digest: str) -> bytes:
-        return self._request("GET", f"/api/v1/blobs/{digest}").content
+    def get_blob(self, digest: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks, streamed: a large blob is never held whole in memory.
+
+        Errors (404, unreachable) are raised here, before the first chunk; the caller
+        verifies the bytes against ``digest``.
+        """
+        request = self._http.build_request("GET", f"/api/v1/blobs/{digest}")
+        attempt = 0
+        while True:
+            try:
+                response = self._http.send(request, stream=True)
+                break
+            except httpx.TransportError as exc:
+                if attempt >= len(_RETRY_DELAYS):
+                    raise ServerUnreachableError(self.url, _reason(exc)) from exc
+                time.sleep(_RETRY_DELAYS[attempt])
+                attempt += 1
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            raise _api_error(response)
+        return _stream(response)
 
     def get_manifest(self, version: str) -> ManifestOut:
         return self._call(ManifestOut, "GET", f"/api/v1/manifests/{version}")
@@ -481,6 +501,15 @@ def _read_chunks(path: Path, size: int, on_progress: ProgressCallback | None) ->
 def _reason(exc: httpx.TransportError) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def _stream(response: httpx.Response) -> Iterator[bytes]:
+    try:
+        yield from response.iter_bytes(_CHUNK)
+    except httpx.TransportError as exc:
+        raise ServerUnreachableError(str(response.request.url), _reason(exc)) from exc
+    finally:
+        response.close()
 
 
 def _api_error(response: httpx.Response) -> ApiError:

@@ -118,6 +118,19 @@ class Checks(Model):
     pytest: CheckOutcome = CheckOutcome.NOT_RUN
 
 
+class S3Source(Model):
+    """Where a deploy of origin ``s3`` came from: the prefix synced and its newest object
+    (by last-modified time) at the time of the sync (docs/s3.md)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    bucket: str = Field(min_length=3, max_length=255)
+    prefix: str = Field(default="", max_length=1024)
+    newest_key: str | None = Field(default=None, max_length=1024)
+    newest_version_id: str | None = Field(default=None, max_length=1024)
+    newest_modified_at: UtcTime | None = None
+
+
 class DeployOut(Model):
     id: str
     seq: int
@@ -148,6 +161,8 @@ class DeployOut(Model):
     checks: Checks
     source_deployment: str | None
     source_seq: int | None
+    # Set on deploys of origin s3 only.
+    s3_source: S3Source | None = None
 
 
 def check_airflow_url(url: str) -> str:
@@ -338,7 +353,9 @@ class DeployRequest(Model):
     project_manifest: ManifestEntries | None = None
     expect_seq: Seq | None = None
     # Clients send cli or ci: the server alone sets promote and rollback, on its own routes.
-    origin: Literal[Origin.CLI, Origin.CI] = Origin.CLI
+    # Origin s3 is `dagship s3 sync`'s: accepted only with ``s3_source`` on a DAG-only deploy.
+    origin: Literal[Origin.CLI, Origin.CI, Origin.S3] = Origin.CLI
+    s3_source: S3Source | None = None
     description: FreeText | None = None
     uploaded_files: Count = 0
     uploaded_bytes: Bytes = 0

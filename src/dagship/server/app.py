@@ -62,7 +62,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.store = open_store(settings.storage_url)
+    app.state.store = open_store(settings.storage_url, settings.home)
     app.state.secrets = secrets = SecretBox(settings.secret_keys, settings.home)
     app.state.airflow = follower = AirflowFollower(settings.airflow, secrets)
     app.state.events = events = DeployEvents(database)

@@ -37,13 +37,19 @@ def collect_garbage(older_than: float, dry_run: bool = False) -> GcReport:
 
 def _with_server(work: Callable[[Database, LocalBlobStore], T]) -> T:
     settings = Settings.from_env()
+    if not settings.storage_url.startswith("file:"):
+        # Checked first: nothing else is opened for a store these commands cannot work on.
+        raise SettingsError(
+            f"DAGSHIP_STORAGE_URL {settings.storage_url} is not a local store: scrub and gc "
+            "work on file:// stores (an S3 store verifies each blob on upload; expire old "
+            "objects with the bucket's lifecycle rules, docs/s3.md)"
+        )
     try:
         # The database first: a wrong URL must not leave a new store folder behind.
         database = migrated_database(settings)
         try:
             store = open_store(settings.storage_url)
-            if not isinstance(store, LocalBlobStore):
-                raise SettingsError(f"{settings.storage_url} is not a local store")
+            assert isinstance(store, LocalBlobStore)
             return work(database, store)
         finally:
             database.dispose()

@@ -53,7 +53,7 @@ def run_server(
         return _fail(str(exc), 2)
     try:
         private_files(settings)
-        open_store(settings.storage_url).cleanup()
+        open_store(settings.storage_url, settings.home).cleanup()
         database = prepare_database(settings)
         private_files(settings)
         app = create_app(settings, database)

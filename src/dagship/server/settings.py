@@ -37,7 +37,7 @@ _OFF = {"0", "off", "never", "none"}
 # it, and a dot or slash in it could move the URL to another host.
 TEMPLATE_FIELDS = ("name", "source")
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
-SUPPORTED_STORAGE_SCHEMES = ("file",)
+SUPPORTED_STORAGE_SCHEMES = ("file", "s3")
 
 
 class SettingsError(DagshipError, ValueError):
@@ -173,8 +173,8 @@ def check_storage_url(url: str) -> None:
     scheme = urlparse(url).scheme
     if scheme not in SUPPORTED_STORAGE_SCHEMES:
         raise SettingsError(
-            f"DAGSHIP_STORAGE_URL scheme {scheme + '://' if scheme else url!r} is not supported "
-            "yet; use file:///path/to/blobs"
+            f"DAGSHIP_STORAGE_URL scheme {scheme + '://' if scheme else url!r} is not supported; "
+            "use file:///path/to/blobs or s3://bucket/prefix"
         )
 
 

@@ -10,6 +10,7 @@ from dagship.core.schemas import (
     DeploymentOut,
     DeployOut,
     PreviewOut,
+    S3Source,
     TokenOut,
 )
 from dagship.core.vocabulary import AgentState, AirflowUrlFrom, Component, Kind, Origin, Role
@@ -43,6 +44,7 @@ def deploy_out(deploy: models.Deploy) -> DeployOut:
         checks=Checks.model_validate(deploy.checks or {}),
         source_deployment=deploy.source_deployment,
         source_seq=deploy.source_seq,
+        s3_source=S3Source.model_validate(deploy.s3_source) if deploy.s3_source else None,
     )
 
 

@@ -7,6 +7,7 @@ values; schemas.py renders them as ISO 8601 with a trailing Z.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -159,6 +160,8 @@ class Deploy(Base):
     # A promotion's source by name and seq, kept readable after the source is deleted.
     source_deployment: Mapped[str | None] = mapped_column(String(63), nullable=True)
     source_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # An S3 deploy's bucket, prefix and newest object (core.schemas.S3Source); None otherwise.
+    s3_source: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     deployment: Mapped[Deployment] = relationship(lazy="joined")

@@ -62,6 +62,7 @@ def commit_deploy(
 ) -> Deploy:
     """Append the deploy ``request`` asks for; each manifest holds at most ``max_files``."""
     check_may_deploy(token, name, request.kind)
+    _check_s3_origin(request)
     # Validate before taking the lock: hashing a large manifest should not hold it.
     kind = request.kind
     dags = _manifest(
@@ -104,7 +105,19 @@ def commit_deploy(
         git_dirty=request.git_dirty,
         description=request.description,
         checks=request.checks.model_dump(),
+        s3_source=request.s3_source.model_dump(mode="json") if request.s3_source else None,
     )
+
+
+def _check_s3_origin(request: DeployRequest) -> None:
+    """Origin s3 is what `dagship s3 sync` sends: a DAG-only deploy that says which bucket and
+    prefix it mirrors. Both or neither, so an s3 deploy always names its source."""
+    if request.origin == Origin.S3 and request.s3_source is None:
+        raise Invalid("origin s3 needs s3_source (the bucket and prefix deployed)")
+    if request.s3_source is not None and request.origin != Origin.S3:
+        raise Invalid(f"s3_source is only for origin s3, not {request.origin}")
+    if request.origin == Origin.S3 and request.kind != Kind.DAGS:
+        raise Invalid(f"a deploy of origin s3 carries DAGs only (kind dags), not {request.kind}")
 
 
 def _check_dag_deploys(deployment: Deployment, kind: Kind) -> None:
