@@ -12,7 +12,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from dagship import __version__
-from dagship.core.errors import DagshipError
 
 if TYPE_CHECKING:
     import typer
@@ -106,6 +105,7 @@ def _run(args: list[str]) -> int:
     import typer
 
     from dagship.cli.helptext import plain_help
+    from dagship.core.errors import DagshipError
 
     names = [args[0]] if args and args[0] in COMMANDS else None
     command = typer.main.get_command(build_app(names))
