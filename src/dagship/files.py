@@ -1,7 +1,8 @@
 """Writing a file so that readers see the old content or the new one, never half of it.
 
 The one helper for "write a temporary file next to the target, then ``os.replace`` it into
-place"; every package may use it (docs/architecture.md). It imports nothing of dagship.
+place"; every package may use it (docs/architecture.md). It imports nothing of dagship. Also
+the one rule for where dagship's caches live (``cache_dir``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where dagship keeps what it can rebuild: ``$DAGSHIP_CACHE_DIR``, else ~/.cache/dagship."""
+    configured = os.environ.get("DAGSHIP_CACHE_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dagship"
 
 
 def write_atomic(

@@ -1,82 +1,118 @@
-"""The ``dagship`` command: one Typer app, one module per command group."""
+"""The ``dagship`` command: one Typer app, one module per command group.
+
+Start-up is kept short (a deploy is often one command in a script or a hook): ``--version`` is
+answered before Typer is imported, and only the module of the command being run is imported.
+``dagship --help`` (or an unknown name) builds the whole app, so the listing is complete.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from dagship import __version__
-from dagship.cli import (
-    agent,
-    ci,
-    deploy,
-    deployment,
-    deploys,
-    init,
-    migrate,
-    parse,
-    preview,
-    promote,
-    quickstart,
-    rollback,
-    s3,
-    server,
-    test,
-    token,
-)
-from dagship.cli.helptext import plain_help
-from dagship.core.errors import DagshipError
 
-app = typer.Typer(
-    name="dagship",
-    help="Deploy Apache Airflow projects to self-hosted deployments: content-addressed, "
-    "versioned, rollback-able.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(server.app, name="server")
-app.command("init")(init.init_command)
-app.command("quickstart")(quickstart.quickstart_command)
-app.command("deploy")(deploy.deploy_command)
-app.command("parse")(parse.parse_command)
-app.command("test", **test.COMMAND)(test.test_command)
-app.command("migrate-check")(migrate.migrate_check_command)
-app.command("rollback")(rollback.rollback)
-app.command("promote")(promote.promote_command)
-app.add_typer(deployment.app, name="deployment")
-app.add_typer(deploys.app, name="deploys")
-app.add_typer(preview.app, name="preview")
-app.add_typer(token.app, name="token")
-app.add_typer(ci.app, name="ci")
-app.add_typer(agent.app, name="agent")
-app.add_typer(s3.app, name="s3")
+if TYPE_CHECKING:
+    import typer
+
+# Every top-level command, in the order ``dagship --help`` lists them: name → (module in
+# dagship.cli, attribute). The attribute is a Typer app (a command group) or a command function;
+# a module may add keyword arguments for ``app.command`` in a ``COMMAND`` dict.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("server", "app"),
+    "init": ("init", "init_command"),
+    "quickstart": ("quickstart", "quickstart_command"),
+    "deploy": ("deploy", "deploy_command"),
+    "parse": ("parse", "parse_command"),
+    "test": ("test", "test_command"),
+    "migrate-check": ("migrate", "migrate_check_command"),
+    "rollback": ("rollback", "rollback"),
+    "promote": ("promote", "promote_command"),
+    "deployment": ("deployment", "app"),
+    "deploys": ("deploys", "app"),
+    "preview": ("preview", "app"),
+    "token": ("token", "app"),
+    "ci": ("ci", "app"),
+    "agent": ("agent", "app"),
+    "s3": ("s3", "app"),
+}
+
+
+def build_app(names: list[str] | None = None) -> typer.Typer:
+    """The ``dagship`` Typer app with the commands ``names`` (default: all of them)."""
+    import typer
+
+    app = typer.Typer(
+        name="dagship",
+        help="Deploy Apache Airflow projects to self-hosted deployments: content-addressed, "
+        "versioned, rollback-able.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root_callback(typer))
+    for name in names if names is not None else list(COMMANDS):
+        module_name, attribute = COMMANDS[name]
+        module = importlib.import_module(f"dagship.cli.{module_name}")
+        target = getattr(module, attribute)
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        else:
+            app.command(name, **getattr(module, "COMMAND", {}))(target)
+    return app
+
+
+def _root_callback(typer: Any) -> Any:
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """Deploy Apache Airflow projects to self-hosted deployments."""
+
+    return _root
 
 
 def _version(value: bool) -> None:
     if value:
+        import typer
+
         sys.stdout.write(f"dagship {__version__}\n")
         raise typer.Exit()
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """Deploy Apache Airflow projects to self-hosted deployments."""
+def __getattr__(name: str) -> Any:
+    # ``from dagship.cli.main import app``: the whole app, built when first asked for.
+    if name == "app":
+        app = build_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
-    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--version"]:
+        sys.stdout.write(f"dagship {__version__}\n")
+        return 0
+    return _run(args)
+
+
+def _run(args: list[str]) -> int:
+    import typer
+
+    from dagship.cli.helptext import plain_help
+    from dagship.core.errors import DagshipError
+
+    names = [args[0]] if args and args[0] in COMMANDS else None
+    command = typer.main.get_command(build_app(names))
     plain_help(command)
     try:
-        command.main(args=argv, prog_name="dagship", standalone_mode=True)
+        command.main(args=args, prog_name="dagship", standalone_mode=True)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0

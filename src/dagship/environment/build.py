@@ -33,7 +33,7 @@ from pathlib import Path
 
 from dagship.environment.errors import EnvironmentBuildError
 from dagship.environment.requirements import Requirements, read_requirements, uv_settings
-from dagship.files import write_atomic
+from dagship.files import cache_dir, write_atomic
 from dagship.project.config import load_config
 
 # Bump when the way environments are built changes, so that old ones are not reused.
@@ -91,12 +91,6 @@ class AirflowImage:
 
     airflow: str
     python: str | None = None
-
-
-def cache_dir() -> Path:
-    """``$DAGSHIP_CACHE_DIR``, else ``~/.cache/dagship``."""
-    configured = os.environ.get("DAGSHIP_CACHE_DIR")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dagship"
 
 
 def project_airflow_version(project: Path) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from dagship.environment.airflow import airflow_environment
-from dagship.environment.build import Environment, cache_dir
+from dagship.environment.build import Environment
+from dagship.files import cache_dir
 from dagship.validate import error_hints, parse_pool
 from dagship.validate.env_file import project_variables, with_variables
 from dagship.validate.errors import ValidateError

@@ -1,0 +1,80 @@
+"""The hashes of a project's files, kept between scans and keyed by what ``stat`` says.
+
+An unchanged deploy of a large project is mostly reading every file to hash it again. A file
+whose size, modification time, change time and inode are those of the last scan is not read: its
+hash is the one recorded then. The change time (``st_ctime_ns``) cannot be set by a program, so a
+file rewritten with its old size and modification time restored is still read. A file changed in
+the last seconds before a scan is not recorded, since a second change in the same clock tick
+would leave its times as they were. One JSON file per project folder under
+``$DAGSHIP_CACHE_DIR/hashes/``; a missing or unreadable one only means every file is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from dagship.files import cache_dir, write_atomic
+
+# Files changed this recently (ns) before the scan are hashed but not recorded.
+_SETTLE_NS = 2_000_000_000
+_FORMAT = 1
+
+Key = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+
+
+def stat_key(st: os.stat_result) -> Key:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class HashCache:
+    """The recorded ``(key, sha256)`` of each file of one project folder, by relative path."""
+
+    def __init__(self, root_real: str, *, now_ns: int | None = None) -> None:
+        name = hashlib.sha256(root_real.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        self.path = cache_dir() / "hashes" / f"{name}.json"
+        self.root = root_real
+        self._started_ns = time.time_ns() if now_ns is None else now_ns
+        self._old = self._load()
+        self._new: dict[str, list[object]] = {}
+
+    def _load(self) -> dict[str, list[object]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            return {}
+        if data.get("root") != self.root or not isinstance(data.get("files"), dict):
+            return {}
+        return data["files"]
+
+    def get(self, rel: str, key: Key) -> str | None:
+        """The recorded hash of ``rel`` if its stat key is unchanged."""
+        entry = self._old.get(rel)
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == list(key):
+            digest = entry[1]
+            if isinstance(digest, str) and len(digest) == 64:
+                self._new[rel] = entry
+                return digest
+        return None
+
+    def put(self, rel: str, key: Key, digest: str) -> None:
+        """Record ``digest`` for ``rel``, unless the file changed too recently to trust it."""
+        _, mtime_ns, ctime_ns, _ = key
+        if self._started_ns - max(mtime_ns, ctime_ns) > _SETTLE_NS:
+            self._new[rel] = [list(key), digest]
+
+    def save(self) -> None:
+        """Write the entries of this scan (files gone since are dropped); best effort."""
+        if self._new == self._old:
+            return
+        body = {"format": _FORMAT, "root": self.root, "files": self._new}
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(body, separators=(",", ":")))
+        except OSError:
+            return  # a cache that cannot be written only means the next scan reads every file
