@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,6 +183,32 @@ def test_idle_previews_are_deleted_by_the_server(make_server: ServerFactory, bac
     assert f"deleted preview {name}: idle for more than 2 seconds" in srv.log()
     # Regular deployments are never swept, however idle.
     assert api.get(f"/deployments/{dev}").status_code == 200
+
+
+def test_two_servers_on_one_database_delete_each_idle_preview_once(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Servers sharing a PostgreSQL database each run the sweeper; every idle preview is
+    deleted by one of them, once, and neither logs an error."""
+    env = {"DAGSHIP_PREVIEW_IDLE_TIMEOUT": "1s", "DAGSHIP_PREVIEW_SWEEP_INTERVAL": "0.1"}
+    first = make_server("postgresql", env=env)
+    second = Server(tmp_path / "second-home", "sqlite", env)
+    second.backend, second.database_url = "postgresql", first.database_url
+    try:
+        second.start()
+        api = first.api()
+        dev, _ = source(api)
+        names = [create(api, dev, branch()).json()["preview"]["name"] for _ in range(6)]
+        deadline = time.monotonic() + 30
+        while api.get("/previews").json():
+            assert time.monotonic() < deadline, "idle previews were not deleted"
+            time.sleep(0.2)
+        logs = first.log() + second.log()
+        for name in names:
+            assert logs.count(f"deleted preview {name}:") == 1, logs
+        assert "Traceback" not in logs and "failed" not in logs, logs
+    finally:
+        second.stop()
 
 
 def test_explicit_cleanup(make_server: ServerFactory) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from dagship.server.db.engine import Database
@@ -13,6 +14,10 @@ from dagship.server.settings import Settings
 
 # Uvicorn's logger: the one `dagship server` prints at INFO, so operators see each deletion.
 log = logging.getLogger("uvicorn.error")
+
+# The PostgreSQL advisory lock a sweep holds for its transaction: of several servers on one
+# database, one sweeps at a time and the others skip that round.
+SWEEP_LOCK = 0x64616773
 
 
 async def sweep_previews(settings: Settings, database: Database) -> None:
@@ -36,4 +41,10 @@ async def sweep_previews(settings: Settings, database: Database) -> None:
 
 def _sweep_once(database: Database, idle: float) -> list[str]:
     with database.writing() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            taken = session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK}
+            )
+            if not taken.scalar():
+                return []
         return [preview.deployment.name for preview in delete_idle(session, idle)]
