@@ -231,9 +231,29 @@ def _stop_scheduler_first(running: RunningComponent, grace_period: float) -> Non
         scheduler.terminate()
     # Not psutil's wait: the scheduler is standalone's child, and standalone never reaps it
     # (it stays a zombie until standalone exits).
+    # Only while a task runs: a scheduler that had just started was once seen to sit out a
+    # whole grace period after SIGTERM with nothing to finish.
     deadline = time.monotonic() + grace_period
-    while _running(scheduler) and time.monotonic() < deadline:
+    while _running(scheduler) and _runs_tasks(scheduler) and time.monotonic() < deadline:
         time.sleep(0.5)
+
+
+# How the LocalExecutor titles its workers: "<prefix> <idle>", or the task it runs.
+LOCAL_WORKER_TITLE = "airflow worker -- LocalExecutor"
+
+
+def _runs_tasks(scheduler: psutil.Process) -> bool:
+    """Whether a LocalExecutor worker of ``scheduler`` is running a task."""
+    try:
+        children = scheduler.children(recursive=True)
+    except psutil.Error:
+        return False
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(child.cmdline()).strip()
+            if title.startswith(LOCAL_WORKER_TITLE) and not title.endswith("<idle>"):
+                return True
+    return False
 
 
 def _running(process: psutil.Process) -> bool:
