@@ -110,6 +110,8 @@ class Server:
         self.port = 0
         self.starts = 0
         self.admin_token = ""
+        # Names the log files: a replica shares the home, so it must not write "server-1.log".
+        self.name = "server"
 
     # -- lifecycle
 
@@ -123,7 +125,7 @@ class Server:
 
     @property
     def log_path(self) -> Path:
-        return self.home / f"server-{self.starts}.log"
+        return self.home / f"{self.name}-{self.starts}.log"
 
     def env(self) -> dict[str, str]:
         env = clean_env()
@@ -206,6 +208,15 @@ class Server:
         if self.pg_db:
             drop_pg_database(self.pg_db)
             self.pg_db = None
+
+    def replica(self) -> Server:
+        """Another `dagship server` process (not started) on this one's home and database:
+        the same blob store, admin token and secret key, as replicas behind a balancer run.
+        Closing it leaves the database to this server."""
+        other = Server(self.home, "sqlite", self.extra_env)
+        other.backend, other.database_url = self.backend, self.database_url
+        other.name = f"{self.name}-replica"
+        return other
 
     # -- convenience
 

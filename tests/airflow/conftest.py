@@ -1,5 +1,8 @@
 """A real Apache Airflow 3 (`airflow standalone`, SQLite, LocalExecutor) wired to a real
-dagship server through the dagship DAG bundle; one of each per test module (they are heavy)."""
+dagship server through the dagship DAG bundle; one of each per test module (they are heavy).
+
+The dagship server runs on SQLite, or on a fresh PostgreSQL database where the test module
+sets ``DAGSHIP_BACKEND = "postgresql"`` (to run a second server process on it)."""
 
 from __future__ import annotations
 
@@ -75,11 +78,14 @@ class AirflowSetup:
 
 
 @pytest.fixture(scope="module")
-def airflow_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSetup]:
+def airflow_setup(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowSetup]:
     root = tmp_path_factory.mktemp("airflow")
-    server = Server(root / "dagship-home").start()
+    server = Server(root / "dagship-home", getattr(request.module, "DAGSHIP_BACKEND", "sqlite"))
     process = None
     try:
+        server.start()
         api = server.api()
         deployment = unique("af")
         token = api.create_token("viewer", deployment=None)

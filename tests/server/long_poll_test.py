@@ -102,9 +102,8 @@ def test_a_deploy_through_another_server_process_wakes_a_poll(
     make_server: ServerFactory,
 ) -> None:
     first = make_server("postgresql")
-    # A second process on the same database and home (so the same admin token).
-    second = Server(first.home, "sqlite")
-    second.backend, second.pg_db, second.database_url = "postgresql", None, first.database_url
+    # A second process on the same database and home (so the same store and admin token).
+    second = first.replica()
     try:
         second.start()
         api = first.api()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import ServerFactory
-from tests.helpers import Api, Server
+from tests.helpers import Api
 
 
 def test_concurrent_deploys_split_across_two_servers_get_contiguous_numbers(
@@ -13,8 +13,7 @@ def test_concurrent_deploys_split_across_two_servers_get_contiguous_numbers(
 ) -> None:
     first = make_server("postgresql")
     # A second process on the same database and home (so the same store and admin token).
-    second = Server(first.home, "sqlite")
-    second.backend, second.database_url = "postgresql", first.database_url
+    second = first.replica()
     try:
         second.start()
         apis = [first.api(), Api(second.url, first.admin_token)]
