@@ -34,7 +34,7 @@ def test_cli_start_bench_times_every_command_against_the_baseline() -> None:
         "dagship --help (cached)",
     }
     assert timed["python -c pass"]["ratio"] == 1.0
-    assert all(row["median_ms"] > 0 for row in timed.values())
+    assert all(row["median_ms"] > 0 and row["cpu_ms"] > 0 for row in timed.values())
     assert len(figures["load_average"]) == 3
     imports = figures["importtime"]
     assert set(imports) == set(timed) - {"python -c pass", "dagship deploy --help (first)"}
