@@ -114,13 +114,13 @@ def entry_path(args: list[str]) -> Path | None:
     """The cache file of this help request here, or None when there can be none."""
     from dagship.files import cache_dir
 
+    request = _terminal()
+    if request is None:
+        return None
     try:
         folder = cache_dir() / "help"
         code = code_digest()
     except (OSError, RuntimeError, KeyError, ValueError):  # no home folder, unreadable modules
-        return None
-    request = _terminal()
-    if request is None:
         return None
     return folder / f"{code}-{_sha256([*args, '', *request])[:32]}"
 
@@ -186,6 +186,8 @@ def _terminal() -> list[str] | None:
         isatty = stdout.isatty()
     except (AttributeError, ValueError, OSError):
         return None
+    if isatty and sys.platform == "win32":
+        return None  # Rich may colour a Windows console through its API, not the text written
     parts = [
         sys.platform,
         f"isatty={isatty}",
