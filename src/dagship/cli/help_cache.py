@@ -1,9 +1,9 @@
 """``--help`` answered from a cache: the text Typer printed for the same request last time.
 
 Rendering a command's help imports Typer, Click and Rich (with Rich's Markdown) and lays out the
-panels, 0.2 s of CPU where the interpreter starts in ~12 ms (docs/performance.md). The text depends only on the request, on
-what it is printed to, and on the code that renders it, so it is kept: one file per request under
-``$DAGSHIP_CACHE_DIR/help/``, named by a digest of
+panels, 0.2 s of CPU where the interpreter starts in ~12 ms (docs/performance.md). The text
+depends only on the request, on what it is printed to, and on the code that renders it, so it is
+kept: one file per request under ``$DAGSHIP_CACHE_DIR/help/``, named by a digest of
 
 - the arguments: only an exact help request, command names then ``--help`` or ``-h``;
 - what it is printed to: whether stdout is a terminal, its encoding, the size of each standard
