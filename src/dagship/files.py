@@ -7,9 +7,7 @@ the one rule for where dagship's caches live (``cache_dir``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -27,6 +25,11 @@ def write_atomic(
     The temporary file is in the same folder, so the final rename is atomic; with ``fsync``
     the content is on disk before the rename (for state that must survive a power cut).
     """
+    # Imported here: ``cache_dir`` is on the CLI's start path (``--help`` from its cache), and
+    # tempfile alone would add ~10 ms to it.
+    import contextlib
+    import tempfile
+
     target = Path(path)
     content = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -1,8 +1,9 @@
 """The ``dagship`` command: one Typer app, one module per command group.
 
 Start-up is kept short (a deploy is often one command in a script or a hook): ``--version`` is
-answered before Typer is imported, and only the module of the command being run is imported.
-``dagship --help`` (or an unknown name) builds the whole app, so the listing is complete.
+answered before Typer is imported, only the module of the command being run is imported, and
+an exact help request (``dagship deploy --help``) is answered from ``help_cache`` once it has been
+rendered. ``dagship --help`` (or an unknown name) builds the whole app, so the listing is complete.
 """
 
 from __future__ import annotations
@@ -99,18 +100,28 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--version"]:
         sys.stdout.write(f"dagship {__version__}\n")
         return 0
-    return _run(args)
+    from dagship.cli import help_cache
+
+    if help_cache.is_help_request(args):
+        return help_cache.show(args, _command, _invoke)
+    return _invoke(_command(args), args)
 
 
-def _run(args: list[str]) -> int:
+def _command(args: list[str]) -> Any:
+    """The Click command that runs ``args``: the whole app, or only the command named first."""
     import typer
 
     from dagship.cli.helptext import plain_help
-    from dagship.core.errors import DagshipError
 
     names = [args[0]] if args and args[0] in COMMANDS else None
     command = typer.main.get_command(build_app(names))
     plain_help(command)
+    return command
+
+
+def _invoke(command: Any, args: list[str]) -> int:
+    from dagship.core.errors import DagshipError
+
     try:
         command.main(args=args, prog_name="dagship", standalone_mode=True)
     except SystemExit as exc:
