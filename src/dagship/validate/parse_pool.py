@@ -260,6 +260,11 @@ def stop_forkservers(base: Path, project: Path) -> int:
         # The pid may have been reused by another program since: check it is our forkserver.
         if str(project) in command and str(WORKER_SCRIPT) in command:
             _kill_group(pid)
+            # Gone once this returns: a busy machine may run a killed process a moment later,
+            # and a second stop must not find it (or its pid file) and count it again.
+            pid_file.unlink(missing_ok=True)
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).wait(timeout=10)
             stopped += 1
     return stopped
 
