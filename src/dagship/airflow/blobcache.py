@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dagship.client.errors import ApiError
+from dagship.core.blobstream import MAX_DIGESTS
 from dagship.core.errors import DagshipError
 from dagship.core.manifest import ManifestEntry
 
@@ -30,7 +32,9 @@ _CHUNK = 1024 * 1024
 # Blobs up to this size come in batches (one request for up to 1000); bigger ones are
 # streamed one by one, since a batch holds each blob whole in memory.
 BATCH_MAX_SIZE = 1024 * 1024
-# Threads writing batch blobs to disk, and how many blobs may wait for them.
+# Batches downloaded at once, threads writing their blobs to disk, and how many blobs of a
+# batch may wait for those threads.
+_STREAMS = 3
 _WRITE_THREADS = 4
 _WRITES_AHEAD = 256
 
@@ -120,35 +124,63 @@ class BlobCache:
     def _write_batch(
         self, entries: list[ManifestEntry], source: BlobSource, written: set[str]
     ) -> None:
-        """Write each blob of the batch as it arrives (verified by the stream's reader), a few
-        files at a time; ``written`` collects the digests in place."""
-        sizes = {entry.sha256: entry.size for entry in entries}
-        token = uuid.uuid4().hex[:8]
-        folders: set[str] = set()
-        failed: list[BaseException] = []
-        with ThreadPoolExecutor(_WRITE_THREADS, thread_name_prefix="blob-write") as pool:
-            pending: deque[Future[str]] = deque()
-            try:
-                for digest, data in source.get_blobs(sizes, sizes):
-                    if digest[:2] not in folders:
-                        (self.root / digest[:2]).mkdir(exist_ok=True)
-                        folders.add(digest[:2])
-                    pending.append(pool.submit(self._write_verified, digest, data, token))
-                    while len(pending) > _WRITES_AHEAD or (pending and pending[0].done()):
-                        written.add(pending.popleft().result())
-            finally:
-                # Every write started ends here, whatever happened: no temporary file outlives
-                # the call, and each blob written is accounted for.
-                for future in pending:
-                    if (error := future.exception()) is None:
-                        written.add(future.result())
-                    else:
-                        failed.append(error)
+        """Download ``entries`` a batch of ``MAX_DIGESTS`` at a time, a few batches at once (the
+        server reads and sends one while we write another), writing each blob as it arrives
+        (verified by the stream's reader); ``written`` collects the digests in place."""
+        for prefix in {entry.sha256[:2] for entry in entries}:
+            (self.root / prefix).mkdir(exist_ok=True)
+        batches = [entries[i : i + MAX_DIGESTS] for i in range(0, len(entries), MAX_DIGESTS)]
+        stop = threading.Event()
+        streams = min(_STREAMS, len(batches))
+        with (
+            ThreadPoolExecutor(_WRITE_THREADS, thread_name_prefix="blob-write") as writers,
+            ThreadPoolExecutor(streams, thread_name_prefix="blob-batch") as downloads,
+        ):
+            started = [
+                downloads.submit(self._write_stream, batch, source, writers, written, stop)
+                for batch in batches
+            ]
+            failed = [error for future in started if (error := future.exception()) is not None]
         if failed:
             raise failed[0]
 
-    def _write_verified(self, digest: str, data: bytes, token: str) -> str:
-        tmp = os.path.join(self.tmp, f"{digest[:12]}.{token}")
+    def _write_stream(
+        self,
+        entries: list[ManifestEntry],
+        source: BlobSource,
+        writers: ThreadPoolExecutor,
+        written: set[str],
+        stop: threading.Event,
+    ) -> None:
+        sizes = {entry.sha256: entry.size for entry in entries}
+        pending: deque[Future[str]] = deque()
+        failed: list[BaseException] = []
+        try:
+            if stop.is_set():
+                return
+            for digest, data in source.get_blobs(sizes, sizes):
+                pending.append(writers.submit(self._write_verified, digest, data))
+                while len(pending) > _WRITES_AHEAD or (pending and pending[0].done()):
+                    written.add(pending.popleft().result())
+                if stop.is_set():
+                    return  # another batch failed: this one's blobs are not needed now
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            # Every write started ends here, whatever happened: no temporary file outlives
+            # the call, and each blob written is accounted for.
+            for future in pending:
+                if (error := future.exception()) is None:
+                    written.add(future.result())
+                else:
+                    failed.append(error)
+        if failed:
+            stop.set()
+            raise failed[0]
+
+    def _write_verified(self, digest: str, data: bytes) -> str:
+        tmp = os.path.join(self.tmp, f"{digest}.{uuid.uuid4().hex[:8]}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
         try:
             try:
