@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from dagship.client.errors import ApiError
+from dagship.client.errors import ApiError, BlobBatchError
 from dagship.core.blobstream import MAX_DIGESTS
 from dagship.core.errors import DagshipError
 from dagship.core.manifest import ManifestEntry
@@ -265,13 +265,17 @@ def _no_batch_route(exc: ApiError) -> bool:
 
 
 def _batch_failed(entries: list[ManifestEntry], exc: ApiError) -> BundleError:
+    """The error naming the file (and blob) a batch stopped at, when known."""
     paths = {entry.sha256: entry.path for entry in entries}
-    missing = [paths.get(str(d), str(d)) for d in exc.body.get("missing", [])]
+    missing = [str(digest) for digest in exc.body.get("missing", [])]
     if missing:
         return BundleError(
-            f"the server does not store {len(missing)} of the blobs needed, e.g. for "
-            f"{missing[0]!r}: {exc}"
+            f"the server does not store {len(missing)} of the {len(entries)} blobs needed, "
+            f"e.g. blob {missing[0]} for {paths.get(missing[0])!r}: {exc}"
         )
+    digest = exc.digest if isinstance(exc, BlobBatchError) else None
+    if digest in paths:
+        return BundleError(f"downloading blob {digest} for {paths[digest]!r} failed: {exc}")
     return BundleError(f"downloading {len(entries)} blobs failed: {exc}")
 
 

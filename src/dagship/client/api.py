@@ -276,12 +276,18 @@ class ApiClient:
             chunk = wanted[start : start + blobstream.MAX_DIGESTS]
             expected = {d: (sizes or {}).get(d, -1) for d in chunk}
             response = self._send_stream("POST", "/api/v1/blobs/batch", json={"digests": chunk})
+            received = 0  # blobs come in the order asked
             try:
-                yield from blobstream.read_blobs(response.iter_bytes(_CHUNK), expected)
+                for blob in blobstream.read_blobs(response.iter_bytes(_CHUNK), expected):
+                    received += 1
+                    yield blob
             except (httpx.TransportError, httpx.DecodingError) as exc:
-                raise BlobBatchError(str(response.request.url), _reason(exc)) from exc
+                problem = f"the connection broke after {received} of {len(chunk)} blobs"
+                raise BlobBatchError(
+                    str(response.request.url), f"{problem} ({_reason(exc)})", chunk[received]
+                ) from exc
             except blobstream.BlobStreamError as exc:
-                raise BlobBatchError(str(response.request.url), str(exc)) from exc
+                raise BlobBatchError(str(response.request.url), str(exc), exc.digest) from exc
             finally:
                 response.close()
 

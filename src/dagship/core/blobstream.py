@@ -29,7 +29,12 @@ _PIECE = 256 * 1024
 
 
 class BlobStreamError(DagshipError):
-    """A blob stream that is cut, malformed, or holds a blob other than the one asked for."""
+    """A blob stream that is cut, malformed, or holds a blob other than the one asked for;
+    ``digest`` is the blob it stopped at (the first not received, for a cut stream)."""
+
+    def __init__(self, message: str, digest: str | None = None) -> None:
+        super().__init__(message)
+        self.digest = digest
 
 
 def header(digest: str, size: int) -> bytes:
@@ -82,7 +87,7 @@ def read_blobs(chunks: Iterable[bytes], expected: Mapping[str, int]) -> Iterator
             content = bytes(buffer[start + HEADER_SIZE : end])
             if hashlib.sha256(content).hexdigest() != digest:
                 raise BlobStreamError(
-                    f"blob {digest} arrived with bytes that hash to something else"
+                    f"blob {digest} arrived with bytes that hash to something else", digest
                 )
             del left[digest]
             start = end
@@ -91,22 +96,24 @@ def read_blobs(chunks: Iterable[bytes], expected: Mapping[str, int]) -> Iterator
         if start and start >= len(buffer) // 2:
             del buffer[:start]
             start = 0
-    if len(buffer) > start:
-        raise BlobStreamError(
-            f"the blob stream was cut inside a record ({len(left)} of {len(expected)} blobs "
-            "not received)"
-        )
     if left:
+        where = "inside a record" if len(buffer) > start else "between records"
+        first = next(iter(left))
         raise BlobStreamError(
-            f"the blob stream ended after {len(expected) - len(left)} of {len(expected)} blobs; "
-            f"first missing: {next(iter(left))}"
+            f"the blob stream was cut {where}, after {len(expected) - len(left)} of "
+            f"{len(expected)} blobs; blob {first} and {len(left) - 1} more did not arrive",
+            first,
         )
+    if len(buffer) > start:
+        raise BlobStreamError("the blob stream has bytes after its last record")
 
 
 def _check_header(digest: str, size: int, left: Mapping[str, int]) -> None:
     if digest not in left:
-        raise BlobStreamError(f"the blob stream holds blob {digest}, which was not asked for")
+        raise BlobStreamError(
+            f"the blob stream holds blob {digest}, which was not asked for (or came twice)", digest
+        )
     if left[digest] not in (-1, size):
         raise BlobStreamError(
-            f"blob {digest} arrived with {size} bytes; {left[digest]} were expected"
+            f"blob {digest} arrived with {size} bytes; {left[digest]} were expected", digest
         )
