@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import logging
 import os
 import pstats
 import random
@@ -110,6 +111,8 @@ def _run(
     from dagship.client.api import ApiClient
     from dagship.core.manifest import Manifest
 
+    # The bundle's "switched to version" lines would land among the figures on stdout.
+    logging.getLogger("dagship").setLevel(logging.WARNING)
     counter = CountingTransport()
     client = ApiClient(server.url, server.admin_token, timeout=10.0, transport=counter)
     profiler = cProfile.Profile() if profile else None
