@@ -103,7 +103,8 @@ def stream(store: BlobStore, sizes: dict[str, int], gzip: bool) -> Iterator[byte
 
 def _read_all(store: BlobStore, sizes: dict[str, int]) -> Iterator[Record]:
     """``(digest, size, chunks)`` of each blob in order, the small ones read ahead."""
-    with ThreadPoolExecutor(_PREFETCH_THREADS, thread_name_prefix="blob-batch") as pool:
+    pool = ThreadPoolExecutor(_PREFETCH_THREADS, thread_name_prefix="blob-batch")
+    try:
         ahead: deque[tuple[str, int, Future[list[bytes]] | None]] = deque()
         items = iter(sizes.items())
         while True:
@@ -116,6 +117,10 @@ def _read_all(store: BlobStore, sizes: dict[str, int]) -> Iterator[Record]:
                 return
             digest, size, read = ahead.popleft()
             yield digest, size, read.result() if read else store.read(digest, size)
+    finally:
+        # A client gone mid-stream closes this generator wherever it is collected, perhaps
+        # in the event loop: drop the reads not started rather than wait for them.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _read(store: BlobStore, digest: str, size: int) -> list[bytes]:
