@@ -582,3 +582,54 @@ def deploy_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """The deploy in a CLI result that is either a deploy or ``{"unchanged", "deploy"}``."""
     inner = obj.get("deploy")
     return inner if isinstance(inner, Mapping) else obj
+
+
+class CountingTransport(httpx.BaseTransport):
+    """httpx's own transport to a real server, counting requests (``paths``) and the bytes of
+    the bodies received as sent (before gzip decoding). ``batches=False`` plays a server from
+    before ``POST /blobs/batch``: that request is answered 405, as such a server answers it."""
+
+    def __init__(self, batches: bool = True) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.batches = batches
+        self.lock = threading.Lock()
+        self.paths: list[str] = []
+        self.received = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.paths.append(f"{request.method} {request.url.path}")
+        if not self.batches and request.url.path == "/api/v1/blobs/batch":
+            return httpx.Response(405, json={"detail": "Method Not Allowed"})
+        response = self.inner.handle_request(request)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_CountedStream(response.stream, self),
+            extensions=response.extensions,
+        )
+
+    def count(self, prefix: str) -> int:
+        """Requests whose method and path start with ``prefix``, e.g. ``"GET /api/v1/blobs/"``."""
+        return sum(path.startswith(prefix) for path in self.paths)
+
+    def reset(self) -> None:
+        self.paths.clear()
+        self.received = 0
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _CountedStream(httpx.SyncByteStream):
+    def __init__(self, stream: Any, counter: CountingTransport) -> None:
+        self.stream, self.counter = stream, counter
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.stream:
+            with self.counter.lock:
+                self.counter.received += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.stream.close()

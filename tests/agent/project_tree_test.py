@@ -16,7 +16,7 @@ from dagship.agent.project_tree import ProjectTrees, manifest_of
 from dagship.client.api import ApiClient
 from dagship.core.manifest import Manifest
 from dagship.core.schemas import ProjectCurrentOut
-from tests.helpers import Server, unique
+from tests.helpers import CountingTransport, Server, unique
 
 
 @pytest.fixture(scope="module")
@@ -49,36 +49,56 @@ def test_a_tree_is_materialized_once_from_the_servers_blobs(server: Server, tmp_
     home = AgentHome(tmp_path / "agent")
     home.prepare()
     trees = ProjectTrees(home)
-    fetched: list[str] = []
-    with ApiClient(server.url, server.admin_token) as client:
-
-        def fetch(digest: str) -> bytes:
-            fetched.append(digest)
-            return client.get_blob(digest)
-
-        tree = trees.materialize(manifest, fetch)
+    counter = CountingTransport()
+    with ApiClient(server.url, server.admin_token, transport=counter) as client:
+        tree = trees.materialize(manifest, client)
         assert tree == home.projects / manifest.version
         for path, data in files.items():
             assert (tree / path).read_bytes() == data
             # Read-only, hard-linked from the blob cache.
             assert not os.stat(tree / path).st_mode & stat.S_IWUSR
             assert os.stat(tree / path).st_nlink == 2
-        assert len(fetched) == 3
+        # The three blobs came in one batch.
+        assert counter.paths == ["POST /api/v1/blobs/batch"]
         # Again: the tree is there, nothing is fetched or rebuilt.
-        assert trees.materialize(manifest, fetch) == tree
-        assert len(fetched) == 3
+        assert trees.materialize(manifest, client) == tree
+        assert counter.paths == ["POST /api/v1/blobs/batch"]
     assert list(home.tmp.iterdir()) == []
+    assert list(home.blobs.glob("tmp/*")) == []
 
 
-def test_a_corrupt_blob_leaves_no_tree(server: Server, tmp_path: Path) -> None:
-    manifest = _project_deploy(server, {"include/a.py": b"a = 1\n" + unique().encode()})
+def test_a_server_without_batches_gets_one_request_per_blob(server: Server, tmp_path: Path) -> None:
+    files = {f"include/m{i}.py": f"m = {i}  # {unique()}\n".encode() for i in range(3)}
+    manifest = _project_deploy(server, files)
     home = AgentHome(tmp_path / "agent")
     home.prepare()
     trees = ProjectTrees(home)
-    with pytest.raises(AgentError, match="corrupt"):
-        trees.materialize(manifest, lambda digest: b"not the content")
+    older = CountingTransport(batches=False)
+    with ApiClient(server.url, server.admin_token, transport=older) as client:
+        tree = trees.materialize(manifest, client)
+    assert {path: (tree / path).read_bytes() for path in files} == files
+    assert older.count("POST /api/v1/blobs/batch") == 1  # asked once, then not again
+    assert older.count("GET /api/v1/blobs/") == 3
+
+
+def test_a_corrupt_blob_leaves_no_tree(server: Server, tmp_path: Path) -> None:
+    data = b"a = 1\n" + unique().encode()
+    manifest = _project_deploy(server, {"include/a.py": data})
+    # The server's copy goes bad on its disk (same size, other bytes).
+    stored = server.stored_blob_files()[manifest.entries[0].sha256]
+    os.chmod(stored, 0o600)
+    stored.write_bytes(bytes(len(data)))
+    home = AgentHome(tmp_path / "agent")
+    home.prepare()
+    trees = ProjectTrees(home)
+    with (
+        ApiClient(server.url, server.admin_token) as client,
+        pytest.raises(AgentError, match="hash to something else"),
+    ):
+        trees.materialize(manifest, client)
     assert list(home.projects.iterdir()) == []
     assert list(home.tmp.iterdir()) == []
+    assert list(home.blobs.glob("*/*")) == []
 
 
 def test_trees_and_blobs_not_kept_are_removed(server: Server, tmp_path: Path) -> None:
@@ -90,7 +110,7 @@ def test_trees_and_blobs_not_kept_are_removed(server: Server, tmp_path: Path) ->
     ]
     with ApiClient(server.url, server.admin_token) as client:
         for manifest in manifests:
-            trees.materialize(manifest, client.get_blob)
+            trees.materialize(manifest, client)
     keep = {manifests[1].version, manifests[2].version}
     removed = trees.prune(keep)
     assert removed == [manifests[0].version]

@@ -183,6 +183,49 @@ def test_first_refresh_materializes_the_deployed_files(srv: Server, token_env: A
     assert (bundle.path / "dag_a.py").stat().st_nlink == 2
 
 
+def _counted(bundle: DagshipDagBundle, batches: bool = True) -> helpers.CountingTransport:
+    """The bundle's requests to the server, counted (``batches=False``: an older server)."""
+    from dagship.client.api import ApiClient
+
+    counter = helpers.CountingTransport(batches)
+    bundle._client = ApiClient(bundle.url, bundle._token(), transport=counter)
+    return counter
+
+
+def test_the_first_materialization_downloads_in_one_batch(srv: Server, token_env: Any) -> None:
+    api, name = setup_deployment(srv, token_env)
+    files = dag_files(40, unique())
+    deploy(api, name, files)
+    bundle = make_bundle(srv, name)
+    counter = _counted(bundle)
+    bundle.initialize()
+    assert snapshot(bundle.path) == expected(files)
+    assert counter.count("POST /api/v1/blobs/batch") == 1
+    assert counter.count("GET /api/v1/blobs/") == 0
+    assert list(bundle.cache.tmp.iterdir()) == []
+
+
+def test_an_older_server_without_batches_gets_one_request_per_blob(
+    srv: Server, token_env: Any
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    files = dag_files(6, unique())
+    deploy(api, name, files)
+    bundle = make_bundle(srv, name)
+    counter = _counted(bundle, batches=False)
+    bundle.initialize()
+    assert snapshot(bundle.path) == expected(files)
+    assert counter.count("POST /api/v1/blobs/batch") == 1
+    assert counter.count("GET /api/v1/blobs/") == 6
+    # Remembered: the next version asks for its blobs one by one straight away.
+    changed = {**files, "team_0/dag_0.py": b"changed\n", "team_1/dag_1.py": b"changed too\n"}
+    deploy(api, name, changed)
+    bundle.refresh()
+    assert snapshot(bundle.path) == expected(changed)
+    assert counter.count("POST /api/v1/blobs/batch") == 1
+    assert counter.count("GET /api/v1/blobs/") == 8
+
+
 def test_deployment_without_deploys_is_an_empty_tree(srv: Server, token_env: Any) -> None:
     api, name = setup_deployment(srv, token_env)
     bundle = make_bundle(srv, name)

@@ -230,7 +230,7 @@ class Agent:
         self.failure = None
         self.reporter.report(AgentState.BUILDING, self._running_version(), version)
         try:
-            tree = self.trees.materialize(manifest_of(current), self.client.get_blob)
+            tree = self.trees.materialize(manifest_of(current), self.client)
             environment = self._build(tree, version)
             self.reporter.airflow_version = environment.airflow_version
             self.state.last_apply = {

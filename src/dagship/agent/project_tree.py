@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dagship.agent.errors import AgentError
 from dagship.agent.home import AgentHome
-from dagship.airflow.blobcache import BlobCache, BundleError, FetchBlob
+from dagship.airflow.blobcache import BlobCache, BlobSource, BundleError
 from dagship.airflow.tree import BuildPlan, ManifestStore, build, remove_tree
 from dagship.core.manifest import Manifest, ManifestError, is_version
 from dagship.core.schemas import ProjectCurrentOut
@@ -34,15 +34,16 @@ class ProjectTrees:
     def has(self, version: str) -> bool:
         return self.path(version).is_dir() and self.manifests.load(version) is not None
 
-    def materialize(self, manifest: Manifest, fetch_blob: FetchBlob) -> Path:
+    def materialize(self, manifest: Manifest, source: BlobSource) -> Path:
         """The tree of ``manifest``'s version: the existing one, or built now (missing blobs
-        downloaded and verified) in ``tmp/`` and renamed into place."""
+        downloaded from ``source`` in batches and verified) in ``tmp/`` and renamed into
+        place."""
         version = manifest.version
         dest = self.path(version)
         if self.has(version):
             return dest
         try:
-            downloaded = self.cache.fetch(self.cache.missing(manifest.entries), fetch_blob)
+            downloaded = self.cache.fetch_batch(self.cache.missing(manifest.entries), source)
             staging = self.home.tmp / f"{version}.{uuid.uuid4().hex[:8]}"
             try:
                 build(BuildPlan(manifest, version, self.cache, downloaded=downloaded), staging)

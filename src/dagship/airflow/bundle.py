@@ -352,7 +352,7 @@ class DagshipDagBundle(BaseDagBundle):
 
     # -- shared steps ---------------------------------------------------------------------
     def _download(self, manifest: Manifest) -> set[str]:
-        return self.cache.fetch(self.cache.missing(manifest.entries), self._api().get_blob)
+        return self.cache.fetch_batch(self.cache.missing(manifest.entries), self._api())
 
     def _build_into(self, plan: BuildPlan, dest: Path) -> None:
         """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``."""

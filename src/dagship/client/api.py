@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -14,7 +14,14 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dagship import __version__
-from dagship.client.errors import ApiError, BadAnswerError, ClientError, ServerUnreachableError
+from dagship.client.errors import (
+    ApiError,
+    BadAnswerError,
+    BlobBatchError,
+    ClientError,
+    ServerUnreachableError,
+)
+from dagship.core import blobstream
 from dagship.core.schemas import (
     AgentOut,
     AgentReport,
@@ -252,22 +259,37 @@ class ApiClient:
         Errors (404, unreachable) are raised here, before the first chunk; the caller
         verifies the bytes against ``digest``.
         """
-        request = self._http.build_request("GET", f"/api/v1/blobs/{digest}")
-        attempt = 0
-        while True:
+        return _stream(self._send_stream("GET", f"/api/v1/blobs/{digest}"))
+
+    def get_blobs(
+        self, digests: Iterable[str], sizes: Mapping[str, int] | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Each of ``digests`` (repeats dropped) as ``(digest, content)``, verified, in batches
+        of ``blobstream.MAX_DIGESTS`` (``POST /blobs/batch``); each blob is held whole, so
+        stream large ones with ``get_blob``. ``sizes`` (digest -> size) are checked too.
+
+        An unknown blob is an ApiError 404 whose ``body["missing"]`` lists them, raised before
+        any blob of its batch; a cut or wrong stream is a BlobBatchError.
+        """
+        wanted = list(dict.fromkeys(digests))
+        for start in range(0, len(wanted), blobstream.MAX_DIGESTS):
+            chunk = wanted[start : start + blobstream.MAX_DIGESTS]
+            expected = {d: (sizes or {}).get(d, -1) for d in chunk}
+            response = self._send_stream("POST", "/api/v1/blobs/batch", json={"digests": chunk})
+            received = 0  # blobs come in the order asked
             try:
-                response = self._http.send(request, stream=True)
-                break
-            except httpx.TransportError as exc:
-                if attempt >= len(_RETRY_DELAYS):
-                    raise ServerUnreachableError(self.url, _reason(exc)) from exc
-                time.sleep(_RETRY_DELAYS[attempt])
-                attempt += 1
-        if response.status_code >= 400:
-            response.read()
-            response.close()
-            raise _api_error(response)
-        return _stream(response)
+                for blob in blobstream.read_blobs(response.iter_bytes(_CHUNK), expected):
+                    received += 1
+                    yield blob
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                problem = f"the connection broke after {received} of {len(chunk)} blobs"
+                raise BlobBatchError(
+                    str(response.request.url), f"{problem} ({_reason(exc)})", chunk[received]
+                ) from exc
+            except blobstream.BlobStreamError as exc:
+                raise BlobBatchError(str(response.request.url), str(exc), exc.digest) from exc
+            finally:
+                response.close()
 
     def get_manifest(self, version: str) -> ManifestOut:
         return self._call(ManifestOut, "GET", f"/api/v1/manifests/{version}")
@@ -392,6 +414,26 @@ class ApiClient:
         return self._call(list[AgentOut], "GET", f"/api/v1/deployments/{deployment}/agents")
 
     # -- plumbing -------------------------------------------------------------------------
+    def _send_stream(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        """A read-only request whose answer is streamed: errors (an error status, no server)
+        are raised before its body is read; the caller closes the response."""
+        request = self._http.build_request(method, path, json=json)
+        attempt = 0
+        while True:
+            try:
+                response = self._http.send(request, stream=True)
+                break
+            except httpx.TransportError as exc:
+                if attempt >= len(_RETRY_DELAYS):
+                    raise ServerUnreachableError(self.url, _reason(exc)) from exc
+                time.sleep(_RETRY_DELAYS[attempt])
+                attempt += 1
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            raise _api_error(response)
+        return response
+
     def _all(self, item: type[T], path: str, page_size: int) -> list[T]:
         """Every item of a paged list: page after page while the server links a next one
         (docs/api.md, "Lists")."""
@@ -498,7 +540,7 @@ def _read_chunks(path: Path, size: int, on_progress: ProgressCallback | None) ->
             raise FileChangedError(path)
 
 
-def _reason(exc: httpx.TransportError) -> str:
+def _reason(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 

@@ -58,3 +58,13 @@ class BadAnswerError(ApiError):
 
 class DeployError(ClientError):
     """A deploy was refused before or while uploading."""
+
+
+class BlobBatchError(ApiError):
+    """A blob batch whose stream was cut, or held something other than the blobs asked for."""
+
+    def __init__(self, url: str, problem: str, digest: str | None = None) -> None:
+        super().__init__(0, "bad_blob_stream", f"downloading blobs from {url} failed: {problem}")
+        self.url = url
+        # The blob it stopped at, when known.
+        self.digest = digest

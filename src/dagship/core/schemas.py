@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from dagship.core.blobstream import MAX_DIGESTS
 from dagship.core.manifest import DIGEST_PATTERN, MAX_PATH_BYTES
 from dagship.core.naming import DEPLOYMENT_NAME
 from dagship.core.vocabulary import (
@@ -325,6 +326,13 @@ class MissingRequest(Model):
 
 class MissingOut(Model):
     missing: list[str]
+
+
+class BlobBatchRequest(Model):
+    # The answer is a blob stream (core/blobstream.py).
+    digests: list[Annotated[str, Field(pattern=DIGEST_PATTERN)]] = Field(
+        min_length=1, max_length=MAX_DIGESTS
+    )
 
 
 class BlobOut(Model):

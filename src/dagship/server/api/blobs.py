@@ -1,4 +1,4 @@
-"""Blob routes: which are missing, upload (streamed, verified), download."""
+"""Blob routes: which are missing, upload (streamed, verified), download one or a batch."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from dagship.core import blobstream
 from dagship.core.manifest import DIGEST_PATTERN
-from dagship.core.schemas import BlobOut, MissingOut, MissingRequest
+from dagship.core.schemas import BlobBatchRequest, BlobOut, MissingOut, MissingRequest
 from dagship.core.vocabulary import Kind
 from dagship.server.deps import (
     DagAuthor,
@@ -21,7 +22,7 @@ from dagship.server.deps import (
     WriteSessionDep,
 )
 from dagship.server.errors import BadRequest, TooLarge
-from dagship.server.services import blobs, deploys
+from dagship.server.services import blob_batch, blobs, deploys
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
 
@@ -41,6 +42,23 @@ def missing_blobs(
     if body.deployment is not None:
         deploys.check_deploy_allowed(session, token, body.deployment, body.kind or Kind.FULL)
     return MissingOut(missing=blobs.missing_blobs(session, store, body.digests))
+
+
+@router.post(
+    "/batch",
+    response_class=StreamingResponse,
+    responses={200: {"content": {blobstream.MEDIA_TYPE: {}}, "description": "A blob stream"}},
+)
+def download_blobs(
+    body: BlobBatchRequest, request: Request, session: SessionDep, store: StoreDep, token: Viewer
+) -> StreamingResponse:
+    sizes = blob_batch.readable_sizes(session, token, body.digests)
+    gzip = blob_batch.accepts_gzip(request.headers.get("accept-encoding"))
+    return StreamingResponse(
+        blob_batch.stream(store, sizes, gzip),
+        media_type=blobstream.MEDIA_TYPE,
+        headers={"Vary": "Accept-Encoding", **({"Content-Encoding": "gzip"} if gzip else {})},
+    )
 
 
 @router.put(
