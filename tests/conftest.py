@@ -93,3 +93,34 @@ def s3_server(
         yield srv
     finally:
         srv.close()
+
+
+# The slowest test modules, slowest first, as measured (`--durations`, junit times summed per
+# module; most start an Airflow). Run in this order, each whole on one worker (`--dist loadfile
+# --no-loadscope-reorder` in scripts/test), they start at once and the short modules fill the
+# gaps at the end, instead of a long module starting last and running alone.
+SLOWEST_MODULES = (
+    "tests/agent/standalone_test.py",
+    "tests/agent/celery_test.py",
+    "tests/compat/airflow_versions_test.py",
+    "tests/compat/settings_versions_test.py",
+    "tests/integrations/commands_test.py",
+    "tests/cli/quickstart_test.py",
+    "tests/server/crash_test.py",
+    "tests/airflow/airflow30_deploy_test.py",
+    "tests/airflow/bundle_test.py",
+    "tests/airflow/airflow_deploy_test.py",
+    "tests/validate/pytest_runner_test.py",
+    "tests/agent/settings_test.py",
+    "tests/environment/airflow_test.py",
+    "tests/server/airflow_access_test.py",
+    "tests/airflow/promote_wait_test.py",
+    "tests/validate/pytest_compat_test.py",
+    "tests/airflow/s3_airflow_test.py",
+    "tests/environment/build_test.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: n for n, module in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
