@@ -261,14 +261,25 @@ def stop_forkservers(base: Path, project: Path) -> int:
     for pid_file in base.glob("*/forkserver.pid"):
         try:
             pid = int(pid_file.read_text())
-            command = psutil.Process(pid).cmdline()
+            process = psutil.Process(pid)
+            command = process.cmdline()
         except (OSError, ValueError, psutil.Error):
             continue
         # The pid may have been reused by another program since: check it is our forkserver.
         if str(project) in command and str(WORKER_SCRIPT) in command:
             _kill_group(pid)
+            _wait_ended(process)
             stopped += 1
     return stopped
+
+
+def _wait_ended(process: psutil.Process, timeout: float = 10.0) -> None:
+    """Wait until a killed process has ended: on a busy machine a process may take a while
+    to run its end, and until then it still looks like a running forkserver."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(psutil.Error):
+        while process.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _kill_group(pid: int) -> None:
