@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -437,3 +438,25 @@ def test_parse_says_its_worker_stays_warm_and_parse_stop_ends_it(
     assert again == {"stopped": 0}
     # Without a warm worker (idle 0) the command does not promise one.
     assert "stays warm" not in parse_cli(project, "--local").ok().err
+
+
+def test_files_sent_behind_a_hung_or_crashed_one_parse_in_a_fresh_worker(
+    write_project: Any, parse_cli: ParseCli
+) -> None:
+    # One worker, the largest file first: each worker has the next file before it answers, so
+    # the file behind the hung one, and the one behind the crash, wait in a killed worker.
+    padding = "# padding\n" * 200
+    project = write_project(
+        {
+            "dags/a_hung.py": textwrap.dedent(BROKEN_PROJECT["dags/hung.py"]) + padding,
+            "dags/b_exits.py": "import os\nfrom airflow.sdk import DAG\n\nos._exit(3)\n"
+            + padding[:1000],
+            "dags/c_good.py": GOOD.format(dag_id="c_good"),
+        }
+    )
+    report = parse_cli(project, "--local", "--jobs", "1", "--timeout", "3", "--json").json()
+    files = by_path(report)
+    assert [e["kind"] for e in files["dags/a_hung.py"]["errors"]] == ["timeout"]
+    assert [e["kind"] for e in files["dags/b_exits.py"]["errors"]] == ["crash"]
+    assert files["dags/c_good.py"]["errors"] == []
+    assert files["dags/c_good.py"]["dags"] == [{"dag_id": "c_good", "tasks": 2}]

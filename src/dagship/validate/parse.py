@@ -365,13 +365,22 @@ def _run_workers(
         answers[path] = answer
 
     run_pool(
-        [str(p) for p in todo],
+        [str(p) for p in sorted(todo, key=_size, reverse=True)],
         workers=workers,
         timeout=timeout,
         forkserver=forkserver,
         on_result=collect,
     )
     return answers
+
+
+def _size(path: Path) -> int:
+    """A file's size: the largest files go first, so that no worker is left with a big one
+    while the others are done."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _file_result(project: Path, answer: dict[str, Any], timeout: float) -> FileResult:

@@ -7,10 +7,15 @@ worker hands it the next file and waits for the answer. Airflow's own per-file t
 slow import inside the worker; a worker that does not answer shortly after that (a hang
 Airflow's alarm cannot interrupt) or that dies is killed, the file is reported, and a freshly
 forked worker takes over the rest.
+
+Each worker has its next file before it finishes the current one (``IN_FLIGHT`` requests): it
+goes from one file to the next without waiting for this process to read the answer and send
+another path, a round trip that costs a wait for a core each time on a busy machine.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -35,6 +40,8 @@ WORKER_SCRIPT = Path(__file__).with_name("parse_worker.py")
 STARTUP_TIMEOUT = 300.0
 # Time given past Airflow's own timeout before the worker is considered hung.
 GRACE_SECONDS = 5.0
+# Requests sent to a worker ahead of its answers: the file it parses and the next one.
+IN_FLIGHT = 2
 
 
 class WorkerError(DagshipError):
@@ -254,19 +261,26 @@ def stop_forkservers(base: Path, project: Path) -> int:
     for pid_file in base.glob("*/forkserver.pid"):
         try:
             pid = int(pid_file.read_text())
-            command = psutil.Process(pid).cmdline()
+            process = psutil.Process(pid)
+            command = process.cmdline()
         except (OSError, ValueError, psutil.Error):
             continue
         # The pid may have been reused by another program since: check it is our forkserver.
         if str(project) in command and str(WORKER_SCRIPT) in command:
             _kill_group(pid)
-            # Gone once this returns: a busy machine may run a killed process a moment later,
-            # and a second stop must not find it (or its pid file) and count it again.
+            _wait_ended(process)
             pid_file.unlink(missing_ok=True)
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(pid).wait(timeout=10)
             stopped += 1
     return stopped
+
+
+def _wait_ended(process: psutil.Process, timeout: float = 10.0) -> None:
+    """Wait until a killed process has ended: on a busy machine a process may take a while
+    to run its end, and until then it still looks like a running forkserver."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(psutil.Error):
+        while process.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _kill_group(pid: int) -> None:
@@ -292,22 +306,6 @@ class Worker:
             return self.reader.next(timeout)
         except OSError:
             return None
-
-    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one request; its answer, or None if none came within ``timeout``."""
-        self.send(message)
-        return self.receive(timeout)
-
-    def parse(self, path: str, timeout: float) -> dict[str, Any]:
-        """The worker's answer for one file, or ``{"failure": "hung" | "died"}`` (the worker
-        is then killed and must be replaced)."""
-        started = time.monotonic()
-        answer = self.request({"path": path}, timeout + GRACE_SECONDS)
-        if answer is not None:
-            return answer
-        hung = time.monotonic() - started >= timeout + GRACE_SECONDS
-        self.kill()
-        return {"path": path, "failure": "hung" if hung else "died"}
 
     def kill(self) -> None:
         if self.pid:
@@ -337,19 +335,35 @@ def run_pool(
 
     def serve() -> None:
         worker: Worker | None = None
+        # The paths sent to ``worker`` and not answered yet, in the order it parses them.
+        sent: collections.deque[str] = collections.deque()
         try:
             while True:
-                try:
-                    path = todo.get_nowait()
-                except queue.Empty:
+                while len(sent) < IN_FLIGHT:
+                    try:
+                        path = todo.get_nowait()
+                    except queue.Empty:
+                        break
+                    if worker is None:
+                        worker = forkserver.fork()
+                    worker.send({"path": path})
+                    sent.append(path)
+                if worker is None or not sent:
                     return
-                if worker is None:
-                    worker = forkserver.fork()
-                answer = worker.parse(path, timeout)
+                # The worker starts a file when it has answered the one before: the time
+                # allowed counts from then.
+                started = time.monotonic()
+                answer = worker.receive(timeout + GRACE_SECONDS)
+                path = sent.popleft()
+                if answer is None:
+                    hung = time.monotonic() - started >= timeout + GRACE_SECONDS
+                    worker.kill()
+                    worker = None  # the next file gets a fresh worker
+                    answer = {"path": path, "failure": "hung" if hung else "died"}
+                    while sent:  # sent but never started: parsed by a fresh worker
+                        todo.put(sent.popleft())
                 with lock:
                     on_result(path, answer)
-                if "failure" in answer:
-                    worker = None  # killed: the next file gets a fresh worker
         except BaseException as exc:
             failures.append(exc)
         finally:

@@ -138,6 +138,9 @@ def serve(project: str, dags_folder: str, control_path: str, idle: float, here: 
         _send(status, {"listing": listing})
         steps, placeholders = _prepare(project, here)
         _preload(project, listing["modules"])
+        # A failed warm-up changes nothing: each worker then loads what it needs itself.
+        with contextlib.suppress(Exception):
+            steps.processor.warm_up(steps.to_dict)
         # Objects imported so far live as long as the workers: the garbage collector of a
         # worker need not scan them again (and copy their pages) on every collection.
         gc.freeze()

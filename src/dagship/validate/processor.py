@@ -58,6 +58,24 @@ def load_plugins() -> dict[str, str]:
     return {str(path): str(text) for path, text in errors.items()}
 
 
+def warm_up(to_dict: Any) -> None:
+    """Serialize a DAG of dagship's own and run the stability check on this file, once, so
+    that what Airflow loads on first use (the serialization's JSON schema and its validator,
+    the operator's serialized fields, the checker's modules) is loaded before workers fork,
+    not again in each of them. Neither leaves anything that changes a DAG file's result."""
+    import warnings
+
+    from airflow.sdk import DAG, BaseOperator
+
+    # Warnings raised here must not count as already shown when a DAG file raises them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dag = DAG("dagship_warm_up", schedule=None)
+        BaseOperator(task_id="warm_up", dag=dag)
+        to_dict(dag)
+        _stability_check(__file__, os.path.dirname(__file__))
+
+
 def process(path: str, bundle_path: str, bag_class: Any, to_dict: Any) -> dict[str, Any]:
     """The DAG processor's result for one file: the DAGs that made it (id, task count), the
     import errors, the DAGs that failed to serialize (id, traceback) and the warnings."""
