@@ -50,6 +50,10 @@ CPU_TARGET_PERCENT = 5.0
 REACH_P95_TARGET_S = 2.0
 DEPLOYMENT = "many"
 TIMEOUT_S = 120.0
+# The bundle's pause after a failed refresh and its clients' timeout (airflow/bundle.py, not
+# imported from there: that module imports Airflow).
+RETRY_SECONDS = 2.0
+API_TIMEOUT_SECONDS = 10.0
 
 
 # --------------------------------------------------------------------------- one bundle
@@ -57,13 +61,13 @@ TIMEOUT_S = 120.0
 
 def follow(url: str, deployment: str, root: Path) -> None:
     """One bundle process: listen, materialize each new version, report it on stdout."""
-    from dagship.airflow.listener import DeployListener
+    from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
     from dagship.client.api import ApiClient
 
     token = os.environ.get("DAGSHIP_API_TOKEN")
     # The bundle's two clients: the listener's (long timeout) and the one fetching blobs.
-    listen = ApiClient(url, token, timeout=35.0)
-    api = ApiClient(url, token, timeout=10.0)
+    listen = ApiClient(url, token, timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS)
+    api = ApiClient(url, token, timeout=API_TIMEOUT_SECONDS)
     news = threading.Event()
 
     def fetch(etag: str | None, wait: float) -> Any:
@@ -82,8 +86,15 @@ def follow(url: str, deployment: str, root: Path) -> None:
             continue
         news.clear()
         body = listener.news(version)
-        if body is not None:
+        if body is None:
+            continue
+        try:
             version = materialize(root, api, body)
+        except Exception as exc:  # the bundle keeps its version and retries (RETRY_SECONDS)
+            print(f"bundle {os.getpid()}: {exc}; again in {RETRY_SECONDS} s", file=sys.stderr)
+            time.sleep(RETRY_SECONDS)
+            news.set()
+        else:
             # One short line, written whole: lines of all bundles share one pipe.
             os.write(1, f"have {os.getpid()} {version} {time.monotonic():.6f}\n".encode())
 
