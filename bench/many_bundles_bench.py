@@ -82,10 +82,9 @@ def follow(url: str, deployment: str, root: Path) -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     parent = os.getppid()
     while os.getppid() == parent:  # never outlive the benchmark
-        if not news.wait(5):
-            continue
+        news.wait(5)
         news.clear()
-        body = listener.news(version)
+        body = heard(listener, version)
         if body is None:
             continue
         try:
@@ -97,6 +96,15 @@ def follow(url: str, deployment: str, root: Path) -> None:
         else:
             # One short line, written whole: lines of all bundles share one pipe.
             os.write(1, f"have {os.getpid()} {version} {time.monotonic():.6f}\n".encode())
+
+
+def heard(listener: Any, version: str | None) -> Any:
+    """What the listener heard: the fetch above signals before the listener thread stores the
+    answer, so look again for a moment rather than miss it until the next deploy."""
+    deadline = time.monotonic() + 1.0
+    while (body := listener.news(version)) is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return body
 
 
 def materialize(root: Path, api: Any, body: Any) -> str:
@@ -191,7 +199,7 @@ def idle(server: psutil.Process, seconds: float) -> tuple[float, int]:
     time.sleep(seconds)
     after, elapsed = server.cpu_times(), time.monotonic() - started
     used = after.user + after.system - before.user - before.system
-    return used / elapsed * 100, server.memory_info().rss
+    return max(used, 0.0) / elapsed * 100, server.memory_info().rss
 
 
 class Reports:
@@ -250,6 +258,7 @@ def start_bundles(
                 )
             )
         reports.wait(version, len(procs))
+        print(f"{len(procs)} bundles following", file=sys.stderr, flush=True)
     return procs
 
 
@@ -336,6 +345,7 @@ def reach(args: Any, http: httpx.Client, reports: Reports, base_held: int) -> li
         version = deploy(http, args.files, revision)
         committed = time.monotonic()
         have = reports.wait(version, args.bundles)
+        print(f"deploy {revision}: every bundle has it", file=sys.stderr, flush=True)
         times += [at - committed for at in have.values()]
     return times
 
