@@ -317,7 +317,9 @@ def measure(args: Any, url: str, token: str, server: psutil.Process, work: Path)
             wait_held(http, base_held + args.bundles)
             cpu, rss = idle(server, args.idle)
             figures["client_rss_mib"], figures["client_uss_mib"] = client_memory(procs)
-            figures["reach_s"] = reach(args, http, reports, base_held)
+            figures["reach_s"], figures["deploy_cpu_s"] = reach(
+                args, http, reports, base_held, server
+            )
         finally:
             stop_bundles(procs)
             os.close(write_fd)
@@ -332,22 +334,33 @@ def measure(args: Any, url: str, token: str, server: psutil.Process, work: Path)
         reach_p95_s=round(p95(reaches), 3),
         reach_max_s=round(reaches[-1], 3),
         deploys=args.deploys,
+        deploy_cpu_s=round(statistics.median(figures["deploy_cpu_s"]), 3),
+        # The held polls' idle cost is their renewal: each bundle asks again every
+        # LISTEN_SECONDS (25 s); the server's CPU for one renewal, from (a).
+        renewal_cpu_ms=round(max(cpu - cpu0, 0.0) / 100 * 25 / max(args.bundles, 1) * 1000, 2),
     )
     return figures
 
 
-def reach(args: Any, http: httpx.Client, reports: Reports, base_held: int) -> list[float]:
+def reach(
+    args: Any, http: httpx.Client, reports: Reports, base_held: int, server: psutil.Process
+) -> tuple[list[float], list[float]]:
     """Deploy one changed file --deploys times; each bundle's time from the commit's response
-    to having the version. Each deploy waits until every poll is held again."""
+    to having the version, and the server's CPU seconds meanwhile (answering the woken polls,
+    the blob downloads and the polls held again). Each deploy starts with every poll held."""
     times: list[float] = []
+    cpu: list[float] = []
     for revision in range(1, args.deploys + 1):
         wait_held(http, base_held + args.bundles)
         version = deploy(http, args.files, revision)
-        committed = time.monotonic()
+        committed, before = time.monotonic(), server.cpu_times()
         have = reports.wait(version, args.bundles)
-        print(f"deploy {revision}: every bundle has it", file=sys.stderr, flush=True)
+        wait_held(http, base_held + args.bundles)
+        after = server.cpu_times()
+        cpu.append(after.user + after.system - before.user - before.system)
         times += [at - committed for at in have.values()]
-    return times
+        print(f"deploy {revision}: every bundle has it", file=sys.stderr, flush=True)
+    return times, cpu
 
 
 def report(f: dict[str, Any]) -> str:
@@ -363,6 +376,9 @@ def report(f: dict[str, Any]) -> str:
             f"deploy reaching every bundle ({f['deploys']} deploys x {f['bundles']}): "
             f"p50 {f['reach_p50_s']:.3f} s, p95 {f['reach_p95_s']:.3f} s, "
             f"max {f['reach_max_s']:.3f} s (target: p95 < {REACH_P95_TARGET_S} s)",
+            f"server CPU per deploy (answers, downloads, polls held again): "
+            f"{f['deploy_cpu_s']:.3f} s (median); per renewal of a held poll: "
+            f"{f['renewal_cpu_ms']:.2f} ms",
             f"server RSS: {f['server_rss0_mib']:.1f} MiB with 0 polls, "
             f"{f['server_rss_mib']:.1f} MiB with {f['bundles']}: "
             f"{f['server_kib_per_poll']:.1f} KiB per held poll",
