@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import httpx
 
-from tests.helpers import Api, assert_error, entry, unique
+from tests.helpers import Api, assert_error, entry, sha256, unique
 
 
 def test_dags_current_with_etag(api: Api) -> None:
@@ -121,3 +122,25 @@ def test_manifest_and_blob_routes(api: Api) -> None:
             assert blob.content == files[f["path"]]
     assert_error(api.get("/manifests/sha256-" + "1" * 64), 404, "not_found")
     assert api.get("/manifests/not-a-version").status_code in (404, 422)
+
+
+def test_many_bundles_download_one_blob_at_once(api: Api) -> None:
+    """A deploy wakes every DAG bundle following the deployment, and each fetches the changed
+    file at once. More downloads than the server's threads and database connections must all
+    be answered: a download holding its database connection while its body waited for a
+    thread once left them all waiting for the pool's timeout, then failing."""
+    name = unique()
+    api.create_deployment(name)
+    data = b"# the changed DAG file\n"
+    assert api.deploy_files(name, {"dag.py": data}).status_code == 201
+    url = f"{api.url}/api/v1/blobs/{sha256(data)}"
+    headers = {"Authorization": f"Bearer {api.token}"}
+
+    async def download_all(count: int) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=count)
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=120) as http:
+            return await asyncio.gather(*(http.get(url) for _ in range(count)))
+
+    # Above the server's 40 threads and 30 pooled connections (server/db/engine.py) combined.
+    answers = asyncio.run(download_all(120))
+    assert [(r.status_code, r.content) for r in answers] == [(200, data)] * 120

@@ -15,6 +15,7 @@ from dagship.core.schemas import BlobBatchRequest, BlobOut, MissingOut, MissingR
 from dagship.core.vocabulary import Kind
 from dagship.server.deps import (
     DagAuthor,
+    DatabaseDep,
     SessionDep,
     SettingsDep,
     StoreDep,
@@ -50,9 +51,15 @@ def missing_blobs(
     responses={200: {"content": {blobstream.MEDIA_TYPE: {}}, "description": "A blob stream"}},
 )
 def download_blobs(
-    body: BlobBatchRequest, request: Request, session: SessionDep, store: StoreDep, token: Viewer
+    body: BlobBatchRequest,
+    request: Request,
+    database: DatabaseDep,
+    store: StoreDep,
+    token: Viewer,
 ) -> StreamingResponse:
-    sizes = blob_batch.readable_sizes(session, token, body.digests)
+    # A short session closed before the stream starts, as for one blob (below).
+    with database.read_session() as session:
+        sizes = blob_batch.readable_sizes(session, token, body.digests)
     gzip = blob_batch.accepts_gzip(request.headers.get("accept-encoding"))
     return StreamingResponse(
         blob_batch.stream(store, sizes, gzip),
@@ -93,9 +100,15 @@ async def upload_blob(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_blob(
-    digest: Digest, session: SessionDep, store: StoreDep, token: Viewer
+    digest: Digest, database: DatabaseDep, store: StoreDep, token: Viewer
 ) -> StreamingResponse:
-    size = blobs.blob_size(session, digest, token)
+    # A short session of its own, closed before the body is sent: a route session would keep
+    # its database connection until then, and the body's chunks are read by the same thread
+    # pool the next requests wait in. Hundreds of DAG bundles fetching a new version at once
+    # would hold every connection while their bodies waited for threads, and those threads
+    # for connections, until the pool's timeout.
+    with database.read_session() as session:
+        size = blobs.blob_size(session, digest, token)
     return StreamingResponse(
         store.read(digest, size),
         media_type="application/octet-stream",
