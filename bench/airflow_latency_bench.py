@@ -518,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stock-runs", type=int, default=2, help="stock dags folder runs per scenario"
     )
+    parser.add_argument("--skip-dagship", action="store_true", help="measure the baselines only")
     parser.add_argument("--skip-git", action="store_true", help="skip the GitDagBundle baseline")
     parser.add_argument("--skip-stock", action="store_true", help="skip the stock baseline")
     parser.add_argument(
@@ -554,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figures] = []
     try:
         project = make_project(work / "project", args.dags)
-        figures += dagship_scenarios(work, project, args)
+        if not args.skip_dagship:
+            figures += dagship_scenarios(work, project, args)
         baselines = [] if args.skip_git else [git_scenarios]
         baselines += [] if args.skip_stock else [stock_scenario]
         for baseline in baselines:
