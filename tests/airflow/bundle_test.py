@@ -607,6 +607,37 @@ def test_files_that_import_a_changed_module_are_queued_for_priority_parsing(
     assert import_errors() == {"other.py"}
 
 
+def test_a_deploy_after_start_reads_the_imports_of_its_changed_files_only(
+    srv: Server, token_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagship.core import imports
+
+    create_parsing_tables()
+    api, name = setup_deployment(srv, token_env)
+    v1 = {**dag_files(30, "import os"), "lib/__init__.py": b"", "lib/util.py": b"X = 1\n"}
+    deploy(api, name, v1)
+    read: list[str] = []
+    real = imports.imported_modules
+
+    def counting(source: bytes, path: str) -> frozenset[str]:
+        read.append(path)
+        return real(source, path)
+
+    monkeypatch.setattr(imports, "imported_modules", counting)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    # The tree's imports are read on a thread of their own after the start...
+    assert bundle._warming is not None
+    bundle._warming.join(10)
+    assert sorted(read) == sorted(p for p in v1 if p.endswith(".py"))
+    # ...so that the first deploy reads only what it changed.
+    read.clear()
+    deploy(api, name, {**v1, "team_1/dag_1.py": b"import lib.util\n"})
+    bundle.refresh()
+    assert read == ["team_1/dag_1.py"]
+    assert requested_files(bundle) == {"team_1/dag_1.py"}
+
+
 def test_unused_blobs_leave_the_cache(srv: Server, token_env: Any) -> None:
     token_env.setattr("dagship.airflow.bundle.CACHE_GC_INTERVAL", 0)
     api, name = setup_deployment(srv, token_env)

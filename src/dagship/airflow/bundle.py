@@ -185,6 +185,7 @@ class DagshipDagBundle(BaseDagBundle):
         self._retry_at = 0.0
         self._prepared: _Prepared | None = None
         self._forces_refresh: bool | None = None
+        self._warming: threading.Thread | None = None
 
     # -- the BaseDagBundle API ----------------------------------------------------------------
     @property
@@ -205,6 +206,7 @@ class DagshipDagBundle(BaseDagBundle):
             self._materialize_pinned()
         else:
             self._refresh_current()
+            self._warm_imports()
         super().initialize()
 
     def refresh(self) -> None:
@@ -350,6 +352,7 @@ class DagshipDagBundle(BaseDagBundle):
         if plan.previous is not None and not new.filed:
             self._ask_reparse(plan, self.trees_dir / name)
         self._prune(keep={name, current} if current else {name})
+        self._warm_imports()
 
     def _prepare(self, body: DagsCurrentOut) -> None:
         """On the listener's thread, as soon as a new version is heard of: build its tree beside
@@ -510,6 +513,38 @@ class DagshipDagBundle(BaseDagBundle):
             )
         return True
 
+    def _warm_imports(self) -> None:
+        """Read the imports of the current tree's Python files on a daemon thread, off the next
+        deploy's path: after a start, the first deploy of a 10,000-file bundle would otherwise
+        read them all (seconds) before Airflow could be asked to parse anything."""
+        if not self.request_reparse or (self._warming and self._warming.is_alive()):
+            return
+        current = read_link(self.current_link)
+        manifest = self.manifests.load(version_of(current)) if current else None
+        if current is None or manifest is None:
+            return
+        root, cache = self.trees_dir / current, self._imports
+        wanted = [
+            (e.path, e.sha256)
+            for e in manifest.entries
+            if e.path.endswith(".py") and (e.path, e.sha256) not in cache
+        ]
+
+        def warm() -> None:
+            for key in wanted:
+                if key not in cache:
+                    try:
+                        data = (root / key[0]).read_bytes()
+                    except OSError:
+                        return  # that tree was replaced meanwhile: the next switch warms anew
+                    cache[key] = imports.imported_modules(data, key[0])
+
+        if wanted:
+            self._warming = threading.Thread(
+                target=warm, name=f"dagship-imports-{self.name}", daemon=True
+            )
+            self._warming.start()
+
     def _importers(self, plan: BuildPlan, root: Path) -> set[str]:
         """Unchanged files of the new tree at ``root`` that import a module added, changed or
         removed since the previous tree: they may give a different result now (core.imports)."""
@@ -524,8 +559,11 @@ class DagshipDagBundle(BaseDagBundle):
 
         before = {entry.path: entry.sha256 for entry in plan.previous.entries}
         found = imports.importers(after, before, imports_of)
-        # Keep the imports of this version's files only: the next switch starts from it.
-        self._imports = {key: value for key, value in self._imports.items() if key in after.items()}
+        # Keep the imports of this version's files only: the next switch starts from it. In
+        # place: the warming thread may be adding to this very dict.
+        for key in list(self._imports):
+            if key not in after.items():
+                self._imports.pop(key, None)
         return found
 
     # -- the dagship server -------------------------------------------------------------------

@@ -109,8 +109,8 @@ class DeployListener:
             if body is not None and self._on_news is not None:
                 try:
                     self._on_news(body)
-                except Exception:  # refresh() does the work itself then
-                    log.warning(
+                except Exception:  # refresh() then does the work, and reports what fails
+                    log.debug(
                         "DAG bundle %s: preparing version %s failed; the next refresh does it",
                         self._name,
                         body.version,
