@@ -7,6 +7,8 @@ dags folder) and change (edit, add) its p50 against the project's DAG count, wit
 p95, and the targets (p50 1.5 s, p95 3 s) as lines. Runs of the same size, queue, system and
 change from several files are pooled.
 
+It also prints the figures as a Markdown table (docs/performance.md has it).
+
 Run: python bench/latency_plot.py [FILE.json ...] [--out docs/img/deploy-latency.png]
 """
 
@@ -24,11 +26,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a build machine
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE.parent / "docs" / "img" / "deploy-latency.png"
 P50_TARGET_S, P95_TARGET_S = 1.5, 3.0
 COLOURS = {"dagship": "tab:blue", "GitDagBundle": "tab:orange", "stock dags folder": "tab:gray"}
+# Points of one size drawn side by side rather than on top of each other (log x).
+SHIFT = {"dagship": 0.9, "GitDagBundle": 1.0, "stock dags folder": 1.1}
 STYLES = {"edit": ("o", "-"), "add": ("s", "--")}
 QUEUES = ("idle", "busy")
 
@@ -49,9 +54,36 @@ def load(paths: list[Path]) -> tuple[dict[Key, dict[int, list[float]]], list[str
         queue, dags = document["parse_queue"], int(document["dags"])
         for figure in document["figures"]:
             times[(queue, figure["system"], figure["change"])][dags] += figure["times"]
-        start = document["load_average"]["start"][0]
-        sources.append(f"{path.name}: {document['date']}, load {start:.1f}")
+        start, end = document["load_average"]["start"][0], document["load_average"]["end"][0]
+        sources.append(
+            f"{path.name}: {document['date']}, {document.get('minutes', '?')} min, "
+            f"load average {start:.1f} at the start, {end:.1f} at the end"
+        )
     return times, sources
+
+
+def table(times: dict[Key, dict[int, list[float]]]) -> str:
+    """p50 / p95 (runs) per project size, queue and change, one column per system."""
+    systems = [s for s in COLOURS if any(key[1] == s for key in times)]
+    lines = [
+        "| DAGs | parse queue | change | " + " | ".join(systems) + " |",
+        "|---|---|---|" + "---|" * len(systems),
+    ]
+    rows = sorted(
+        {(size, queue, change) for (queue, _, change), by in times.items() for size in by},
+        key=lambda row: (row[0], QUEUES.index(row[1]), row[2] != "edit"),
+    )
+    for size, queue, change in rows:
+        cells = []
+        for system in systems:
+            runs = times.get((queue, system, change), {}).get(size, [])
+            cells.append(
+                f"{statistics.median(runs):.2f} / {nearest_rank(runs, 0.95):.2f} s ({len(runs)})"
+                if runs
+                else "not measured"
+            )
+        lines.append(f"| {size:,} | {queue} | {change} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def draw(times: dict[Key, dict[int, list[float]]], out: Path) -> None:
@@ -66,8 +98,9 @@ def draw(times: dict[Key, dict[int, list[float]]], out: Path) -> None:
             p50 = [statistics.median(by_size[size]) for size in sizes]
             p95 = [nearest_rank(by_size[size], 0.95) for size in sizes]
             marker, line = STYLES.get(change, ("^", ":"))
+            shift = SHIFT.get(system, 1.0) * (0.97 if change == "edit" else 1.03)
             ax.errorbar(
-                sizes,
+                [size * shift for size in sizes],
                 p50,
                 yerr=[[0.0] * len(sizes), [hi - mid for hi, mid in zip(p95, p50, strict=True)]],
                 marker=marker,
@@ -80,7 +113,11 @@ def draw(times: dict[Key, dict[int, list[float]]], out: Path) -> None:
         ax.axhline(P95_TARGET_S, color="red", linewidth=0.8, linestyle=":", label="p95 target")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xlim(60, 17000)
         ax.set_xticks([100, 1000, 10000], ["100", "1,000", "10,000"])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.set_xlabel("DAG files in the project")
         title = "parse queue idle" if queue == "idle" else "parse queue busy (interval 30 s)"
         ax.set_title(title)
@@ -109,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     times, sources = load(paths)
     draw(times, args.out)
     print("\n".join(sources))
+    print(table(times))
     print(f"wrote {args.out}")
     return 0
 
