@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,28 @@ def _check_arguments(kwargs: dict[str, Any], **needed: str | None) -> None:
         )
 
 
+def _claims_force_refresh() -> bool:
+    """Whether this Airflow's DAG processor refreshes a bundle in the loop that claims a
+    priority parsing request for it, before parsing the file (3.3+): a request filed beside a
+    prepared tree then brings the switch and the parse in one loop. Older ones may parse the
+    file before they refresh, so the request is filed after the switch there."""
+    try:
+        from airflow.dag_processing.manager import DagFileProcessorManager
+    except ImportError:
+        return False
+    return hasattr(DagFileProcessorManager, "request_bundle_refresh")
+
+
+@dataclass
+class _Prepared:
+    """A new version's tree, built by the listener's thread beside the current one."""
+
+    plan: BuildPlan
+    name: str  # under trees/
+    base: str  # the current tree it was built against
+    filed: bool  # its files' priority parsing requests are filed
+
+
 def _named(function: Any) -> str:
     """The keyword arguments ``function`` takes by name."""
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -114,7 +137,9 @@ class DagshipDagBundle(BaseDagBundle):
         changed files, and those that import a changed module, first (rows in
         ``dag_priority_parsing_request``)
     :param listen: keep a long poll open to the server (listener.py) so that a deploy is
-        picked up at the next ``refresh()`` without asking the server on every call
+        picked up at the next ``refresh()`` without asking the server on every call; the
+        listener's thread also builds the new version's tree and files the parsing requests,
+        so that ``refresh()`` only switches
     """
 
     supports_versioning = True
@@ -158,6 +183,9 @@ class DagshipDagBundle(BaseDagBundle):
         # itself: after a refresh that asked it, and after a failed one.
         self._check_at = 0.0
         self._retry_at = 0.0
+        self._prepared: _Prepared | None = None
+        self._forces_refresh: bool | None = None
+        self._warming: threading.Thread | None = None
 
     # -- the BaseDagBundle API ----------------------------------------------------------------
     @property
@@ -178,6 +206,7 @@ class DagshipDagBundle(BaseDagBundle):
             self._materialize_pinned()
         else:
             self._refresh_current()
+            self._warm_imports()
         super().initialize()
 
     def refresh(self) -> None:
@@ -202,7 +231,12 @@ class DagshipDagBundle(BaseDagBundle):
                 self._check_at = time.monotonic() + CHECK_SECONDS
                 if fetched is None or fetched[1] == current_version:
                     return
-                self._install(*fetched, current)
+                prepared = self._prepared
+                if prepared and (prepared.plan.version, prepared.base) == (fetched[1], current):
+                    self._prepared = None
+                    self._switch(prepared, current, ahead=True)
+                else:
+                    self._install(*fetched, current)
             except _REFRESH_ERRORS as exc:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 self._api_failed(exc)
@@ -232,7 +266,7 @@ class DagshipDagBundle(BaseDagBundle):
         current = read_link(self.current_link)
         version = version_of(current) if current else None
         if self._listener is None:
-            self._listener = DeployListener(self._listen_fetch, self.name)
+            self._listener = DeployListener(self._listen_fetch, self.name, self._prepare)
         self._listener.start(version)
         if now >= self._check_at:
             return False
@@ -263,8 +297,10 @@ class DagshipDagBundle(BaseDagBundle):
                 if exc.status == 404 and self._deployment_exists():
                     return Manifest(), EMPTY_VERSION  # no deploys yet: an empty tree
                 raise
-        if body is None:
-            return None
+        return None if body is None else self._manifest_of(body)
+
+    @staticmethod
+    def _manifest_of(body: DagsCurrentOut) -> tuple[Manifest, str]:
         manifest = Manifest.from_dicts((file.model_dump() for file in body.files), portable=False)
         version = manifest.version
         if version != body.version:
@@ -283,6 +319,11 @@ class DagshipDagBundle(BaseDagBundle):
         return True
 
     def _install(self, manifest: Manifest, version: str, current: str | None) -> None:
+        self._drop_prepared()  # built for another version or base; _prune removes its tree
+        self._switch(self._build_next(manifest, version, current), current)
+
+    def _build_next(self, manifest: Manifest, version: str, current: str | None) -> _Prepared:
+        """Build ``version`` under trees/ beside ``current``, which it replaces next."""
         previous = self.manifests.load(version_of(current)) if current else None
         plan = BuildPlan(
             manifest,
@@ -294,18 +335,64 @@ class DagshipDagBundle(BaseDagBundle):
         )
         name = unique_name(version)
         self._build_into(plan, self.trees_dir / name)
+        return _Prepared(plan, name, current or "", filed=False)
+
+    def _switch(self, new: _Prepared, current: str | None, ahead: bool = False) -> None:
+        plan, name = new.plan, new.name
         swap_link(self.current_link, f"{self.trees_dir.name}/{name}", self.tmp_dir)
         log.info(
-            "DAG bundle %s: deployment %s switched to version %s (%d files, %d downloaded)",
+            "DAG bundle %s: deployment %s switched to version %s (%d files, %d downloaded%s)",
             self.name,
             self.deployment,
-            version,
-            len(manifest),
+            plan.version,
+            len(plan.manifest),
             len(plan.downloaded),
+            ", built when the listener heard of it" if ahead else "",
         )
-        if previous is not None:
+        if plan.previous is not None and not new.filed:
             self._ask_reparse(plan, self.trees_dir / name)
         self._prune(keep={name, current} if current else {name})
+        self._warm_imports()
+
+    def _prepare(self, body: DagsCurrentOut) -> None:
+        """On the listener's thread, as soon as a new version is heard of: build its tree beside
+        the current one and, where Airflow refreshes the bundle when it claims the requests,
+        ask it to parse the changed files first. The DAG processor's next loop then claims
+        them, and its refresh() only switches the link before the files are parsed."""
+        if not self.listen:
+            return
+        with self._thread_lock, self.lock():
+            current = read_link(self.current_link)
+            if not current or not (self.trees_dir / current).is_dir():
+                return  # nothing to build against: refresh() builds the first tree
+            if version_of(current) == body.version:
+                return
+            prepared = self._prepared
+            if prepared and (prepared.plan.version, prepared.base) == (body.version, current):
+                return
+            self._drop_prepared()
+            self._clear_tmp()
+            new = self._build_next(*self._manifest_of(body), current)
+            self._prepared = new
+            if new.plan.previous is not None and self._claims_force_refresh():
+                new.filed = self._ask_reparse(new.plan, self.trees_dir / new.name)
+        log.info(
+            "DAG bundle %s: version %s of deployment %s is ready to switch to%s",
+            self.name,
+            body.version,
+            self.deployment,
+            "; its changed files are queued for parsing" if new.filed else "",
+        )
+
+    def _drop_prepared(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            remove_tree(self.trees_dir / prepared.name, background=True)
+
+    def _claims_force_refresh(self) -> bool:
+        if self._forces_refresh is None:
+            self._forces_refresh = _claims_force_refresh()
+        return self._forces_refresh
 
     # -- pinned versions (workers) ------------------------------------------------------------
     def _materialize_pinned(self) -> None:
@@ -401,11 +488,12 @@ class DagshipDagBundle(BaseDagBundle):
                     else:
                         path.unlink(missing_ok=True)
 
-    def _ask_reparse(self, plan: BuildPlan, root: Path) -> None:
+    def _ask_reparse(self, plan: BuildPlan, root: Path) -> bool:
         """Ask the DAG processor to parse first the files the switch to ``plan`` (built at
-        ``root``) added or changed, and the unchanged ones that import a changed module."""
+        ``root``) added or changed, and the unchanged ones that import a changed module;
+        False if that could not be asked."""
         if not self.request_reparse:
-            return
+            return False
         try:
             importers = self._importers(plan, root)
             wanted = parseable(plan.changed_paths() + sorted(importers))
@@ -414,7 +502,7 @@ class DagshipDagBundle(BaseDagBundle):
             level = logging.DEBUG if self._reparse_warned else logging.WARNING
             self._reparse_warned = True
             log.log(level, "DAG bundle %s: could not request reparsing: %s", self.name, exc)
-            return
+            return False
         if filed:
             log.info(
                 "DAG bundle %s: asked Airflow to parse %d files first (%d of the files to "
@@ -423,6 +511,39 @@ class DagshipDagBundle(BaseDagBundle):
                 filed,
                 len(importers),
             )
+        return True
+
+    def _warm_imports(self) -> None:
+        """Read the imports of the current tree's Python files on a daemon thread, off the next
+        deploy's path: after a start, the first deploy of a 10,000-file bundle would otherwise
+        read them all (seconds) before Airflow could be asked to parse anything."""
+        if not self.request_reparse or (self._warming and self._warming.is_alive()):
+            return
+        current = read_link(self.current_link)
+        manifest = self.manifests.load(version_of(current)) if current else None
+        if current is None or manifest is None:
+            return
+        root, cache = self.trees_dir / current, self._imports
+        wanted = [
+            (e.path, e.sha256)
+            for e in manifest.entries
+            if e.path.endswith(".py") and (e.path, e.sha256) not in cache
+        ]
+
+        def warm() -> None:
+            for key in wanted:
+                if key not in cache:
+                    try:
+                        data = (root / key[0]).read_bytes()
+                    except OSError:
+                        return  # that tree was replaced meanwhile: the next switch warms anew
+                    cache[key] = imports.imported_modules(data, key[0])
+
+        if wanted:
+            self._warming = threading.Thread(
+                target=warm, name=f"dagship-imports-{self.name}", daemon=True
+            )
+            self._warming.start()
 
     def _importers(self, plan: BuildPlan, root: Path) -> set[str]:
         """Unchanged files of the new tree at ``root`` that import a module added, changed or
@@ -438,8 +559,11 @@ class DagshipDagBundle(BaseDagBundle):
 
         before = {entry.path: entry.sha256 for entry in plan.previous.entries}
         found = imports.importers(after, before, imports_of)
-        # Keep the imports of this version's files only: the next switch starts from it.
-        self._imports = {key: value for key, value in self._imports.items() if key in after.items()}
+        # Keep the imports of this version's files only: the next switch starts from it. In
+        # place: the warming thread may be adding to this very dict.
+        for key in list(self._imports):
+            if key not in after.items():
+                self._imports.pop(key, None)
         return found
 
     # -- the dagship server -------------------------------------------------------------------

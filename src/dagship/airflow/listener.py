@@ -6,6 +6,10 @@ request open to it from a daemon thread, a long poll: "answer when the current D
 no longer X" (``GET /deployments/{name}/dags/current?wait=S``). ``refresh()`` then knows without
 a network call whether there is anything new, and takes the new version's file list that the
 listener already holds. While the listener is not connected, the bundle asks the server itself.
+
+The listener also hands each new version to the bundle (``on_news``) on its own thread, so the
+work a new version needs (downloading, building the tree, asking Airflow to parse the changed
+files first) is done before the DAG processor's next loop, and ``refresh()`` only switches.
 """
 
 from __future__ import annotations
@@ -26,17 +30,21 @@ LISTEN_SECONDS = 25.0
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 Fetch = Callable[[str | None, float], "DagsCurrentOut | None"]
+OnNews = Callable[["DagsCurrentOut"], None]
 
 
 class DeployListener:
     """A daemon thread long-polling the server for the current DAG version.
 
     ``fetch(etag, wait)`` returns the current-version document, or None if the version is still
-    ``etag`` after ``wait`` seconds; it raises when the server cannot answer.
+    ``etag`` after ``wait`` seconds; it raises when the server cannot answer. ``on_news(body)``,
+    if given, is called on the listener's thread with each new document, after ``news()``
+    returns it; what it raises is logged, and the listener listens on.
     """
 
-    def __init__(self, fetch: Fetch, name: str) -> None:
+    def __init__(self, fetch: Fetch, name: str, on_news: OnNews | None = None) -> None:
         self._fetch = fetch
+        self._on_news = on_news
         self._name = name
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,3 +106,13 @@ class DeployListener:
                 self._connected = True
                 if body is not None:
                     self._latest = body
+            if body is not None and self._on_news is not None:
+                try:
+                    self._on_news(body)
+                except Exception:  # refresh() then does the work, and reports what fails
+                    log.debug(
+                        "DAG bundle %s: preparing version %s failed; the next refresh does it",
+                        self._name,
+                        body.version,
+                        exc_info=True,
+                    )
