@@ -38,7 +38,7 @@ with pytest.MonkeyPatch.context() as _mp:
     for _key, _value in AIRFLOW_ENV.items():
         _mp.setenv(_key, _value)
     from dagship.airflow.blobcache import BundleError
-    from dagship.airflow.bundle import DagshipDagBundle
+    from dagship.airflow.bundle import DagshipDagBundle, _claims_force_refresh
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -804,7 +804,8 @@ def wait_for_tree(bundle: DagshipDagBundle, version: str) -> Path:
 
 
 def blobs_fetched(srv: Server) -> int:
-    return srv.log_path.read_text(errors="replace").count("GET /api/v1/blobs/")
+    log = srv.log_path.read_text(errors="replace")
+    return log.count("GET /api/v1/blobs/") + log.count("POST /api/v1/blobs/batch")
 
 
 def test_listener_builds_a_new_version_and_files_its_parsing_requests_before_refresh(
@@ -824,10 +825,15 @@ def test_listener_builds_a_new_version_and_files_its_parsing_requests_before_ref
     # No refresh(): the listener's thread builds v2 beside v1 and asks Airflow to parse the
     # changed DAG files first, while Airflow still sees v1.
     built = wait_for_tree(bundle, version)
-    deadline = time.monotonic() + 10
-    while requested_files(bundle) != {"team_1/dag_1.py", "team_2/new.py"}:
-        assert time.monotonic() < deadline, requested_files(bundle)
-        time.sleep(0.02)
+    if _claims_force_refresh():
+        deadline = time.monotonic() + 10
+        while requested_files(bundle) != {"team_1/dag_1.py", "team_2/new.py"}:
+            assert time.monotonic() < deadline, requested_files(bundle)
+            time.sleep(0.02)
+    else:
+        # Airflow before 3.3 may parse a requested file before it refreshes the bundle: the
+        # requests wait for the switch there.
+        assert requested_files(bundle) == set()
     assert snapshot(built) == expected(v2)
     assert version_of_bundle(bundle) != version
     assert snapshot(bundle.path) == expected(v1)
@@ -862,8 +868,13 @@ def test_a_version_superseded_before_the_switch_is_dropped(srv: Server, token_en
     assert bundle.path.resolve() == v3_tree.resolve()
     assert snapshot(bundle.path) == expected(v3)
     assert not v2_tree.exists()
-    # Both versions' changes are parsed first: what v2 changed is back to v1's content in v3.
-    assert requested_files(bundle) == {"team_1/dag_1.py", "team_2/dag_2.py"}
+    if _claims_force_refresh():
+        # Both versions' changes are parsed first: what v2 changed is back to v1's content in
+        # v3, but its request was filed when v2 was built.
+        assert requested_files(bundle) == {"team_1/dag_1.py", "team_2/dag_2.py"}
+    else:
+        # Before Airflow 3.3 the requests are filed at the switch, for what v3 changed from v1.
+        assert requested_files(bundle) == {"team_2/dag_2.py"}
     assert len(trees(bundle)) == 2
 
 
