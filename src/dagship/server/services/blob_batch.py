@@ -14,14 +14,12 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dagship.core import blobstream
-from dagship.server.db.models import Deploy, ManifestFile
 from dagship.server.errors import NotFound
 from dagship.server.services.access import AuthToken
-from dagship.server.services.blobs import IN_CHUNK, chunked, stored_sizes
+from dagship.server.services.blobs import readable_among, stored_sizes
 from dagship.server.store.base import BlobStore
 
 log = logging.getLogger("dagship.server")
@@ -40,7 +38,7 @@ def readable_sizes(session: Session, reader: AuthToken, digests: Sequence[str]) 
     every one that is not stored or (for a token bound to a deployment) not readable."""
     wanted = list(dict.fromkeys(digests))
     stored = stored_sizes(session, wanted)
-    readable = set(stored) if reader.deployment_id is None else _deployed(session, reader, stored)
+    readable = readable_among(session, reader, stored)
     missing = [digest for digest in wanted if digest not in readable]
     if missing:
         raise NotFound(
@@ -49,26 +47,6 @@ def readable_sizes(session: Session, reader: AuthToken, digests: Sequence[str]) 
             missing=missing,
         )
     return {digest: stored[digest] for digest in wanted}
-
-
-def _deployed(session: Session, reader: AuthToken, digests: Iterable[str]) -> set[str]:
-    """The digests among ``digests`` in a manifest the reader's deployment has deployed."""
-    found: set[str] = set()
-    for chunk in chunked(list(digests), IN_CHUNK):
-        rows = session.execute(
-            select(ManifestFile.digest)
-            .join(
-                Deploy,
-                or_(
-                    Deploy.dags_version == ManifestFile.version,
-                    Deploy.project_version == ManifestFile.version,
-                ),
-            )
-            .where(ManifestFile.digest.in_(chunk), Deploy.deployment_id == reader.deployment_id)
-            .distinct()
-        )
-        found.update(rows.scalars())
-    return found
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dagship.core.manifest import is_digest
@@ -65,24 +65,32 @@ def blob_size(session: Session, digest: str, reader: AuthToken) -> int:
     """The size of a blob `reader` may read; NotFound otherwise."""
     check_digest(digest)
     size = session.scalar(select(Blob.size).where(Blob.digest == digest))
-    if size is None or not _readable(session, digest, reader):
+    if size is None or not readable_among(session, reader, [digest]):
         raise NotFound(f"blob {digest} is not stored")
     return size
 
 
-def _readable(session: Session, digest: str, reader: AuthToken) -> bool:
+def readable_among(session: Session, reader: AuthToken, digests: Iterable[str]) -> set[str]:
+    """The digests among ``digests`` that ``reader`` may read: all of them for a token not
+    bound to a deployment; for a bound one, those in a manifest its deployment has deployed."""
     if reader.deployment_id is None:
-        return True
-    # A bound token reads only blobs in manifests its deployment has deployed.
-    used = exists().where(
-        ManifestFile.digest == digest,
-        Deploy.deployment_id == reader.deployment_id,
-        or_(
-            Deploy.dags_version == ManifestFile.version,
-            Deploy.project_version == ManifestFile.version,
-        ),
-    )
-    return bool(session.scalar(select(used)))
+        return set(digests)
+    found: set[str] = set()
+    for chunk in chunked(list(digests), IN_CHUNK):
+        rows = session.execute(
+            select(ManifestFile.digest)
+            .join(
+                Deploy,
+                or_(
+                    Deploy.dags_version == ManifestFile.version,
+                    Deploy.project_version == ManifestFile.version,
+                ),
+            )
+            .where(ManifestFile.digest.in_(chunk), Deploy.deployment_id == reader.deployment_id)
+            .distinct()
+        )
+        found.update(rows.scalars())
+    return found
 
 
 def chunked(items: list[str], size: int) -> Iterator[list[str]]:
