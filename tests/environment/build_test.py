@@ -85,8 +85,11 @@ COWSAY_DAG = """
 
 
 def test_environment_is_built_reused_and_rebuilt_when_requirements_change(
-    tmp_path: Path, shared_cache: Path, parse_cli: ParseCli, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, parse_cli: ParseCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A cache of its own: the session's may already hold these environments (built by an
+    # earlier module on this worker), and this test watches them being built.
+    cache = tmp_path / "cache"
     project = write_files(
         tmp_path / "project",
         {
@@ -96,17 +99,17 @@ def test_environment_is_built_reused_and_rebuilt_when_requirements_change(
         },
     )
     # Built with uv: Airflow 3.3.2 without the package the DAG needs.
-    first = parse_cli(project, "--json", cache_dir=shared_cache)
+    first = parse_cli(project, "--json", cache_dir=cache)
     assert first.code == 1, first.err
     report = first.json()
     assert report["environment_reused"] is False
     assert report["airflow_version"] == "3.3.2"
-    assert "/envs/" in report["python"] and str(shared_cache) in report["python"]
+    assert "/envs/" in report["python"] and str(cache) in report["python"]
     error = by_path(report)["dags/moo.py"]["errors"][0]
     assert error["kind"] == "import" and "No module named 'cowsay'" in error["message"]
 
     # Reused: nothing changed, and finding it adds well under 2 s.
-    monkeypatch.setenv("DAGSHIP_CACHE_DIR", str(shared_cache))
+    monkeypatch.setenv("DAGSHIP_CACHE_DIR", str(cache))
     marker = Path(report["python"]).parent.parent / ".dagship-environment.json"
     os.utime(marker, (0, 0))
     started = time.perf_counter()
@@ -121,13 +124,13 @@ def test_environment_is_built_reused_and_rebuilt_when_requirements_change(
 
     # requirements.txt changed: a new environment, with the package, uv's progress shown.
     (project / "requirements.txt").write_text("cowsay\n")
-    rebuilt = parse_cli(project, cache_dir=shared_cache).ok()
+    rebuilt = parse_cli(project, cache_dir=cache).ok()
     assert "Building the environment" in rebuilt.err, rebuilt.err
     for step in ("uv: Resolved ", "uv: Installed ", "uv: Bytecode compiled "):
         assert step in rebuilt.err, rebuilt.err
     assert " + cowsay" not in rebuilt.err  # the package list is not progress
     assert "moo" in rebuilt.out
-    again = parse_cli(project, "--json", cache_dir=shared_cache).ok().json()
+    again = parse_cli(project, "--json", cache_dir=cache).ok().json()
     assert again["environment_reused"] is True and again["cached_files"] == 1
     assert again["python"] != report["python"]
     assert by_path(again)["dags/moo.py"]["dags"] == [{"dag_id": "moo", "tasks": 1}]
@@ -152,8 +155,11 @@ def test_a_half_built_environment_is_never_used(
 
 
 def test_dependency_conflict_is_reported_with_uvs_explanation(
-    tmp_path: Path, shared_cache: Path, parse_cli: ParseCli
+    tmp_path: Path, parse_cli: ParseCli
 ) -> None:
+    # A cache of its own: the session's may hold an environment another module's test
+    # left half-built on purpose (an agent killed during a build).
+    cache = tmp_path / "cache"
     project = write_files(
         tmp_path / "project",
         {
@@ -162,14 +168,14 @@ def test_dependency_conflict_is_reported_with_uvs_explanation(
             "dags/a.py": "from airflow.sdk import DAG\n",
         },
     )
-    result = parse_cli(project, cache_dir=shared_cache)
+    result = parse_cli(project, cache_dir=cache)
     result.failed(
         "dependency conflict",
         "No solution found when resolving dependencies",
         "apache-airflow==2.10.5",
         "requirements.txt",
     )
-    envs: Any = list((shared_cache / "envs").glob("*/bin/python"))
+    envs: Any = list((cache / "envs").glob("*/bin/python"))
     assert all(p.parent.parent.joinpath(".dagship-environment.json").exists() for p in envs)
 
 
