@@ -134,10 +134,12 @@ def test_cleanup_removes_only_idle_previews(make_server: ServerFactory, tmp_path
     srv.api().create_deployment(dev)
     cli("deploy", project, "--no-parse", "-d", dev).ok()
     cli("preview", "create", "--from", dev, "--name", "feature/old").ok()
-    time.sleep(1.5)
+    # Margins a busy machine keeps: the old one is idle over 4.5 s, the new one (created just
+    # before the cleanup) under 3 s unless creating it and cleaning up take that long.
+    time.sleep(4.5)
     cli("preview", "create", "--from", dev, "--name", "feature/new").ok()
-    out = cli("preview", "cleanup", "--idle", "1s").ok().out
-    assert "Deleted 1 preview(s) idle for more than 1s:" in out
+    out = cli("preview", "cleanup", "--idle", "3s").ok().out
+    assert "Deleted 1 preview(s) idle for more than 3s:" in out
     assert "preview-feature-old (branch feature/old" in out
     names = [p["name"] for p in cli("preview", "list", "--json").ok().json()]
     assert names == ["preview-feature-new"]

@@ -57,7 +57,7 @@ def test_dags_current_waits_for_the_next_dags_version(api: Api) -> None:
     name = unique()
     api.create_deployment(name)
     etag = f'"{api.deploy_files(name, {"a.py": b"one"}).json()["dags_version"]}"'
-    answers: list[tuple[float, httpx.Response]] = []
+    answers: list[httpx.Response] = []
 
     def long_poll() -> None:
         r = api.get(
@@ -65,7 +65,7 @@ def test_dags_current_waits_for_the_next_dags_version(api: Api) -> None:
             headers={"If-None-Match": etag},
             params={"wait": 20},
         )
-        answers.append((time.monotonic(), r))
+        answers.append(r)
 
     waiter = threading.Thread(target=long_poll)
     waiter.start()
@@ -75,13 +75,12 @@ def test_dags_current_waits_for_the_next_dags_version(api: Api) -> None:
     time.sleep(0.5)
     assert answers == []
     new = api.deploy_files(name, {"a.py": b"two"}).json()
-    committed = time.monotonic()
+    # The deploy wakes the poll: an answer within 10 s came neither from the 20 s wait running
+    # out (that is a 304) nor from PostgreSQL's 15 s re-check for lost notifications.
     waiter.join(10)
-    assert len(answers) == 1
-    answered, response = answers[0]
+    (response,) = answers
     assert response.status_code == 200, response.text
     assert response.json()["version"] == new["dags_version"]
-    assert answered - committed < 0.5, f"answered {answered - committed:.2f}s after the deploy"
 
 
 def test_dags_current_wait_ends_with_304_when_nothing_changes(api: Api) -> None:
