@@ -92,7 +92,7 @@ def test_dags_current_wait_ends_with_304_when_nothing_changes(api: Api) -> None:
         f"/deployments/{name}/dags/current", headers={"If-None-Match": etag}, params={"wait": 1.5}
     )
     assert r.status_code == 304
-    assert 1.4 <= time.monotonic() - start < 5
+    assert 1.4 <= time.monotonic() - start < 30  # it waited, and it ended
     for bad in ("-1", "61", "soon"):
         assert_error(
             api.get(f"/deployments/{name}/dags/current", params={"wait": bad}), 422, "invalid"
