@@ -185,7 +185,8 @@ class DeployEvents:
             return await asyncio.to_thread(self._states)
         except SQLAlchemyError as exc:
             # Waiters keep waiting (their timeouts still answer); the next check retries.
-            # Revocations cannot be seen meanwhile: tokens are verified against the database.
+            # Changes cannot be seen meanwhile: renewed polls and tokens read the database.
+            self._known.clear()
             self._verified.forget_all()
             log.warning("cannot read the deployments to wake long polls: %s", exc)
             return None
