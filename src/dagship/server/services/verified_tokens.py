@@ -43,7 +43,6 @@ class VerifiedTokens:
         # digest -> (token, monotonic time until which it may be used)
         self._tokens: dict[str, tuple[AuthToken, float]] = {}
         self._epoch = 0
-        self.hits = 0
 
     @property
     def epoch(self) -> int:
@@ -61,7 +60,6 @@ class VerifiedTokens:
             if time.monotonic() >= until:
                 del self._tokens[digest]
                 return None
-            self.hits += 1
             return token
 
     def remember(
