@@ -16,7 +16,8 @@ shared pipe the ``time.monotonic()`` (system-wide on Linux) at which it had each
 Measured, with 0 held polls as the baseline in the same run:
 (a) the server's idle CPU (psutil cpu_times) over --idle seconds, % of one core (target < 5 %);
 (b) --deploys deploys of one changed file: from the commit's response to each bundle having
-    the new version in its ``current`` tree; p50, p95, max over all (target: p95 < 2 s);
+    the new version in its ``current`` tree; p50, p95, max over all (target: p95 < 2 s); the
+    server's CPU and the bundle processes' CPU per deploy;
 (c) the server's RSS with 0 and with --bundles polls held: memory per held poll; and each
     bundle process's RSS and USS.
 
@@ -44,6 +45,7 @@ from typing import Any
 import httpx
 import psutil
 
+from dagship.airflow.listener import LISTEN_SECONDS
 from long_poll_bench import start_server
 
 CPU_TARGET_PERCENT = 5.0
@@ -317,8 +319,9 @@ def measure(args: Any, url: str, token: str, server: psutil.Process, work: Path)
             wait_held(http, base_held + args.bundles)
             cpu, rss = idle(server, args.idle)
             figures["client_rss_mib"], figures["client_uss_mib"] = client_memory(procs)
-            figures["reach_s"], figures["deploy_cpu_s"] = reach(
-                args, http, reports, base_held, server
+            bundles = [psutil.Process(proc.pid) for proc in procs]
+            figures["reach_s"], figures["deploy_cpu_s"], figures["bundles_cpu_s"] = reach(
+                args, http, reports, base_held, server, bundles
             )
         finally:
             stop_bundles(procs)
@@ -335,32 +338,52 @@ def measure(args: Any, url: str, token: str, server: psutil.Process, work: Path)
         reach_max_s=round(reaches[-1], 3),
         deploys=args.deploys,
         deploy_cpu_s=round(statistics.median(figures["deploy_cpu_s"]), 3),
+        bundles_cpu_s=round(statistics.median(figures["bundles_cpu_s"]), 3),
         # The held polls' idle cost is their renewal: each bundle asks again every
-        # LISTEN_SECONDS (25 s); the server's CPU for one renewal, from (a).
-        renewal_cpu_ms=round(max(cpu - cpu0, 0.0) / 100 * 25 / max(args.bundles, 1) * 1000, 2),
+        # LISTEN_SECONDS; the server's CPU for one renewal, from (a).
+        renewal_cpu_ms=round(
+            max(cpu - cpu0, 0.0) / 100 * LISTEN_SECONDS / max(args.bundles, 1) * 1000, 2
+        ),
     )
     return figures
 
 
 def reach(
-    args: Any, http: httpx.Client, reports: Reports, base_held: int, server: psutil.Process
-) -> tuple[list[float], list[float]]:
+    args: Any,
+    http: httpx.Client,
+    reports: Reports,
+    base_held: int,
+    server: psutil.Process,
+    bundles: list[psutil.Process],
+) -> tuple[list[float], list[float], list[float]]:
     """Deploy one changed file --deploys times; each bundle's time from the commit's response
-    to having the version, and the server's CPU seconds meanwhile (answering the woken polls,
-    the blob downloads and the polls held again). Each deploy starts with every poll held."""
+    to having the version, the server's CPU seconds meanwhile (answering the woken polls,
+    the blob downloads and the polls held again) and the bundle processes' (all together: on
+    a small machine they compete with the server). Each deploy starts with every poll held."""
     times: list[float] = []
     cpu: list[float] = []
+    clients: list[float] = []
     for revision in range(1, args.deploys + 1):
         wait_held(http, base_held + args.bundles)
+        clients_before = cpu_seconds(bundles)
         version = deploy(http, args.files, revision)
         committed, before = time.monotonic(), server.cpu_times()
         have = reports.wait(version, args.bundles)
         wait_held(http, base_held + args.bundles)
         after = server.cpu_times()
         cpu.append(after.user + after.system - before.user - before.system)
+        clients.append(cpu_seconds(bundles) - clients_before)
         times += [at - committed for at in have.values()]
         print(f"deploy {revision}: every bundle has it", file=sys.stderr, flush=True)
-    return times, cpu
+    return times, cpu, clients
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in processes:
+        used = proc.cpu_times()
+        total += used.user + used.system
+    return total
 
 
 def report(f: dict[str, Any]) -> str:
@@ -379,6 +402,8 @@ def report(f: dict[str, Any]) -> str:
             f"server CPU per deploy (answers, downloads, polls held again): "
             f"{f['deploy_cpu_s']:.3f} s (median); per renewal of a held poll: "
             f"{f['renewal_cpu_ms']:.2f} ms",
+            f"bundle processes' CPU per deploy, all together: {f['bundles_cpu_s']:.3f} s "
+            f"(median; {f['bundles_cpu_s'] / f['bundles'] * 1000:.1f} ms each)",
             f"server RSS: {f['server_rss0_mib']:.1f} MiB with 0 polls, "
             f"{f['server_rss_mib']:.1f} MiB with {f['bundles']}: "
             f"{f['server_kib_per_poll']:.1f} KiB per held poll",

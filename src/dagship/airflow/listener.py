@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dagship.airflow.listener")
 
-# How long the server holds each request open (it answers at once when a deploy lands).
-LISTEN_SECONDS = 25.0
+# How long the server holds each request open (it answers at once when a deploy lands). Each
+# renewal costs the server a request: long, but under the server's 60 s limit and under the 60 s
+# idle timeout that proxies (nginx, AWS ALB) have by default (docs/server.md).
+LISTEN_SECONDS = 50.0
 # Pauses after consecutive failures (server down, token refused): back off, up to the last.
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 

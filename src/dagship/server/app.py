@@ -19,6 +19,7 @@ from dagship.server.guard import RequestGuard
 from dagship.server.secret_box import SecretBox
 from dagship.server.services.airflow import AirflowFollower
 from dagship.server.services.sweep import sweep_previews
+from dagship.server.services.verified_tokens import VerifiedTokens
 from dagship.server.settings import Settings
 from dagship.server.store import open_store
 
@@ -40,7 +41,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(sweep_previews(settings, database))
+        sweeper = asyncio.create_task(sweep_previews(settings, database, verified))
         watcher = asyncio.create_task(events.watch())
         yield
         for task in (sweeper, watcher):
@@ -65,9 +66,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.store = open_store(settings.storage_url, settings.home)
     app.state.secrets = secrets = SecretBox(settings.secret_keys, settings.home)
     app.state.airflow = follower = AirflowFollower(settings.airflow, secrets)
-    app.state.events = events = DeployEvents(database)
+    app.state.verified_tokens = verified = VerifiedTokens()
+    app.state.events = events = DeployEvents(database, verified)
     errors.install(app)
-    app.add_middleware(RequestGuard, database=database, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestGuard, database=database, verified=verified, max_bytes=settings.max_request_bytes
+    )
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(api_router, responses=ERROR_RESPONSES)

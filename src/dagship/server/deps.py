@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from dagship.core.vocabulary import Role
 from dagship.server import guard
@@ -16,32 +17,39 @@ from dagship.server.secret_box import SecretBox
 from dagship.server.services import access
 from dagship.server.services.access import AuthToken
 from dagship.server.services.airflow import AirflowFollower
+from dagship.server.services.verified_tokens import VerifiedTokens
 from dagship.server.settings import Settings
 from dagship.server.store import BlobStore
 
 
-def get_database(request: Request) -> Database:
+# Getters and checks that do no I/O are async: FastAPI runs a plain function in its thread
+# pool, a hop that costs more than they do, and every held long poll renews through them.
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_store(request: Request) -> BlobStore:
+async def get_store(request: Request) -> BlobStore:
     return request.app.state.store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_airflow(request: Request) -> AirflowFollower:
+async def get_airflow(request: Request) -> AirflowFollower:
     return request.app.state.airflow
 
 
-def get_events(request: Request) -> DeployEvents:
+async def get_events(request: Request) -> DeployEvents:
     return request.app.state.events
 
 
-def get_secrets(request: Request) -> SecretBox:
+async def get_secrets(request: Request) -> SecretBox:
     return request.app.state.secrets
+
+
+async def get_verified_tokens(request: Request) -> VerifiedTokens:
+    return request.app.state.verified_tokens
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -50,6 +58,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AirflowDep = Annotated[AirflowFollower, Depends(get_airflow)]
 EventsDep = Annotated[DeployEvents, Depends(get_events)]
 SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
+VerifiedTokensDep = Annotated[VerifiedTokens, Depends(get_verified_tokens)]
 
 
 def get_session(database: DatabaseDep) -> Iterator[Session]:
@@ -67,21 +76,28 @@ SessionDep = Annotated[Session, Depends(get_session)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
-def get_current_token(request: Request, database: DatabaseDep) -> AuthToken:
+async def get_current_token(
+    request: Request, database: DatabaseDep, cache: VerifiedTokensDep
+) -> AuthToken:
     # A request with a body was authenticated by the guard before the body was read.
     checked = request.scope.get("state", {}).get(guard.TOKEN_KEY)
     if isinstance(checked, AuthToken):
         return checked
-    return guard.authenticate(database, request.headers.get("authorization"))
+    # A token verified lately is answered here; only the others take a thread and the database.
+    header = request.headers.get("authorization")
+    known = guard.verified(cache, header)
+    if known is not None:
+        return known
+    return await run_in_threadpool(guard.authenticate, database, cache, header)
 
 
 CurrentToken = Annotated[AuthToken, Depends(get_current_token)]
 
 
-def require_role(role: Role, action: str) -> Callable[..., AuthToken]:
+def require_role(role: Role, action: str) -> Callable[..., Awaitable[AuthToken]]:
     """A dependency allowing tokens with at least `role`, bound to the route's deployment."""
 
-    def dependency(request: Request, token: CurrentToken) -> AuthToken:
+    async def dependency(request: Request, token: CurrentToken) -> AuthToken:
         access.check_role(token, role, action)
         name = request.path_params.get("name")
         if name is not None:

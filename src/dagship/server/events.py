@@ -14,7 +14,13 @@ query (``db/changes.py``):
 - every ``POLL_SECONDS`` on SQLite, where other processes cannot notify.
 
 So a thousand idle waiters cost what one does, and the waiters one change woke share one
-read (``shared``).
+read (``shared``). A renewed wait (the same version asked again) reads nothing either: the
+last version read at the deployment's generation is kept (``remember``/``recall``), and it is
+right for as long as the generation stands, since any change bumps it and wakes the waiter.
+
+The same read counts revoked tokens: when the count changes, the tokens this process verified
+are forgotten (services/verified_tokens.py), so a revocation made through another process
+bites here at once on PostgreSQL and within ``POLL_SECONDS`` on SQLite.
 
 When the server stops, ``stop()`` wakes every waiter and no new wait begins, so a long poll
 answers at once (nothing changed: 304) instead of holding the shutdown for up to a minute.
@@ -31,8 +37,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from dagship.server.db.changes import CHANNEL, DeploymentStates, deployment_states
+from dagship.server.db.changes import (
+    CHANNEL,
+    DeploymentStates,
+    deployment_states,
+    revoked_tokens,
+)
 from dagship.server.db.engine import Database
+from dagship.server.services.verified_tokens import VerifiedTokens
 
 # Uvicorn's logger: the one `dagship server` prints at INFO.
 log = logging.getLogger("uvicorn.error")
@@ -43,17 +55,24 @@ LISTEN_POLL_SECONDS = 15.0
 RECONNECT_SECONDS = 2.0
 
 
+# What the watcher reads: every deployment's state, and how many tokens were ever revoked.
+States = tuple[DeploymentStates, int]
+
+
 class DeployEvents:
     """Per deployment, a generation counter that async waiters wait on."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, verified: VerifiedTokens) -> None:
         self._database = database
+        self._verified = verified
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._check: asyncio.Event | None = None
         self._generations: dict[str, int] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._reads: dict[Hashable, asyncio.Future[Any]] = {}
+        # deployment -> {key: (generation, value)}: what was last read at that generation.
+        self._known: dict[str, dict[Hashable, tuple[int, Any]]] = {}
         self.waiting = 0
         # How many times the watcher read the deployments' states (server stats).
         self.checks = 0
@@ -105,6 +124,18 @@ class DeployEvents:
         # the others wait for.
         return await asyncio.shield(running)
 
+    def remember(self, name: str, key: Hashable, seen: int, value: Any) -> None:
+        """Keep ``value``, read from the database after generation ``seen`` of ``name`` began,
+        for ``recall`` while that generation stands (event loop only)."""
+        if self.generation(name) == seen:
+            self._known.setdefault(name, {})[key] = (seen, value)
+
+    def recall(self, name: str, key: Hashable, seen: int) -> Any:
+        """What ``remember`` kept under ``key`` at generation ``seen``, or None. It may be
+        newer than the generation (read before the watcher saw a change), never older."""
+        kept = self._known.get(name, {}).get(key)
+        return kept[1] if kept is not None and kept[0] == seen else None
+
     async def watch(self) -> None:
         """The watcher: runs until cancelled (started by the app's lifespan)."""
         with self._lock:
@@ -129,32 +160,40 @@ class DeployEvents:
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
 
-    async def _check_changes(self, known: DeploymentStates | None) -> DeploymentStates | None:
+    async def _check_changes(self, known: States | None) -> States | None:
         states = await self._read_states()
         if states is None:
             return known
         if known is None:
-            # What changed since the last good read is unknown: every waiter reads once.
+            # What changed since the last good read is unknown: every waiter reads once, and
+            # every token is verified again.
+            self._verified.forget_all()
             self._wake_all()
             return states
-        for name in known.keys() | states.keys():
-            if known.get(name) != states.get(name):
+        (before, revoked_before), (now, revoked) = known, states
+        if revoked != revoked_before:
+            self._verified.forget_all()
+        for name in before.keys() | now.keys():
+            if before.get(name) != now.get(name):
                 self._bump(name)
         return states
 
-    async def _read_states(self) -> DeploymentStates | None:
+    async def _read_states(self) -> States | None:
         self.checks += 1
         try:
             # In a thread: the database calls are blocking and requests must keep flowing.
             return await asyncio.to_thread(self._states)
         except SQLAlchemyError as exc:
             # Waiters keep waiting (their timeouts still answer); the next check retries.
+            # Changes cannot be seen meanwhile: renewed polls and tokens read the database.
+            self._known.clear()
+            self._verified.forget_all()
             log.warning("cannot read the deployments to wake long polls: %s", exc)
             return None
 
-    def _states(self) -> DeploymentStates:
+    def _states(self) -> States:
         with self._database.read_session() as session:
-            return deployment_states(session)
+            return deployment_states(session), revoked_tokens(session)
 
     async def _listen(self, check: asyncio.Event) -> None:
         """Set ``check`` whenever a server process commits a deploy (PostgreSQL)."""
@@ -182,6 +221,7 @@ class DeployEvents:
     def _bump(self, name: str) -> None:
         # Runs in the event loop: this deployment's waiters wake, later ones get a fresh event.
         self._generations[name] = self.generation(name) + 1
+        self._known.pop(name, None)
         changed = self._changed.pop(name, None)
         if changed is not None:
             changed.set()

@@ -28,6 +28,7 @@ from dagship.server.db.engine import Database
 from dagship.server.errors import ServiceError
 from dagship.server.services import tokens
 from dagship.server.services.access import AuthToken
+from dagship.server.services.verified_tokens import VerifiedTokens
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,25 +42,41 @@ BLOB_UPLOAD_PREFIX = "/api/v1/blobs/"
 TOKEN_KEY = "dagship_token"
 
 
-def authenticate(database: Database, header: str | None) -> AuthToken:
-    """The valid token of an ``Authorization`` header, or Unauthorized."""
+def verified(cache: VerifiedTokens, header: str | None) -> AuthToken | None:
+    """The token of an ``Authorization`` header if this process verified it lately: no
+    database, no thread (services/verified_tokens.py)."""
     secret = _bearer(header)
+    return cache.get(tokens.hash_secret(secret)) if secret else None
+
+
+def authenticate(database: Database, cache: VerifiedTokens, header: str | None) -> AuthToken:
+    """The valid token of an ``Authorization`` header, or Unauthorized."""
+    if (known := verified(cache, header)) is not None:
+        return known
+    secret = _bearer(header)
+    epoch = cache.epoch
     # A short session of its own, so the route's session does not hold a second connection.
     with database.read_session() as session:
         token, due = tokens.authenticate(session, secret)
         current = tokens.auth_token(token)
+        expires_at = token.expires_at
     if due:
         with database.writing() as session:
             tokens.touch(session, current.id)
+    if secret:
+        cache.remember(tokens.hash_secret(secret), current, expires_at, epoch)
     return current
 
 
 class RequestGuard:
     """ASGI middleware: 401 before a body is read, 413 for a body over ``max_bytes``."""
 
-    def __init__(self, app: App, database: Database, max_bytes: int) -> None:
+    def __init__(
+        self, app: App, database: Database, verified: VerifiedTokens, max_bytes: int
+    ) -> None:
         self.app = app
         self.database = database
+        self.verified = verified
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,10 +103,13 @@ class RequestGuard:
             return
         path: str = scope["path"]
         if path.startswith(API_PREFIX):
+            header = _header(scope, b"authorization")
             try:
-                token = await run_in_threadpool(
-                    authenticate, self.database, _header(scope, b"authorization")
-                )
+                token = verified(self.verified, header)
+                if token is None:
+                    token = await run_in_threadpool(
+                        authenticate, self.database, self.verified, header
+                    )
             except ServiceError as exc:
                 await _refuse(scope, receive, send, 401, exc.detail, exc.error_code, **exc.extra)
                 return

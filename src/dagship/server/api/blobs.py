@@ -30,6 +30,8 @@ router = APIRouter(prefix="/blobs", tags=["blobs"])
 Digest = Annotated[
     str, Path(pattern=DIGEST_PATTERN, description="The sha256 of the blob, in lowercase hex.")
 ]
+# A blob up to this size is sent from memory rather than streamed.
+WHOLE_BLOB_BYTES = 256 * 1024
 UPLOAD_BODY = {
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     "required": True,
@@ -101,7 +103,7 @@ async def upload_blob(
 )
 def download_blob(
     digest: Digest, database: DatabaseDep, store: StoreDep, token: Viewer
-) -> StreamingResponse:
+) -> Response:
     # A short session of its own, closed before the body is sent: a route session would keep
     # its database connection until then, and the body's chunks are read by the same thread
     # pool the next requests wait in. Hundreds of DAG bundles fetching a new version at once
@@ -109,10 +111,14 @@ def download_blob(
     # for connections, until the pool's timeout.
     with database.read_session() as session:
         size = blobs.blob_size(session, digest, token)
+    headers = {"Content-Length": str(size), "ETag": f'"{digest}"'}
+    if size <= WHOLE_BLOB_BYTES:
+        # Read here, in the route's thread: streaming costs a trip to the thread pool per
+        # chunk, and a DAG file is one chunk.
+        body = b"".join(store.read(digest, size))
+        return Response(body, media_type="application/octet-stream", headers=headers)
     return StreamingResponse(
-        store.read(digest, size),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(size), "ETag": f'"{digest}"'},
+        store.read(digest, size), media_type="application/octet-stream", headers=headers
     )
 
 

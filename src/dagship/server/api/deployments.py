@@ -9,7 +9,14 @@ from dagship.core.schemas import DeploymentCreate, DeploymentOut, DeploymentUpda
 from dagship.server import views
 from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
 from dagship.server.db.models import Deployment
-from dagship.server.deps import Admin, SecretsDep, SessionDep, Viewer, WriteSessionDep
+from dagship.server.deps import (
+    Admin,
+    SecretsDep,
+    SessionDep,
+    VerifiedTokensDep,
+    Viewer,
+    WriteSessionDep,
+)
 from dagship.server.services import access, agents, airflow_access, deployments
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -87,9 +94,12 @@ def update_deployment(
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_deployment(name: str, session: WriteSessionDep, _token: Admin) -> Response:
+def delete_deployment(
+    name: str, session: WriteSessionDep, _token: Admin, verified: VerifiedTokensDep
+) -> Response:
     deployments.delete_deployment(session, name)
     session.commit()
+    verified.forget_all()  # its tokens were revoked
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -222,7 +221,7 @@ async def _current(
     deadline = time.monotonic() + wait
     # Taken before the read, so a change committed after the read always wakes the wait.
     seen = events.generation(tree.deployment)
-    current = await run_in_threadpool(_current_tree, database, tree, if_none_match)
+    current = await _read_or_recall(database, events, tree, if_none_match, wait, seen)
     while current.matches(if_none_match) and not events.stopping:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -234,7 +233,37 @@ async def _current(
         # Every request this change woke shares one read, begun after the change was seen.
         key = (tree.deployment, tree.kind, seen)
         current = await events.shared(key, lambda: _read_after_wake(database, tree))
+        events.remember(tree.deployment, tree.kind, seen, replace(current, body=None))
     return current.response(if_none_match)
+
+
+async def _read_or_recall(
+    database: Database,
+    events: EventsDep,
+    tree: Tree,
+    if_none_match: str | None,
+    wait: float,
+    seen: int,
+) -> Current:
+    """The tree's current version, read at generation ``seen`` or after.
+
+    A held poll renewed with the version it has (every bundle, every LISTEN_SECONDS) is
+    answered from the version last read at this generation, without the database: if that
+    version is its own, it waits, and any change since wakes it to read. Polls that find
+    nothing to recall share one read, as woken ones do. A request that does not wait, or
+    whose version is not the one recalled, reads the database itself."""
+    if wait > 0:
+        known = events.recall(tree.deployment, tree.kind, seen)
+        if known is not None and known.matches(if_none_match):
+            return known
+        if known is None:
+            key = (tree.deployment, tree.kind, seen)
+            current = await events.shared(key, lambda: _read_after_wake(database, tree))
+            events.remember(tree.deployment, tree.kind, seen, replace(current, body=None))
+            return current
+    current = await run_in_threadpool(_current_tree, database, tree, if_none_match)
+    events.remember(tree.deployment, tree.kind, seen, replace(current, body=None))
+    return current
 
 
 @dataclass(frozen=True)
@@ -293,7 +322,7 @@ def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> 
         if found.matches(if_none_match):
             return found
         body = manifests.manifest_body(session, version, tree.token)
-    return dataclasses.replace(found, body=body)
+    return replace(found, body=body)
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

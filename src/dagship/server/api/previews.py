@@ -15,7 +15,14 @@ from dagship.core.schemas import (
 from dagship.core.vocabulary import ErrorCode
 from dagship.server import views
 from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
-from dagship.server.deps import CurrentToken, SessionDep, SettingsDep, Viewer, WriteSessionDep
+from dagship.server.deps import (
+    CurrentToken,
+    SessionDep,
+    SettingsDep,
+    VerifiedTokensDep,
+    Viewer,
+    WriteSessionDep,
+)
 from dagship.server.errors import Invalid
 from dagship.server.services import previews
 
@@ -68,16 +75,23 @@ def create_preview(
 
 
 @router.delete("/{name}")
-def delete_preview(name: str, session: WriteSessionDep, token: CurrentToken) -> PreviewDeleted:
+def delete_preview(
+    name: str, session: WriteSessionDep, token: CurrentToken, verified: VerifiedTokensDep
+) -> PreviewDeleted:
     preview = previews.delete_preview(session, token, name)
     out = PreviewDeleted(deleted=True, name=name, branch=preview.deployment.preview_branch)
     session.commit()
+    verified.forget_all()  # its tokens were revoked
     return out
 
 
 @router.post("/cleanup")
 def cleanup(
-    body: CleanupRequest, session: WriteSessionDep, token: CurrentToken, settings: SettingsDep
+    body: CleanupRequest,
+    session: WriteSessionDep,
+    token: CurrentToken,
+    settings: SettingsDep,
+    verified: VerifiedTokensDep,
 ) -> CleanupOut:
     idle = body.idle_seconds or settings.preview_idle_timeout
     if idle is None:
@@ -88,6 +102,8 @@ def cleanup(
         )
     deleted = [_out(p) for p in previews.cleanup(session, token, idle)]
     session.commit()
+    if deleted:
+        verified.forget_all()  # their tokens were revoked
     return CleanupOut(idle_seconds=idle, deleted=deleted)
 
 

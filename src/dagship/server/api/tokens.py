@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from dagship.core.schemas import TokenCreate, TokenCreated, TokenOut
 from dagship.server import views
 from dagship.server.api.paging import DEFAULT_LIMIT, LINKED, After, Limit, page
-from dagship.server.deps import Admin, SessionDep, WriteSessionDep
+from dagship.server.deps import Admin, SessionDep, VerifiedTokensDep, WriteSessionDep
 from dagship.server.services import tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -43,7 +43,12 @@ def list_tokens(
 
 
 @router.delete("/{token_id}")
-def revoke_token(token_id: str, session: WriteSessionDep, token: Admin) -> TokenOut:
+def revoke_token(
+    token_id: str, session: WriteSessionDep, token: Admin, verified: VerifiedTokensDep
+) -> TokenOut:
     out = views.token_out(tokens.revoke_token(session, token_id, token))
     session.commit()
+    # The next request with the token is refused, in this process; the others hear of it
+    # through their watcher (services/verified_tokens.py).
+    verified.forget_all()
     return out

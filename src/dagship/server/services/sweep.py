@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dagship.server.db.engine import Database
 from dagship.server.services.previews import delete_idle
+from dagship.server.services.verified_tokens import VerifiedTokens
 from dagship.server.settings import Settings
 
 # Uvicorn's logger: the one `dagship server` prints at INFO, so operators see each deletion.
@@ -20,9 +21,10 @@ log = logging.getLogger("uvicorn.error")
 SWEEP_LOCK = 0x64616773
 
 
-async def sweep_previews(settings: Settings, database: Database) -> None:
-    """Every sweep interval, delete previews idle longer than the idle timeout; runs until
-    cancelled. With the timeout off it returns at once."""
+async def sweep_previews(settings: Settings, database: Database, verified: VerifiedTokens) -> None:
+    """Every sweep interval, delete previews idle longer than the idle timeout (their tokens
+    are revoked: ``verified`` forgets what it knew); runs until cancelled. With the timeout
+    off it returns at once."""
     idle = settings.preview_idle_timeout
     if idle is None:
         return
@@ -35,6 +37,8 @@ async def sweep_previews(settings: Settings, database: Database) -> None:
             # A database hiccup must not stop future sweeps; the next one retries.
             log.exception("preview clean-up failed; retrying at the next sweep")
             continue
+        if names:
+            verified.forget_all()
         for name in names:
             log.info("deleted preview %s: idle for more than %g seconds", name, idle)
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dagship.core.vocabulary import ErrorCode, Role
+from dagship.server.db import changes
 from dagship.server.db.models import Deployment, Token, utcnow
 from dagship.server.errors import Forbidden, Invalid, NotFound, Unauthorized
 from dagship.server.services import access
@@ -160,6 +161,7 @@ def revoke_token(session: Session, token_id: str, actor: AuthToken) -> Token:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
+        changes.announce_revocation(session)
     return token
 
 
