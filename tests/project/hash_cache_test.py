@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dagship.core.manifest import Manifest
 from dagship.project.hash_cache import HashCache, stat_key
 from dagship.project.scan import scan_project
 from tests.helpers import make_project, sha256, write
@@ -89,3 +90,57 @@ def test_a_scan_drops_the_entries_of_removed_files(tmp_path: Path) -> None:
     (root / "dags" / "gone.py").unlink()
     scan_project(root)
     assert "dags/gone.py" not in json.loads(HashCache(real).path.read_text())["files"]
+
+
+BOGUS = "sha256-" + "e" * 64
+
+
+def _record_all(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    """Scan with every file settled (recorded), then put a wrong DAG bundle version in place of
+    the recorded one: a scan that reuses the recorded version shows it."""
+    monkeypatch.setattr("dagship.project.hash_cache._SETTLE_NS", -1)
+    scan_project(root)
+    path = HashCache(os.path.realpath(root)).path
+    body = json.loads(path.read_text())
+    body["versions"]["dags"] = BOGUS
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_an_unchanged_project_keeps_the_recorded_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project(tmp_path / "p")
+    first = scan_project(root)
+    assert first.dags.version == Manifest.build(first.dags.manifest.entries).version
+    _record_all(monkeypatch, root)
+    again = scan_project(root)
+    # Not hashed again: the recorded version (here a wrong one) is taken as it is.
+    assert again.dags.version == BOGUS
+    assert again.dags.manifest.entries == first.dags.manifest.entries
+    assert again.project.version == first.project.version
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "chmod", "unsettled"])
+def test_any_change_to_the_files_computes_the_versions_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    root = make_project(tmp_path / "p")
+    write(root, "dags/extra.py", "# one more\n")
+    _record_all(monkeypatch, root)
+    if change == "edit":
+        write(root, "dags/dag_0.py", "# edited\n")
+    elif change == "add":
+        write(root, "dags/new.py", "# new\n")
+    elif change == "remove":
+        (root / "dags" / "extra.py").unlink()
+    elif change == "chmod":
+        (root / "dags" / "extra.py").chmod(0o755)
+    else:
+        # A file that changed too recently to be recorded: the versions are not kept either.
+        monkeypatch.setattr("dagship.project.hash_cache._SETTLE_NS", HOUR_NS)
+        write(root, "dags/dag_0.py", "# edited just now\n")
+        scan_project(root)
+    scanned = scan_project(root)
+    assert scanned.dags.version != BOGUS
+    assert scanned.dags.version == Manifest.build(scanned.dags.manifest.entries).version

@@ -9,6 +9,7 @@ recompute it instead of trusting the client.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import re
@@ -64,6 +65,15 @@ class Manifest:
     """A validated, path-sorted list of entries."""
 
     entries: tuple[ManifestEntry, ...] = field(default_factory=tuple)
+    # The version, when it was computed from these same entries before (``known``).
+    known_version: str | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def known(cls, entries: Iterable[ManifestEntry], version: str) -> Manifest:
+        """The manifest of ``entries`` that ``build`` accepted before, with the ``version``
+        computed then: neither checked nor hashed again (the scan's hash cache, for a tree
+        whose every file is as it was)."""
+        return cls(tuple(sorted(entries, key=lambda e: e.path)), version)
 
     @classmethod
     def build(cls, entries: Iterable[ManifestEntry], *, portable: bool = True) -> Manifest:
@@ -96,8 +106,10 @@ class Manifest:
             self.to_dicts(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
+        if self.known_version is not None:
+            return self.known_version
         return VERSION_PREFIX + hashlib.sha256(self.canonical_bytes()).hexdigest()
 
     @property

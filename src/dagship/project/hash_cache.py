@@ -7,6 +7,11 @@ file rewritten with its old size and modification time restored is still read. A
 the last seconds before a scan is not recorded, since a second change in the same clock tick
 would leave its times as they were. One JSON file per project folder under
 ``$DAGSHIP_CACHE_DIR/hashes/``; a missing or unreadable one only means every file is read.
+
+The versions of the scan's manifests are recorded beside the files: when every file of a scan
+is taken from the cache and no recorded file is gone, the manifests are those of the recorded
+scan, so their versions are too (an unchanged deploy checks and hashes 10,000 entries once, not
+on every scan).
 """
 
 from __future__ import annotations
@@ -38,19 +43,23 @@ class HashCache:
         self.path = cache_dir() / "hashes" / f"{name}.json"
         self.root = root_real
         self._started_ns = time.time_ns() if now_ns is None else now_ns
-        self._old = self._load()
+        self._old, self._old_versions = self._load()
         self._new: dict[str, list[object]] = {}
+        self._hits = 0
 
-    def _load(self) -> dict[str, list[object]]:
+    def _load(self) -> tuple[dict[str, list[object]], dict[str, str]]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {}
+            return {}, {}
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            return {}
+            return {}, {}
         if data.get("root") != self.root or not isinstance(data.get("files"), dict):
-            return {}
-        return data["files"]
+            return {}, {}
+        versions = data.get("versions")
+        if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
+            versions = {}
+        return data["files"], versions
 
     def get(self, rel: str, key: Key) -> str | None:
         """The recorded hash of ``rel`` if its stat key is unchanged."""
@@ -59,8 +68,16 @@ class HashCache:
             digest = entry[1]
             if isinstance(digest, str) and len(digest) == 64:
                 self._new[rel] = entry
+                self._hits += 1
                 return digest
         return None
+
+    def versions(self, files: int) -> dict[str, str]:
+        """The manifests' versions recorded with the last scan, if this scan of ``files``
+        files took every one from the cache and found every recorded file (else none)."""
+        if files == self._hits == len(self._old):
+            return dict(self._old_versions)
+        return {}
 
     def put(self, rel: str, key: Key, digest: str) -> None:
         """Record ``digest`` for ``rel``, unless the file changed too recently to trust it."""
@@ -68,11 +85,13 @@ class HashCache:
         if self._started_ns - max(mtime_ns, ctime_ns) > _SETTLE_NS:
             self._new[rel] = [list(key), digest]
 
-    def save(self) -> None:
-        """Write the entries of this scan (files gone since are dropped); best effort."""
-        if self._new == self._old:
+    def save(self, versions: dict[str, str] | None = None) -> None:
+        """Write the entries of this scan (files gone since are dropped) and the ``versions`` of
+        its manifests, computed from exactly these files; best effort."""
+        versions = versions or {}
+        if self._new == self._old and versions == self._old_versions:
             return
-        body = {"format": _FORMAT, "root": self.root, "files": self._new}
+        body = {"format": _FORMAT, "root": self.root, "files": self._new, "versions": versions}
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps(body, separators=(",", ":")))

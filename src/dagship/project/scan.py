@@ -80,20 +80,26 @@ def scan_project(path: str | os.PathLike[str]) -> ScannedProject:
     root_real = os.path.realpath(root)
     found: list[_File] = []
     _walk(root_real, str(root), root_real, "", root_rules(root), frozenset({root_real}), found)
-    hashes = _hash_all(found, HashCache(root_real))
+    cache = HashCache(root_real)
+    hashes = _hash_all(found, cache)
+    known = cache.versions(len(found))
     dags: list[tuple[_File, str, int]] = []
     project: list[tuple[_File, str, int]] = []
     for item, (digest, size) in zip(found, hashes, strict=True):
         target = dags if item.rel.startswith(_DAGS_PREFIX) else project
         target.append((item, digest, size))
-    return ScannedProject(
+    scanned = ScannedProject(
         root=root,
-        dags=_tree(dags, strip=len(_DAGS_PREFIX)),
-        project=_tree(project, strip=0),
+        dags=_tree(dags, len(_DAGS_PREFIX), known.get("dags")),
+        project=_tree(project, 0, known.get("project")),
     )
+    cache.save({"dags": scanned.dags.version, "project": scanned.project.version})
+    return scanned
 
 
-def _tree(items: Iterable[tuple[_File, str, int]], strip: int) -> ScannedTree:
+def _tree(items: Iterable[tuple[_File, str, int]], strip: int, known: str | None) -> ScannedTree:
+    """The tree of ``items``; ``known``: its version, recorded by the hash cache when every file
+    is as it was (the manifest was checked when that version was recorded)."""
     entries = []
     files: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -102,6 +108,8 @@ def _tree(items: Iterable[tuple[_File, str, int]], strip: int) -> ScannedTree:
         if digest not in files:
             files[digest] = item.path
             names[digest] = item.rel
+    if known is not None:
+        return ScannedTree(Manifest.known(entries, known), files, names)
     try:
         manifest = Manifest.build(entries)
     except ManifestError as exc:
@@ -204,7 +212,6 @@ def _hash_all(files: list[_File], cache: HashCache) -> list[tuple[str, int]]:
             hashes.append((digest, size))
         else:
             hashes.append((digest, item.size))
-    cache.save()
     return hashes
 
 
