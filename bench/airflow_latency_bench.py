@@ -42,6 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -301,21 +302,16 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
             log(f"dagship: first deploy {wall:.1f}s, all {project.count} DAGs {took:.1f}s later")
 
             def deploy(dag_id: str, rev: int) -> float:
-                wall, out = bench.cli(
-                    "deploy",
-                    str(project.root),
-                    "-d",
-                    DEPLOYMENT,
-                    "--dags",
-                    "--no-parse",
-                    "--wait",
-                    "--json",
-                )
+                command = ["deploy", str(project.root), "-d", DEPLOYMENT, "--dags", "--no-parse"]
+                began = time.time()
+                wall, out = bench.cli(*command, "--wait", "--json", trace=args.trace)
                 result = json.loads(out)
                 # Airflow must already show the new content at the deploy's version.
                 if not af.rest.parsed(dag_id, rev, result["dags_version"]):
                     raise SystemExit(f"deploy --wait exited before {dag_id} rev {rev} was parsed")
                 log(f"  {dag_id} rev {rev}: {wall:.2f}s (wait {result['wait']['elapsed_seconds']})")
+                if args.trace:
+                    trace_run(args.trace, af, dag_id, result["dags_version"], began, wall)
                 time.sleep(args.pause)
                 return wall
 
@@ -331,6 +327,78 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
     finally:
         bench.stop()
     return [Figures("dagship", "edit", edits), Figures("dagship", "add", adds)]
+
+
+# What the DAG bundle and Airflow's DAG processor log about a version, in the order they happen.
+BUNDLE_STEPS = (
+    ("ready", "is ready to switch to"),
+    ("switched", "switched to version"),
+    ("listed", "Found "),
+)
+
+
+def trace_run(
+    trace: Path, af: Airflow, dag_id: str, version: str, began: float, wall: float
+) -> None:
+    """Split one traced run into its steps, from the CLI's own trace (bench/cli_trace.py),
+    Airflow's log (the bundle's tree ready and switched, the files listed again) and the DAG's
+    ``last_parsed_time``; log them and append them to ``trace`` as a ``run`` line."""
+    ended = began + wall
+    events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    mine = [e for e in events if e["event"] != "run" and began <= e["t"] <= ended]
+    requests = [e for e in mine if e["event"] == "request"]
+    commit = next(e for e in requests if e["method"] == "POST" and e["path"].endswith("/deploys"))
+    polls = [e for e in requests if e["path"].endswith("/airflow")]
+    marks: dict[str, float] = {
+        "python": next(e["t"] for e in mine if e["event"] == "python"),
+        "first request": requests[0]["start"],
+        "committed": commit["t"],
+    }
+    marks.update(airflow_marks(af.log, version, commit["t"]))
+    dag = af.rest.dag(dag_id) or {}
+    parsed = _epoch(dag.get("last_parsed_time"))
+    if parsed is not None:
+        marks["parsed"] = parsed
+    marks["last poll"] = polls[-1]["t"]
+    marks["done"] = next(e["t"] for e in mine if e["event"] == "done")
+    marks["exit"] = ended
+    steps = {name: round(at - began, 3) for name, at in marks.items()}
+    polls_info = {"polls": len(polls), "requests": len(requests)}
+    with trace.open("a") as file:
+        file.write(json.dumps({"event": "run", "dag_id": dag_id, "steps": steps, **polls_info}))
+        file.write("\n")
+    log("    " + ", ".join(f"{name} {at:.2f}" for name, at in steps.items()) + f", {polls_info}")
+
+
+def airflow_marks(path: Path, version: str, since: float) -> dict[str, float]:
+    """When the bundle had ``version``'s tree ready and switched to it, and when Airflow next
+    listed the bundle's files, from Airflow's log (wall clock)."""
+    found: dict[str, float] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        if "dag-processor" not in line:
+            continue
+        for name, text in BUNDLE_STEPS:
+            if name in found or text not in line:
+                continue
+            if name != "listed" and version not in line:
+                continue
+            if name == "listed" and "switched" not in found:
+                continue
+            at = _epoch(line.split("|", 1)[1].split()[0]) if "|" in line else None
+            if at is not None and at >= since - 1:
+                found[name] = at
+    return found
+
+
+def _epoch(stamp: object) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time (Airflow's log and REST API)."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -563,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--results", type=Path, help="write the times to this JSON file")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="run dagship's deploys through bench/cli_trace.py and append each run's steps "
+        "(seconds from the command's start) to this JSON lines file",
+    )
     parser.add_argument(
         "--no-settle",
         action="store_true",
