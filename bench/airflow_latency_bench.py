@@ -156,12 +156,13 @@ def make_project(root: Path, count: int) -> Project:
 # ------------------------------------------------------------------ Airflow
 
 
-def airflow_settings(env: dict[str, str], min_interval: int) -> dict[str, str]:
+def airflow_settings(env: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
     env.update(
         {
             # Benchmark only: the REST API needs no token (nor does the dagship server).
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(min_interval),
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(args.min_interval),
+            "AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE": str(args.safe_mode),
         }
     )
     return env
@@ -285,7 +286,7 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
         token = str(created.get("token") or created.get("secret"))
         home = bench.work / "airflow-home"
         env = runtime.airflow_env(home, port, bench.url, DEPLOYMENT, token)
-        with Airflow(bench.work, "dagship", airflow_settings(env, args.min_interval), port) as af:
+        with Airflow(bench.work, "dagship", airflow_settings(env, args), port) as af:
             wall, _ = bench.cli(
                 "deploy",
                 str(project.root),
@@ -432,7 +433,7 @@ def git_scenarios(work: Path, project: Project, args: argparse.Namespace) -> lis
         [{"name": GIT_BUNDLE, "classpath": GIT_CLASSPATH, "kwargs": bundle}]
     )
     copy = Project(checkout, project.count, dict(project.revs))
-    with Airflow(root, "git", airflow_settings(env, args.min_interval), port) as af:
+    with Airflow(root, "git", airflow_settings(env, args), port) as af:
         took = settle(af, GIT_BUNDLE, project.count, args)
         log(f"git: {project.count} DAGs parsed {took:.1f}s after Airflow was ready")
 
@@ -576,6 +577,7 @@ def write_results(
         "parse_queue": "busy" if args.no_settle or args.min_interval <= BUSY_INTERVAL else "idle",
         "settled": not args.no_settle,
         "git_refresh_interval": args.git_refresh,
+        "dag_discovery_safe_mode": args.safe_mode,
         "minutes": round(total / 60, 1),
         "figures": [
             {
@@ -620,6 +622,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=600,
         help="[dag_processor] min_file_process_interval for dagship and git (seconds)",
+    )
+    parser.add_argument(
+        "--no-discovery-safe-mode",
+        dest="safe_mode",
+        action="store_false",
+        help="[core] dag_discovery_safe_mode False for dagship and git: Airflow lists the "
+        "bundle's files by name after a version change instead of reading each one",
     )
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     parser.add_argument(
