@@ -112,7 +112,7 @@ def _without_httpx_cli() -> None:
     """Keep httpx from importing its own command line client.
 
     ``import httpx`` imports ``httpx._main`` whenever click, Rich and Pygments are installed, as
-    they are beside dagship (uvicorn needs click): about a tenth of a deploy command's start
+    they are beside dagship (uvicorn needs click): about a sixth of an unchanged deploy's CPU time
     goes to loading click, Rich's progress and syntax modules and Pygments' lexers for a client
     dagship never runs. ``None`` in ``sys.modules`` makes that import fail, which httpx expects
     (its ``httpx.main`` then says the CLI is not installed). Only this process is affected.
