@@ -29,6 +29,15 @@ STEPS = {
 }
 
 
+def since_previous(run: dict[str, float], name: str) -> float | None:
+    """Seconds from the latest earlier step the run has (a bundle that switches before its
+    listener had the tree ready logs no "ready") to ``name``; None if the run lacks it."""
+    if name not in run:
+        return None
+    earlier = list(STEPS)[: list(STEPS).index(name)]
+    return run[name] - max((run[step] for step in earlier if step in run), default=0.0)
+
+
 def row(name: str, spans: list[float], what: str) -> str:
     middle, low, high = statistics.median(spans), min(spans), max(spans)
     return f"| {name} | {middle:.2f} s | {low:.2f}-{high:.2f} s | {what} |"
@@ -42,9 +51,8 @@ def main(argv: list[str]) -> int:
         runs = [line["steps"] for line in lines if line["event"] == "run"]
         print(f"\n{path.name}: {len(runs)} runs\n")
         print("| step | median | range | what |\n|---|---|---|---|")
-        names = list(STEPS)
-        for before, name in zip(["start", *names], names, strict=False):
-            spans = [run[name] - run.get(before, 0.0) for run in runs if name in run]
+        for name in STEPS:
+            spans = [span for run in runs if (span := since_previous(run, name)) is not None]
             if spans:
                 print(row(name, spans, STEPS[name]))
         print(row("total", [run["exit"] for run in runs], "the command's start to its exit"))
