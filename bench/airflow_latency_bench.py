@@ -42,6 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -155,12 +156,13 @@ def make_project(root: Path, count: int) -> Project:
 # ------------------------------------------------------------------ Airflow
 
 
-def airflow_settings(env: dict[str, str], min_interval: int) -> dict[str, str]:
+def airflow_settings(env: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
     env.update(
         {
             # Benchmark only: the REST API needs no token (nor does the dagship server).
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(min_interval),
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(args.min_interval),
+            "AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE": str(args.safe_mode),
         }
     )
     return env
@@ -284,7 +286,7 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
         token = str(created.get("token") or created.get("secret"))
         home = bench.work / "airflow-home"
         env = runtime.airflow_env(home, port, bench.url, DEPLOYMENT, token)
-        with Airflow(bench.work, "dagship", airflow_settings(env, args.min_interval), port) as af:
+        with Airflow(bench.work, "dagship", airflow_settings(env, args), port) as af:
             wall, _ = bench.cli(
                 "deploy",
                 str(project.root),
@@ -301,21 +303,16 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
             log(f"dagship: first deploy {wall:.1f}s, all {project.count} DAGs {took:.1f}s later")
 
             def deploy(dag_id: str, rev: int) -> float:
-                wall, out = bench.cli(
-                    "deploy",
-                    str(project.root),
-                    "-d",
-                    DEPLOYMENT,
-                    "--dags",
-                    "--no-parse",
-                    "--wait",
-                    "--json",
-                )
+                command = ["deploy", str(project.root), "-d", DEPLOYMENT, "--dags", "--no-parse"]
+                began = time.time()
+                wall, out = bench.cli(*command, "--wait", "--json", trace=args.trace)
                 result = json.loads(out)
                 # Airflow must already show the new content at the deploy's version.
                 if not af.rest.parsed(dag_id, rev, result["dags_version"]):
                     raise SystemExit(f"deploy --wait exited before {dag_id} rev {rev} was parsed")
                 log(f"  {dag_id} rev {rev}: {wall:.2f}s (wait {result['wait']['elapsed_seconds']})")
+                if args.trace:
+                    trace_run(args.trace, af, dag_id, result["dags_version"], began, wall)
                 time.sleep(args.pause)
                 return wall
 
@@ -331,6 +328,78 @@ def dagship_scenarios(work: Path, project: Project, args: argparse.Namespace) ->
     finally:
         bench.stop()
     return [Figures("dagship", "edit", edits), Figures("dagship", "add", adds)]
+
+
+# What the DAG bundle and Airflow's DAG processor log about a version, in the order they happen.
+BUNDLE_STEPS = (
+    ("ready", "is ready to switch to"),
+    ("switched", "switched to version"),
+    ("listed", "Found "),
+)
+
+
+def trace_run(
+    trace: Path, af: Airflow, dag_id: str, version: str, began: float, wall: float
+) -> None:
+    """Split one traced run into its steps, from the CLI's own trace (bench/cli_trace.py),
+    Airflow's log (the bundle's tree ready and switched, the files listed again) and the DAG's
+    ``last_parsed_time``; log them and append them to ``trace`` as a ``run`` line."""
+    ended = began + wall
+    events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    mine = [e for e in events if e["event"] != "run" and began <= e["t"] <= ended]
+    requests = [e for e in mine if e["event"] == "request"]
+    commit = next(e for e in requests if e["method"] == "POST" and e["path"].endswith("/deploys"))
+    polls = [e for e in requests if e["path"].endswith("/airflow")]
+    marks: dict[str, float] = {
+        "python": next(e["t"] for e in mine if e["event"] == "python"),
+        "first request": requests[0]["start"],
+        "committed": commit["t"],
+    }
+    marks.update(airflow_marks(af.log, version, commit["t"]))
+    dag = af.rest.dag(dag_id) or {}
+    parsed = _epoch(dag.get("last_parsed_time"))
+    if parsed is not None:
+        marks["parsed"] = parsed
+    marks["last poll"] = polls[-1]["t"]
+    marks["done"] = next(e["t"] for e in mine if e["event"] == "done")
+    marks["exit"] = ended
+    steps = {name: round(at - began, 3) for name, at in marks.items()}
+    polls_info = {"polls": len(polls), "requests": len(requests)}
+    with trace.open("a") as file:
+        file.write(json.dumps({"event": "run", "dag_id": dag_id, "steps": steps, **polls_info}))
+        file.write("\n")
+    log("    " + ", ".join(f"{name} {at:.2f}" for name, at in steps.items()) + f", {polls_info}")
+
+
+def airflow_marks(path: Path, version: str, since: float) -> dict[str, float]:
+    """When the bundle had ``version``'s tree ready and switched to it, and when Airflow next
+    listed the bundle's files, from Airflow's log (wall clock)."""
+    found: dict[str, float] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        if "dag-processor" not in line:
+            continue
+        for name, text in BUNDLE_STEPS:
+            if name in found or text not in line:
+                continue
+            if name != "listed" and version not in line:
+                continue
+            if name == "listed" and "switched" not in found:
+                continue
+            at = _epoch(line.split("|", 1)[1].split()[0]) if "|" in line else None
+            if at is not None and at >= since - 1:
+                found[name] = at
+    return found
+
+
+def _epoch(stamp: object) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time (Airflow's log and REST API)."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -364,7 +433,7 @@ def git_scenarios(work: Path, project: Project, args: argparse.Namespace) -> lis
         [{"name": GIT_BUNDLE, "classpath": GIT_CLASSPATH, "kwargs": bundle}]
     )
     copy = Project(checkout, project.count, dict(project.revs))
-    with Airflow(root, "git", airflow_settings(env, args.min_interval), port) as af:
+    with Airflow(root, "git", airflow_settings(env, args), port) as af:
         took = settle(af, GIT_BUNDLE, project.count, args)
         log(f"git: {project.count} DAGs parsed {took:.1f}s after Airflow was ready")
 
@@ -508,6 +577,7 @@ def write_results(
         "parse_queue": "busy" if args.no_settle or args.min_interval <= BUSY_INTERVAL else "idle",
         "settled": not args.no_settle,
         "git_refresh_interval": args.git_refresh,
+        "dag_discovery_safe_mode": args.safe_mode,
         "minutes": round(total / 60, 1),
         "figures": [
             {
@@ -553,6 +623,13 @@ def main(argv: list[str] | None = None) -> int:
         default=600,
         help="[dag_processor] min_file_process_interval for dagship and git (seconds)",
     )
+    parser.add_argument(
+        "--no-discovery-safe-mode",
+        dest="safe_mode",
+        action="store_false",
+        help="[core] dag_discovery_safe_mode False for dagship and git: Airflow lists the "
+        "bundle's files by name after a version change instead of reading each one",
+    )
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     parser.add_argument(
         "--baseline-timeout",
@@ -563,6 +640,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--results", type=Path, help="write the times to this JSON file")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="run dagship's deploys through bench/cli_trace.py and append each run's steps "
+        "(seconds from the command's start) to this JSON lines file",
+    )
     parser.add_argument(
         "--no-settle",
         action="store_true",

@@ -300,10 +300,17 @@ class Bench:
             except subprocess.TimeoutExpired:
                 self.server.kill()
 
-    def cli(self, *args: str) -> tuple[float, str]:
+    def cli(self, *args: str, trace: Path | None = None) -> tuple[float, str]:
+        """Run the CLI; with ``trace``, through bench/cli_trace.py, which writes its steps
+        there (a few milliseconds more at the start: the script is not a console script)."""
+        command = [sys.executable, str(Path(__file__).with_name("cli_trace.py")), str(trace)]
         start = time.perf_counter()
         done = subprocess.run(
-            [*dagship_command(), *args], env=self.env, capture_output=True, text=True, check=False
+            [*(command if trace else dagship_command()), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - start
         if done.returncode != 0:

@@ -20,7 +20,7 @@ from pathlib import Path
 import dagship
 from dagship.cli import help_cache
 from dagship.cli.main import COMMANDS
-from tests.helpers import Cli, clean_env
+from tests.helpers import Cli, clean_env, unique
 
 # Runs `main(argv)` in a fresh interpreter and prints which modules it imported, on its last line.
 PROBE = """
@@ -71,6 +71,18 @@ def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
         "dagship.cli.deploys",  # deploy shows the checks' summary the way `deploys` does
     }
     assert not others & modules, sorted(others & modules)
+
+
+def test_a_command_that_calls_the_server_leaves_httpx_own_cli_unloaded(
+    cli: Cli, project: Path
+) -> None:
+    # httpx imports its command line client (click, Rich's syntax, Pygments) unless told not to.
+    name = unique()
+    cli("deployment", "create", name).ok()
+    modules = _imported("deploy", str(project), "-d", name, "--no-parse", env=cli.env())
+    assert {"httpx", "dagship.client.api"} <= modules
+    cli_only = {"click", "pygments", "rich.syntax"}
+    assert not cli_only & modules, sorted(cli_only & modules)
 
 
 def test_top_level_help_lists_every_command() -> None:

@@ -110,19 +110,18 @@ def deploy_command(
         return
     name = target.deployment if target is not None else deployment
     assert name is not None
-    from dagship.flows.deploy import Allow, deploy
     from dagship.flows.promote import protected_source
 
     started = waiting.now()
-    check = checker(path, CheckPlan(parse=parse, pytest=pytest, local=local), json)
-    allow = Allow(empty=allow_empty, removals=allow_removals)
+    plan = CheckPlan(parse=parse, pytest=pytest, local=local)
+    run = deployer(path, plan, allow_empty, allow_removals, json)
     conclude = concluder(wait, timeout, json, started, rollback_on_failure)
     with client(url, token) as api, UploadBar(enabled=not json) as bar:
         # A branch mapped to a promote-only deployment deploys to its source, then promotes.
         source = protected_source(api, name) if target is not None else None
         to = source or name
         with blocked_report(to, json), refused_report(to, json):
-            result = deploy(api, path, to, mode, expect_seq, description, bar, None, check, allow)
+            result = run(api, path, to, mode, expect_seq, description, bar)
         if source is not None and target is not None:
             from dagship.cli.protected import promote_deployed
 
@@ -132,6 +131,21 @@ def deploy_command(
         conclude(
             api, document, result.deploy, lambda: render(result, target), made=not result.unchanged
         )
+
+
+def deployer(
+    path: Path, plan: CheckPlan, allow_empty: bool, allow_removals: bool, json: bool
+) -> Callable[..., DeployResult]:
+    """``flows.deploy.deploy`` with the command's checks and guard-rail options bound."""
+    from dagship.flows.deploy import Allow, deploy
+
+    return functools.partial(
+        deploy,
+        check=checker(path, plan, json),
+        allow=Allow(empty=allow_empty, removals=allow_removals),
+        # Only a check that runs is worth asking the server first whether it takes the deploy.
+        check_takes_time=plan.runs_anything,
+    )
 
 
 def concluder(

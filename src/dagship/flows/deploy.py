@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dagship.client.api import ApiClient
 from dagship.client.errors import DeployError
@@ -21,6 +23,7 @@ from dagship.project.scan import DAGS_FOLDER, ScannedProject, ScannedTree, scan_
 # Called with the kind of deploy once it is known and before anything is uploaded; returns
 # the checks to record on the deploy (e.g. {"parse": "passed"}) or raises to block it.
 CheckDeploy = Callable[[Kind], Mapping[str, str]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,27 +91,34 @@ def deploy(
     env: Mapping[str, str] | None = None,
     check: CheckDeploy | None = None,
     allow: Allow | None = None,
+    *,
+    check_takes_time: bool = True,
 ) -> DeployResult:
     """Deploy the project folder at ``path`` to ``deployment``, uploading only new content.
 
     ``check`` runs once dagship knows what the deploy changes and before any upload: an
-    exception from it blocks the deploy with nothing uploaded and no deploy made. ``allow``
-    lets through what the server's guard rails refuse otherwise.
+    exception from it blocks the deploy with nothing uploaded and no deploy made. When it
+    ``check_takes_time``, the server is asked first whether it would take the deploy, so that a
+    refused one (role, binding) fails at once rather than after the check; a check that only
+    records what was skipped needs no such round trip. ``allow`` lets through what the
+    server's guard rails refuse otherwise.
     """
     env = os.environ if env is None else env
     allow = allow or Allow()
     check_dags_folder(path, mode)
+    # The deployment is asked for while the project is scanned: neither needs the other, and
+    # on a busy machine a round trip to the server takes as long as scanning a large project.
+    asked = _started(lambda: client.get_deployment(deployment))
     scanned = scan_project(path)
-    target = client.get_deployment(deployment)
+    target = asked.result()
     kind = _kind(target, scanned, mode, expect_seq)
     if kind is None:
         assert target.current is not None
         return DeployResult(deploy=target.current, unchanged=True)
     checks = None
     if check is not None:
-        # Ask first whether the server would take this deploy, so a refused one (role,
-        # binding) fails at once rather than after a check that may take a while.
-        client.missing_blobs([], deployment, kind)
+        if check_takes_time:
+            client.missing_blobs([], deployment, kind)
         checks = Checks.model_validate(dict(check(kind)))
     stats = upload_missing(
         client, _trees(scanned, kind), on_progress, deployment=deployment, kind=kind
@@ -119,6 +129,21 @@ def deploy(
     )
     created = client.create_deploy(deployment, request)
     return DeployResult(created, False, stats.files, stats.bytes)
+
+
+def _started(call: Callable[[], T]) -> Future[T]:
+    """``call()`` running on a daemon thread, which does not hold up the process's exit when
+    the caller fails first (a scan error while the server is slow to answer)."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="dagship-deploy-ask", daemon=True).start()
+    return future
 
 
 def check_dags_folder(path: str | os.PathLike[str], mode: Mode) -> None:

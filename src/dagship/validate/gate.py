@@ -42,6 +42,11 @@ class CheckPlan:
         """Whether the deploy is parsed: every deploy, of any kind, unless --no-parse."""
         return self.parse is not False
 
+    @property
+    def runs_anything(self) -> bool:
+        """Whether a check runs at all (else ``run_checks`` only records them as skipped)."""
+        return self.parses or self.pytest
+
 
 class DeployBlocked(ValidateError):
     """A check failed or could not run, so the deploy was not made (nothing was uploaded).
@@ -71,7 +76,7 @@ def run_checks(
     record (``{"parse": "passed", "pytest": "not-run"}``), or raise DeployBlocked."""
     checks = {"parse": SKIPPED if plan.parse is False else NOT_RUN, "pytest": NOT_RUN}
     parse = plan.parses
-    if not (parse or plan.pytest):
+    if not plan.runs_anything:
         return checks
     progress = on_progress or (lambda message: None)
     environment = _environment(project, kind, plan, checks, progress)

@@ -30,6 +30,7 @@ import logging
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,8 @@ _BUILDS_DAG = re.compile(rb"(?<![\w])dag\s*\(|@dag\b")
 # A file that seems to build a DAG but shows none is given this many times the settle time
 # before it counts as a DAG factory that defines none (a busy Airflow parses slowly).
 DEFINES_SETTLE_FACTOR = 12
+# Threads asking Airflow for the import errors while the same answer lists the DAGs.
+_READ_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ class AirflowFollower:
         # (path, sha256) -> the modules that file content imports.
         self._imports: LRUCache[tuple[str, str], frozenset[str]] = LRUCache(_REMEMBERED_FILES)
         self._lock = threading.Lock()
+        # Reads one answer needs from Airflow at once (see _read_version).
+        self.pool = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="airflow-read")
 
     def client(self, url: str, auth: AirflowAuth) -> AirflowClient:
         key = (url, auth)
@@ -222,6 +227,7 @@ class AirflowFollower:
                 self._file_dags[(bundle, path, digest)] = tuple(sorted(dags.get(path, ())))
 
     def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
         for client in self._clients.values():
             client.close()
 
@@ -367,7 +373,7 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
     """Ask Airflow where the deploy is, then answer: picked up, parsed, failed..."""
     client = follower.client(plan.target.url or "", plan.target.auth)
     tracking = follower.tracking(plan.deploy_id)
-    seen = _read_version(client, plan)
+    seen = _read_version(client, plan, follower.pool)
     picked_up_at = _note_pick_up(tracking, seen)
     pending = seen.pending
     if picked_up_at is not None and pending:
@@ -390,11 +396,20 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
     )
 
 
-def _read_version(client: AirflowClient, plan: _Plan) -> _Seen:
-    """The DAGs parsed at the version, the import errors of its files, what is pending."""
-    at_version = client.dags(plan.bundle_name, plan.version)
+def _read_version(client: AirflowClient, plan: _Plan, pool: ThreadPoolExecutor) -> _Seen:
+    """The DAGs parsed at the version, the import errors of its files, what is pending.
+
+    The two lists are asked for at once: ``deploy --wait`` polls this, and its last answer,
+    the one that sees the parse, comes one Airflow round trip sooner.
+    """
+    asked = pool.submit(client.import_errors, plan.bundle_name)
+    try:
+        at_version = client.dags(plan.bundle_name, plan.version)
+    finally:
+        # Its AirflowError, if any, is raised here when the DAGs' was not.
+        items = asked.result()
     parsed_files = {str(dag.get("relative_fileloc")) for dag in at_version}
-    errors = _version_errors(client.import_errors(plan.bundle_name), plan)
+    errors = _version_errors(items, plan)
     awaited = set(plan.awaited)
     failed_files = {error["filename"] for error in errors if error["filename"] in awaited}
     pending = sorted(awaited - parsed_files - failed_files)
