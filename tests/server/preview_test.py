@@ -163,24 +163,25 @@ def test_long_branch_names_stay_unique_and_valid(api: Api) -> None:
 def test_idle_previews_are_deleted_by_the_server(make_server: ServerFactory, backend: str) -> None:
     srv = make_server(
         backend,
-        env={"DAGSHIP_PREVIEW_IDLE_TIMEOUT": "2s", "DAGSHIP_PREVIEW_SWEEP_INTERVAL": "0.2"},
+        env={"DAGSHIP_PREVIEW_IDLE_TIMEOUT": "5s", "DAGSHIP_PREVIEW_SWEEP_INTERVAL": "0.2"},
     )
     api = srv.api()
     dev, _ = source(api)
     r = create(api, dev, "feature/idle")
     assert r.status_code == 201, r.text
     name = r.json()["preview"]["name"]
-    # Activity keeps it: a deploy every half second for three seconds.
-    for i in range(6):
-        time.sleep(0.5)
+    # Activity keeps it: a deploy every second for seven seconds, longer than the idle timeout
+    # (which leaves a busy machine seconds per deploy before the preview counts as idle).
+    for i in range(7):
+        time.sleep(1)
         assert api.deploy_files(name, {"a.py": f"{name} {i}".encode()}).status_code == 201
         assert api.get(f"/deployments/{name}").status_code == 200
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 20
     while api.get(f"/deployments/{name}").status_code != 404:
         assert time.monotonic() < deadline, "the idle preview was not deleted"
         time.sleep(0.1)
     assert api.get("/previews").json() == []
-    assert f"deleted preview {name}: idle for more than 2 seconds" in srv.log()
+    assert f"deleted preview {name}: idle for more than 5 seconds" in srv.log()
     # Regular deployments are never swept, however idle.
     assert api.get(f"/deployments/{dev}").status_code == 200
 
