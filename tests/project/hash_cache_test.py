@@ -144,3 +144,21 @@ def test_any_change_to_the_files_computes_the_versions_again(
     scanned = scan_project(root)
     assert scanned.dags.version != BOGUS
     assert scanned.dags.version == Manifest.build(scanned.dags.manifest.entries).version
+
+
+def test_a_file_too_recent_to_record_then_deleted_leaves_no_recorded_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy that fixes a broken DAG by deleting the file it had just written: the scan
+    before recorded every other file, so the deleted one must not live on in its versions."""
+    root = make_project(tmp_path / "p")
+    monkeypatch.setattr("dagship.project.hash_cache._SETTLE_NS", -1)
+    scan_project(root)
+    monkeypatch.setattr("dagship.project.hash_cache._SETTLE_NS", HOUR_NS)
+    write(root, "dags/broken.py", "# written just now\n")
+    with_it = scan_project(root)
+    (root / "dags" / "broken.py").unlink()
+    without = scan_project(root)
+    assert "broken.py" not in {e.path for e in without.dags.manifest.entries}
+    assert without.dags.version != with_it.dags.version
+    assert without.dags.version == Manifest.build(without.dags.manifest.entries).version

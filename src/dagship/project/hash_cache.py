@@ -46,6 +46,8 @@ class HashCache:
         self._old, self._old_versions = self._load()
         self._new: dict[str, list[object]] = {}
         self._hits = 0
+        # Files of this scan asked for (``get``), recorded or not.
+        self._asked = 0
 
     def _load(self) -> tuple[dict[str, list[object]], dict[str, str]]:
         try:
@@ -63,6 +65,7 @@ class HashCache:
 
     def get(self, rel: str, key: Key) -> str | None:
         """The recorded hash of ``rel`` if its stat key is unchanged."""
+        self._asked += 1
         entry = self._old.get(rel)
         if isinstance(entry, list) and len(entry) == 2 and entry[0] == list(key):
             digest = entry[1]
@@ -87,8 +90,10 @@ class HashCache:
 
     def save(self, versions: dict[str, str] | None = None) -> None:
         """Write the entries of this scan (files gone since are dropped) and the ``versions`` of
-        its manifests, computed from exactly these files; best effort."""
-        versions = versions or {}
+        its manifests; best effort. The versions are kept only when every file asked for was
+        recorded: a file too recent to record is in the versions, and a next scan that finds
+        only the recorded files (that one deleted) must not take them."""
+        versions = versions if versions and len(self._new) == self._asked else {}
         if self._new == self._old and versions == self._old_versions:
             return
         body = {"format": _FORMAT, "root": self.root, "files": self._new, "versions": versions}
