@@ -138,13 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    project = work / "project"
+def write_project_settings(project: Path, local: bool) -> None:
+    """An empty dags/ folder, dagship.yaml naming this Airflow and, unless ``local``, the heavy
+    requirements: what the benchmarks' environment is built from."""
     (project / "dags").mkdir(parents=True)
     airflow = importlib.metadata.version("apache-airflow")
     (project / "dagship.yaml").write_text(f"airflow_version: {airflow}\n")
-    if not args.local:
+    if not local:
         (project / "requirements.txt").write_text("\n".join(HEAVY_REQUIREMENTS) + "\n")
+
+
+def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    project = work / "project"
+    write_project_settings(project, args.local)
 
     started = time.perf_counter()
     environment = ensure_environment(project, local=args.local)

@@ -21,7 +21,6 @@ Run: .venv/bin/python bench/parse_cost_bench.py [--files 500] [--cores 2] [--loc
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import shutil
@@ -118,11 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     project = work / "project"
-    (project / "dags").mkdir(parents=True)
-    airflow = importlib.metadata.version("apache-airflow")
-    (project / "dagship.yaml").write_text(f"airflow_version: {airflow}\n")
-    if not args.local:
-        (project / "requirements.txt").write_text("\n".join(parse_bench.HEAVY_REQUIREMENTS) + "\n")
+    parse_bench.write_project_settings(project, args.local)
     environment = ensure_environment(project, local=args.local)
     heavy = (
         list(parse_bench.HEAVY_REQUIREMENTS)
