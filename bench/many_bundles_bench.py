@@ -6,8 +6,9 @@ project deployed, it starts --bundles separate Python processes (ramped up --ram
 Each runs the DAG bundle's own code path for following a deployment: the bundle's
 ``DeployListener`` (airflow/listener.py) holding a long poll on ``GET .../dags/current``, and
 on news the bundle's materialization steps (airflow/bundle.py ``_install``: missing blobs into
-its ``BlobCache``, the tree built with hard links by ``tree.build``, verified, renamed into place,
-the ``current`` link swapped) into its own folder. They do not import Airflow: a process that
+its ``BlobCache``, those the answer carried inline (``?inline=``) and the others downloaded,
+the tree built with hard links by ``tree.build``, verified, renamed into place, the
+``current`` link swapped) into its own folder. They do not import Airflow: a process that
 imports ``dagship.airflow.bundle`` (and so Airflow) costs the RSS printed as "with Airflow",
 too much for hundreds on one machine; the bundle's Airflow parts (``BaseDagBundle``'s lock
 and its reparse requests) are therefore not exercised here. Each process reports on one
@@ -63,8 +64,11 @@ API_TIMEOUT_SECONDS = 10.0
 
 def follow(url: str, deployment: str, root: Path) -> None:
     """One bundle process: listen, materialize each new version, report it on stdout."""
+    from dagship.airflow.blobcache import BlobCache
     from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
+    from dagship.airflow.tree import ManifestStore
     from dagship.client.api import ApiClient
+    from dagship.core.schemas import MAX_INLINE_BYTES
 
     token = os.environ.get("DAGSHIP_API_TOKEN")
     # The bundle's two clients: the listener's (long timeout) and the one fetching blobs.
@@ -73,11 +77,14 @@ def follow(url: str, deployment: str, root: Path) -> None:
     news = threading.Event()
 
     def fetch(etag: str | None, wait: float) -> Any:
-        body = listen.current_dags(deployment, etag, wait)
+        body = listen.current_dags(deployment, etag, wait, inline=MAX_INLINE_BYTES)
         if body is not None:
             news.set()
         return body
 
+    # Kept for the process's life, as a bundle keeps them: the manifests of the versions it
+    # built stay in memory.
+    cache, manifests = BlobCache(root / "cache"), ManifestStore(root / "manifests")
     listener = DeployListener(fetch, f"bench-{os.getpid()}")
     listener.start(None)
     version: str | None = None
@@ -90,7 +97,7 @@ def follow(url: str, deployment: str, root: Path) -> None:
         if body is None:
             continue
         try:
-            version = materialize(root, api, body)
+            version = materialize(root, api, body, cache, manifests)
         except Exception as exc:  # the bundle keeps its version and retries (RETRY_SECONDS)
             print(f"bundle {os.getpid()}: {exc}; again in {RETRY_SECONDS} s", file=sys.stderr)
             time.sleep(RETRY_SECONDS)
@@ -109,12 +116,11 @@ def heard(listener: Any, version: str | None) -> Any:
     return body
 
 
-def materialize(root: Path, api: Any, body: Any) -> str:
+def materialize(root: Path, api: Any, body: Any, cache: Any, manifests: Any) -> str:
     """What ``DagshipDagBundle._install`` does with a version the listener heard of."""
-    from dagship.airflow.blobcache import BlobCache, BundleError
+    from dagship.airflow.blobcache import BundleError
     from dagship.airflow.tree import (
         BuildPlan,
-        ManifestStore,
         build,
         read_link,
         remove_tree,
@@ -124,14 +130,14 @@ def materialize(root: Path, api: Any, body: Any) -> str:
     )
     from dagship.core.manifest import Manifest
 
-    cache, manifests = BlobCache(root / "cache"), ManifestStore(root / "manifests")
     trees, tmp, link = root / "trees", root / "tmp", root / "current"
     manifest = Manifest.from_dicts((f.model_dump() for f in body.files), portable=False)
     if manifest.version != body.version:
         raise BundleError(f"version {body.version} does not match its files")
     current = read_link(link)
     previous = manifests.load(version_of(current)) if current else None
-    downloaded = cache.fetch(cache.missing(manifest.entries), api.get_blob)
+    inline = [(blob.sha256, blob.content) for blob in body.blobs]
+    downloaded = cache.receive(cache.missing(manifest.entries), inline, api)
     plan = BuildPlan(
         manifest,
         manifest.version,
