@@ -23,7 +23,7 @@ Measured, with 0 held polls as the baseline in the same run:
     bundle process's RSS and USS.
 
 Run: python bench/many_bundles_bench.py [--bundles 200] [--deploys 10] [--idle 20]
-     [--files 20] [--ramp 10] [--database-url postgresql+psycopg://...] [--json]
+     [--files 20] [--ramp 10] [--database-url postgresql+psycopg://...] [--no-inline] [--json]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import httpx
 import psutil
 
 from dagship.airflow.listener import LISTEN_SECONDS
+from dagship.core.schemas import MAX_INLINE_BYTES
 from long_poll_bench import start_server
 
 CPU_TARGET_PERCENT = 5.0
@@ -62,13 +63,13 @@ API_TIMEOUT_SECONDS = 10.0
 # --------------------------------------------------------------------------- one bundle
 
 
-def follow(url: str, deployment: str, root: Path) -> None:
-    """One bundle process: listen, materialize each new version, report it on stdout."""
+def follow(url: str, deployment: str, root: Path, inline: int) -> None:
+    """One bundle process: listen, materialize each new version, report it on stdout; ask for
+    up to ``inline`` bytes of the new files in the answer (``?inline=``)."""
     from dagship.airflow.blobcache import BlobCache
     from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
     from dagship.airflow.tree import ManifestStore
     from dagship.client.api import ApiClient
-    from dagship.core.schemas import MAX_INLINE_BYTES
 
     token = os.environ.get("DAGSHIP_API_TOKEN")
     # The bundle's two clients: the listener's (long timeout) and the one fetching blobs.
@@ -77,7 +78,7 @@ def follow(url: str, deployment: str, root: Path) -> None:
     news = threading.Event()
 
     def fetch(etag: str | None, wait: float) -> Any:
-        body = listen.current_dags(deployment, etag, wait, inline=MAX_INLINE_BYTES)
+        body = listen.current_dags(deployment, etag, wait, inline=inline)
         if body is not None:
             news.set()
         return body
@@ -251,6 +252,7 @@ def start_bundles(
     all in one process group, so one signal ends them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSHIP_")}
     env["DAGSHIP_API_TOKEN"] = token
+    inline = "0" if args.no_inline else str(MAX_INLINE_BYTES)
     procs: list[subprocess.Popen[bytes]] = []
     while len(procs) < args.bundles:
         for _ in range(min(args.ramp, args.bundles - len(procs))):
@@ -258,7 +260,7 @@ def start_bundles(
             group = procs[0].pid if procs else 0
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, __file__, "--follow", url, DEPLOYMENT, str(root)],
+                    [sys.executable, __file__, "--follow", url, DEPLOYMENT, str(root), inline],
                     env=env,
                     stdout=write_fd,
                     stdin=subprocess.DEVNULL,
@@ -308,7 +310,11 @@ def airflow_bundle_rss() -> float:
 
 
 def measure(args: Any, url: str, token: str, server: psutil.Process, work: Path) -> dict[str, Any]:
-    figures: dict[str, Any] = {"bundles": args.bundles, "files": args.files}
+    figures: dict[str, Any] = {
+        "bundles": args.bundles,
+        "files": args.files,
+        "inline": not args.no_inline,
+    }
     read_fd, write_fd = os.pipe()
     reports = Reports(read_fd)
     procs: list[subprocess.Popen[bytes]] = []
@@ -398,7 +404,8 @@ def report(f: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"{f['bundles']} bundle processes following one deployment of {f['files']} files "
-            f"(started in {f['start_s']} s)",
+            f"(started in {f['start_s']} s; new files "
+            f"{'inline in the answer' if f['inline'] else 'downloaded'})",
             f"server idle CPU: {f['idle_cpu0_percent']:.2f} % of a core with 0 polls, "
             f"{f['idle_cpu_percent']:.2f} % with {f['bundles']} held "
             f"(x{ratio:.1f}; target < {CPU_TARGET_PERCENT} %)",
@@ -431,11 +438,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-airflow", action="store_true", help="skip measuring a process with Airflow imported"
     )
-    parser.add_argument("--follow", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-inline",
+        action="store_true",
+        help="bundles download every new file, as before ?inline= (or from an older server)",
+    )
+    parser.add_argument("--follow", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.follow:
-        url, deployment, root = args.follow
-        follow(url, deployment, Path(root))
+        url, deployment, root, inline = args.follow
+        follow(url, deployment, Path(root), int(inline))
         return 0
     with tempfile.TemporaryDirectory(prefix="dagship-many-bench-") as tmp:
         work = Path(tmp)
