@@ -8,7 +8,8 @@ Each runs the DAG bundle's own code path for following a deployment: the bundle'
 on news the bundle's materialization steps (airflow/bundle.py ``_install``: missing blobs into
 its ``BlobCache``, those the answer carried inline (``?inline=``) and the others downloaded,
 the tree built with hard links by ``tree.build``, verified, renamed into place, the
-``current`` link swapped) into its own folder. They do not import Airflow: a process that
+``current`` link swapped) into its own folder, on the listener's thread before it listens again,
+as the bundle's ``_prepare`` does. They do not import Airflow: a process that
 imports ``dagship.airflow.bundle`` (and so Airflow) costs the RSS printed as "with Airflow",
 too much for hundreds on one machine; the bundle's Airflow parts (``BaseDagBundle``'s lock
 and its reparse requests) are therefore not exercised here. Each process reports on one
@@ -75,46 +76,39 @@ def follow(url: str, deployment: str, root: Path, inline: int) -> None:
     # The bundle's two clients: the listener's (long timeout) and the one fetching blobs.
     listen = ApiClient(url, token, timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS)
     api = ApiClient(url, token, timeout=API_TIMEOUT_SECONDS)
-    news = threading.Event()
-
-    def fetch(etag: str | None, wait: float) -> Any:
-        body = listen.current_dags(deployment, etag, wait, inline=inline)
-        if body is not None:
-            news.set()
-        return body
-
     # Kept for the process's life, as a bundle keeps them: the manifests of the versions it
     # built stay in memory.
     cache, manifests = BlobCache(root / "cache"), ManifestStore(root / "manifests")
-    listener = DeployListener(fetch, f"bench-{os.getpid()}")
-    listener.start(None)
+    lock = threading.Lock()
     version: str | None = None
+
+    def take(body: Any) -> None:
+        """Materialize ``body``'s version unless it is the one we have. Called, as the bundle's
+        ``_prepare`` is, on the listener's thread before it listens again."""
+        nonlocal version
+        with lock:
+            if body.version == version:
+                return
+            try:
+                version = materialize(root, api, body, cache, manifests)
+            except Exception as exc:  # the bundle keeps its version; refresh() tries again
+                print(f"bundle {os.getpid()}: {exc}; again in {RETRY_SECONDS} s", file=sys.stderr)
+                return
+        # One short line, written whole: lines of all bundles share one pipe.
+        os.write(1, f"have {os.getpid()} {version} {time.monotonic():.6f}\n".encode())
+
+    def fetch(etag: str | None, wait: float) -> Any:
+        return listen.current_dags(deployment, etag, wait, inline=inline)
+
+    listener = DeployListener(fetch, f"bench-{os.getpid()}", on_news=take)
+    listener.start(None)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     parent = os.getppid()
     while os.getppid() == parent:  # never outlive the benchmark
-        news.wait(5)
-        news.clear()
-        body = heard(listener, version)
-        if body is None:
-            continue
-        try:
-            version = materialize(root, api, body, cache, manifests)
-        except Exception as exc:  # the bundle keeps its version and retries (RETRY_SECONDS)
-            print(f"bundle {os.getpid()}: {exc}; again in {RETRY_SECONDS} s", file=sys.stderr)
-            time.sleep(RETRY_SECONDS)
-            news.set()
-        else:
-            # One short line, written whole: lines of all bundles share one pipe.
-            os.write(1, f"have {os.getpid()} {version} {time.monotonic():.6f}\n".encode())
-
-
-def heard(listener: Any, version: str | None) -> Any:
-    """What the listener heard: the fetch above signals before the listener thread stores the
-    answer, so look again for a moment rather than miss it until the next deploy."""
-    deadline = time.monotonic() + 1.0
-    while (body := listener.news(version)) is None and time.monotonic() < deadline:
-        time.sleep(0.001)
-    return body
+        # What refresh() does after a failed preparation: the version heard of, again.
+        time.sleep(RETRY_SECONDS)
+        if (body := listener.news(version)) is not None:
+            take(body)
 
 
 def materialize(root: Path, api: Any, body: Any, cache: Any, manifests: Any) -> str:
