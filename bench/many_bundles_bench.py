@@ -6,8 +6,10 @@ project deployed, it starts --bundles separate Python processes (ramped up --ram
 Each runs the DAG bundle's own code path for following a deployment: the bundle's
 ``DeployListener`` (airflow/listener.py) holding a long poll on ``GET .../dags/current``, and
 on news the bundle's materialization steps (airflow/bundle.py ``_install``: missing blobs into
-its ``BlobCache``, the tree built with hard links by ``tree.build``, verified, renamed into place,
-the ``current`` link swapped) into its own folder. They do not import Airflow: a process that
+its ``BlobCache``, those the answer carried inline (``?inline=``) and the others downloaded,
+the tree built with hard links by ``tree.build``, verified, renamed into place, the
+``current`` link swapped) into its own folder, on the listener's thread before it listens again,
+as the bundle's ``_prepare`` does. They do not import Airflow: a process that
 imports ``dagship.airflow.bundle`` (and so Airflow) costs the RSS printed as "with Airflow",
 too much for hundreds on one machine; the bundle's Airflow parts (``BaseDagBundle``'s lock
 and its reparse requests) are therefore not exercised here. Each process reports on one
@@ -22,7 +24,7 @@ Measured, with 0 held polls as the baseline in the same run:
     bundle process's RSS and USS.
 
 Run: python bench/many_bundles_bench.py [--bundles 200] [--deploys 10] [--idle 20]
-     [--files 20] [--ramp 10] [--database-url postgresql+psycopg://...] [--json]
+     [--files 20] [--ramp 10] [--database-url postgresql+psycopg://...] [--no-inline] [--json]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import httpx
 import psutil
 
 from dagship.airflow.listener import LISTEN_SECONDS
+from dagship.core.schemas import MAX_INLINE_BYTES
 from long_poll_bench import start_server
 
 CPU_TARGET_PERCENT = 5.0
@@ -61,60 +64,58 @@ API_TIMEOUT_SECONDS = 10.0
 # --------------------------------------------------------------------------- one bundle
 
 
-def follow(url: str, deployment: str, root: Path) -> None:
-    """One bundle process: listen, materialize each new version, report it on stdout."""
+def follow(url: str, deployment: str, root: Path, inline: int) -> None:
+    """One bundle process: listen, materialize each new version, report it on stdout; ask for
+    up to ``inline`` bytes of the new files in the answer (``?inline=``)."""
+    from dagship.airflow.blobcache import BlobCache
     from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
+    from dagship.airflow.tree import ManifestStore
     from dagship.client.api import ApiClient
 
     token = os.environ.get("DAGSHIP_API_TOKEN")
     # The bundle's two clients: the listener's (long timeout) and the one fetching blobs.
     listen = ApiClient(url, token, timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS)
     api = ApiClient(url, token, timeout=API_TIMEOUT_SECONDS)
-    news = threading.Event()
+    # Kept for the process's life, as a bundle keeps them: the manifests of the versions it
+    # built stay in memory.
+    cache, manifests = BlobCache(root / "cache"), ManifestStore(root / "manifests")
+    lock = threading.Lock()
+    version: str | None = None
+
+    def take(body: Any) -> None:
+        """Materialize ``body``'s version unless it is the one we have. Called, as the bundle's
+        ``_prepare`` is, on the listener's thread before it listens again."""
+        nonlocal version
+        with lock:
+            if body.version == version:
+                return
+            try:
+                version = materialize(root, api, body, cache, manifests)
+            except Exception as exc:  # the bundle keeps its version; refresh() tries again
+                print(f"bundle {os.getpid()}: {exc}; again in {RETRY_SECONDS} s", file=sys.stderr)
+                return
+        # One short line, written whole: lines of all bundles share one pipe.
+        os.write(1, f"have {os.getpid()} {version} {time.monotonic():.6f}\n".encode())
 
     def fetch(etag: str | None, wait: float) -> Any:
-        body = listen.current_dags(deployment, etag, wait)
-        if body is not None:
-            news.set()
-        return body
+        return listen.current_dags(deployment, etag, wait, inline=inline)
 
-    listener = DeployListener(fetch, f"bench-{os.getpid()}")
+    listener = DeployListener(fetch, f"bench-{os.getpid()}", on_news=take)
     listener.start(None)
-    version: str | None = None
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     parent = os.getppid()
     while os.getppid() == parent:  # never outlive the benchmark
-        news.wait(5)
-        news.clear()
-        body = heard(listener, version)
-        if body is None:
-            continue
-        try:
-            version = materialize(root, api, body)
-        except Exception as exc:  # the bundle keeps its version and retries (RETRY_SECONDS)
-            print(f"bundle {os.getpid()}: {exc}; again in {RETRY_SECONDS} s", file=sys.stderr)
-            time.sleep(RETRY_SECONDS)
-            news.set()
-        else:
-            # One short line, written whole: lines of all bundles share one pipe.
-            os.write(1, f"have {os.getpid()} {version} {time.monotonic():.6f}\n".encode())
+        # What refresh() does after a failed preparation: the version heard of, again.
+        time.sleep(RETRY_SECONDS)
+        if (body := listener.news(version)) is not None:
+            take(body)
 
 
-def heard(listener: Any, version: str | None) -> Any:
-    """What the listener heard: the fetch above signals before the listener thread stores the
-    answer, so look again for a moment rather than miss it until the next deploy."""
-    deadline = time.monotonic() + 1.0
-    while (body := listener.news(version)) is None and time.monotonic() < deadline:
-        time.sleep(0.001)
-    return body
-
-
-def materialize(root: Path, api: Any, body: Any) -> str:
+def materialize(root: Path, api: Any, body: Any, cache: Any, manifests: Any) -> str:
     """What ``DagshipDagBundle._install`` does with a version the listener heard of."""
-    from dagship.airflow.blobcache import BlobCache, BundleError
+    from dagship.airflow.blobcache import BundleError
     from dagship.airflow.tree import (
         BuildPlan,
-        ManifestStore,
         build,
         read_link,
         remove_tree,
@@ -124,14 +125,14 @@ def materialize(root: Path, api: Any, body: Any) -> str:
     )
     from dagship.core.manifest import Manifest
 
-    cache, manifests = BlobCache(root / "cache"), ManifestStore(root / "manifests")
     trees, tmp, link = root / "trees", root / "tmp", root / "current"
     manifest = Manifest.from_dicts((f.model_dump() for f in body.files), portable=False)
     if manifest.version != body.version:
         raise BundleError(f"version {body.version} does not match its files")
     current = read_link(link)
     previous = manifests.load(version_of(current)) if current else None
-    downloaded = cache.fetch(cache.missing(manifest.entries), api.get_blob)
+    inline = [(blob.sha256, blob.content) for blob in body.blobs]
+    downloaded = cache.receive(cache.missing(manifest.entries), inline, api)
     plan = BuildPlan(
         manifest,
         manifest.version,
@@ -245,6 +246,7 @@ def start_bundles(
     all in one process group, so one signal ends them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSHIP_")}
     env["DAGSHIP_API_TOKEN"] = token
+    inline = "0" if args.no_inline else str(MAX_INLINE_BYTES)
     procs: list[subprocess.Popen[bytes]] = []
     while len(procs) < args.bundles:
         for _ in range(min(args.ramp, args.bundles - len(procs))):
@@ -252,7 +254,7 @@ def start_bundles(
             group = procs[0].pid if procs else 0
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, __file__, "--follow", url, DEPLOYMENT, str(root)],
+                    [sys.executable, __file__, "--follow", url, DEPLOYMENT, str(root), inline],
                     env=env,
                     stdout=write_fd,
                     stdin=subprocess.DEVNULL,
@@ -302,7 +304,11 @@ def airflow_bundle_rss() -> float:
 
 
 def measure(args: Any, url: str, token: str, server: psutil.Process, work: Path) -> dict[str, Any]:
-    figures: dict[str, Any] = {"bundles": args.bundles, "files": args.files}
+    figures: dict[str, Any] = {
+        "bundles": args.bundles,
+        "files": args.files,
+        "inline": not args.no_inline,
+    }
     read_fd, write_fd = os.pipe()
     reports = Reports(read_fd)
     procs: list[subprocess.Popen[bytes]] = []
@@ -392,7 +398,8 @@ def report(f: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"{f['bundles']} bundle processes following one deployment of {f['files']} files "
-            f"(started in {f['start_s']} s)",
+            f"(started in {f['start_s']} s; new files "
+            f"{'inline in the answer' if f['inline'] else 'downloaded'})",
             f"server idle CPU: {f['idle_cpu0_percent']:.2f} % of a core with 0 polls, "
             f"{f['idle_cpu_percent']:.2f} % with {f['bundles']} held "
             f"(x{ratio:.1f}; target < {CPU_TARGET_PERCENT} %)",
@@ -425,11 +432,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-airflow", action="store_true", help="skip measuring a process with Airflow imported"
     )
-    parser.add_argument("--follow", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-inline",
+        action="store_true",
+        help="bundles download every new file, as before ?inline= (or from an older server)",
+    )
+    parser.add_argument("--follow", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.follow:
-        url, deployment, root = args.follow
-        follow(url, deployment, Path(root))
+        url, deployment, root, inline = args.follow
+        follow(url, deployment, Path(root), int(inline))
         return 0
     with tempfile.TemporaryDirectory(prefix="dagship-many-bench-") as tmp:
         work = Path(tmp)

@@ -587,11 +587,13 @@ def deploy_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 class CountingTransport(httpx.BaseTransport):
     """httpx's own transport to a real server, counting requests (``paths``) and the bytes of
     the bodies received as sent (before gzip decoding). ``batches=False`` plays a server from
-    before ``POST /blobs/batch``: that request is answered 405, as such a server answers it."""
+    before ``POST /blobs/batch``: that request is answered 405, as such a server answers it;
+    ``inline=False`` one from before ``?inline=`` on ``.../dags/current``, which it ignores."""
 
-    def __init__(self, batches: bool = True) -> None:
+    def __init__(self, batches: bool = True, inline: bool = True) -> None:
         self.inner = httpx.HTTPTransport()
         self.batches = batches
+        self.inline = inline
         self.lock = threading.Lock()
         self.paths: list[str] = []
         self.received = 0
@@ -601,6 +603,8 @@ class CountingTransport(httpx.BaseTransport):
             self.paths.append(f"{request.method} {request.url.path}")
         if not self.batches and request.url.path == "/api/v1/blobs/batch":
             return httpx.Response(405, json={"detail": "Method Not Allowed"})
+        if not self.inline and "inline" in request.url.params:
+            request.url = request.url.copy_remove_param("inline")
         response = self.inner.handle_request(request)
         return httpx.Response(
             response.status_code,

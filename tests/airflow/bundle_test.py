@@ -183,11 +183,14 @@ def test_first_refresh_materializes_the_deployed_files(srv: Server, token_env: A
     assert (bundle.path / "dag_a.py").stat().st_nlink == 2
 
 
-def _counted(bundle: DagshipDagBundle, batches: bool = True) -> helpers.CountingTransport:
-    """The bundle's requests to the server, counted (``batches=False``: an older server)."""
+def _counted(
+    bundle: DagshipDagBundle, batches: bool = True, inline: bool = True
+) -> helpers.CountingTransport:
+    """The bundle's requests to the server, counted (``batches=False``, ``inline=False``: an
+    older server)."""
     from dagship.client.api import ApiClient
 
-    counter = helpers.CountingTransport(batches)
+    counter = helpers.CountingTransport(batches, inline)
     bundle._client = ApiClient(bundle.url, bundle._token(), transport=counter)
     return counter
 
@@ -212,7 +215,7 @@ def test_an_older_server_without_batches_gets_one_request_per_blob(
     files = dag_files(6, unique())
     deploy(api, name, files)
     bundle = make_bundle(srv, name)
-    counter = _counted(bundle, batches=False)
+    counter = _counted(bundle, batches=False, inline=False)
     bundle.initialize()
     assert snapshot(bundle.path) == expected(files)
     assert counter.count("POST /api/v1/blobs/batch") == 1
@@ -224,6 +227,75 @@ def test_an_older_server_without_batches_gets_one_request_per_blob(
     assert snapshot(bundle.path) == expected(changed)
     assert counter.count("POST /api/v1/blobs/batch") == 1
     assert counter.count("GET /api/v1/blobs/") == 8
+
+
+def test_a_deploys_new_files_come_in_its_answer_without_a_download(
+    srv: Server, token_env: Any
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    v1 = dag_files(6, unique())
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    counter = _counted(bundle)
+    v2 = {**v1, "team_0/dag_0.py": b"changed\n", "team_9/new.py": b"new\n"}
+    version = deploy(api, name, v2)
+    bundle.refresh()
+    assert version_of_bundle(bundle) == version
+    assert snapshot(bundle.path) == expected(v2)
+    assert counter.count("GET /api/v1/deployments/") == 1
+    assert counter.count("POST /api/v1/blobs/batch") == counter.count("GET /api/v1/blobs/") == 0
+    assert bundle.cache.has(sha256(b"changed\n")) and bundle.cache.has(sha256(b"new\n"))
+    assert list(bundle.cache.tmp.iterdir()) == []
+
+
+def test_an_older_server_without_inline_blobs_gets_them_downloaded(
+    srv: Server, token_env: Any
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    v1 = dag_files(6, unique())
+    deploy(api, name, v1)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    counter = _counted(bundle, inline=False)
+    v2 = {**v1, "team_0/dag_0.py": b"changed again\n", "team_9/new.py": b"new again\n"}
+    deploy(api, name, v2)
+    bundle.refresh()
+    assert snapshot(bundle.path) == expected(v2)
+    assert counter.count("POST /api/v1/blobs/batch") == 1
+
+
+def test_inline_content_that_does_not_match_its_digest_is_refused(
+    make_server: Any, token_env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The store's copy is damaged keeping its size: the server reads it into the answer as it
+    # is, and the bundle refuses it, downloads the blob instead, and refuses that too.
+    server = make_server()
+    api, name = setup_deployment(server, token_env)
+    v1 = {"a.py": b"a\n", "b.py": b"b1\n"}
+    good = deploy(api, name, v1)
+    bundle = make_bundle(server, name)
+    bundle.initialize()
+    counter = _counted(bundle)
+    deploy(api, name, {**v1, "b.py": b"b2\n"})
+    digest = sha256(b"b2\n")
+    blob = server.stored_blob_files()[digest]
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"ev\n")
+    with caplog.at_level(logging.WARNING, logger="dagship.airflow"):
+        bundle.refresh()
+    assert version_of_bundle(bundle) == good
+    assert snapshot(bundle.path) == expected(v1)
+    assert not bundle.cache.has(digest)
+    assert list(bundle.cache.tmp.iterdir()) == []
+    refused = [r.getMessage() for r in caplog.records if "sent inline" in r.getMessage()]
+    assert len(refused) == 1 and digest in refused[0] and "'b.py'" in refused[0]
+    assert counter.count("POST /api/v1/blobs/batch") == 1
+    # Repaired on the server: the next refresh takes the new version, inline.
+    blob.write_bytes(b"b2\n")
+    bundle.refresh()
+    assert snapshot(bundle.path) == expected({**v1, "b.py": b"b2\n"})
+    assert counter.count("POST /api/v1/blobs/batch") == 1
 
 
 def test_deployment_without_deploys_is_an_empty_tree(srv: Server, token_env: Any) -> None:
@@ -819,12 +891,15 @@ def test_listener_builds_a_new_version_and_files_its_parsing_requests_before_ref
     bundle.initialize()
     wait_connected(bundle)
     assert requested_files(bundle) == set()
+    fetched = blobs_fetched(srv)
 
     v2 = {**v1, "team_1/dag_1.py": b"v2\n", "team_2/new.py": b"new\n", "notes.md": b"n2\n"}
     version = deploy(api, name, v2)
     # No refresh(): the listener's thread builds v2 beside v1 and asks Airflow to parse the
-    # changed DAG files first, while Airflow still sees v1.
+    # changed DAG files first, while Airflow still sees v1. The changed files came in the
+    # answer that woke it: nothing was downloaded.
     built = wait_for_tree(bundle, version)
+    assert blobs_fetched(srv) == fetched
     if _claims_force_refresh():
         deadline = time.monotonic() + 10
         while requested_files(bundle) != {"team_1/dag_1.py", "team_2/new.py"}:

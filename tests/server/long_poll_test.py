@@ -16,14 +16,14 @@ WAIT = 30
 
 
 async def _hold(
-    url: str, token: str, name: str, version: str, count: int, wait: float
+    url: str, token: str, name: str, version: str, count: int, wait: float, **params: Any
 ) -> list[Any]:
     """``count`` long polls of ``name``'s DAG version, each on its own connection."""
     headers = {"Authorization": f"Bearer {token}", "If-None-Match": f'"{version}"'}
     limits = httpx.Limits(max_connections=count)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=90) as http:
         polls = [
-            http.get(f"/api/v1/deployments/{name}/dags/current", params={"wait": wait})
+            http.get(f"/api/v1/deployments/{name}/dags/current", params={"wait": wait, **params})
             for _ in range(count)
         ]
         return list(await asyncio.gather(*polls))
@@ -44,11 +44,11 @@ def _wait_until_held(api: Api, count: int) -> dict[str, int]:
 
 
 def _hold_in_thread(
-    srv: Server, name: str, version: str, count: int, wait: float = WAIT
+    srv: Server, name: str, version: str, count: int, wait: float = WAIT, **params: Any
 ) -> Future[list[httpx.Response]]:
     """Hold the polls from another thread; the future holds their answers."""
     pool = ThreadPoolExecutor(1)
-    coroutine = _hold(srv.url, srv.admin_token, name, version, count, wait)
+    coroutine = _hold(srv.url, srv.admin_token, name, version, count, wait, **params)
     future = pool.submit(asyncio.run, coroutine)
     pool.shutdown(wait=False)
     return future

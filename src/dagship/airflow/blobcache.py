@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -24,6 +25,7 @@ from dagship.core.blobstream import MAX_DIGESTS
 from dagship.core.errors import DagshipError
 from dagship.core.manifest import ManifestEntry
 
+log = logging.getLogger("dagship.airflow.blobcache")
 # Cache files (and the tree files linked to them) are read-only, so nobody edits a DAG
 # file in place and corrupts every tree that shares its inode.
 READ_ONLY = 0o444
@@ -120,6 +122,40 @@ class BlobCache:
                 self.batches = False
         rest = [e for e in entries if e.sha256 not in written]
         return written | self.fetch(rest, source.get_blob)
+
+    def receive(
+        self,
+        entries: list[ManifestEntry],
+        inline: Iterable[tuple[str, bytes]],
+        source: BlobSource,
+    ) -> set[str]:
+        """``fetch_batch`` for the ``entries`` whose content did not come ``inline``: the
+        ``(digest, content)`` pairs of the current-version answer (``?inline=``). Each is
+        checked as a download is, sha256 and size; one that fails is refused (logged, never
+        written) and downloaded instead. Pairs not among ``entries`` are ignored."""
+        wanted = {entry.sha256: entry for entry in entries}
+        written: set[str] = set()
+        for digest, content in inline:
+            entry = wanted.get(digest)
+            if entry is None or digest in written:
+                continue
+            actual = hashlib.sha256(content).hexdigest()
+            if actual != digest or len(content) != entry.size:
+                log.warning(
+                    "refused blob %s for %r sent inline: %d bytes with sha256 %s (expected %d "
+                    "bytes); downloading it instead",
+                    digest,
+                    entry.path,
+                    len(content),
+                    actual,
+                    entry.size,
+                )
+                continue
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            self.path(digest).parent.mkdir(exist_ok=True)
+            written.add(self._write_verified(digest, content))
+        rest = [entry for entry in entries if entry.sha256 not in written]
+        return written | self.fetch_batch(rest, source)
 
     def _write_batch(
         self, entries: list[ManifestEntry], source: BlobSource, written: set[str]

@@ -50,6 +50,7 @@ from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.core import imports
 from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
+from dagship.core.schemas import MAX_INLINE_BYTES
 
 if TYPE_CHECKING:
     from dagship.core.schemas import DagsCurrentOut
@@ -65,6 +66,8 @@ RETRY_SECONDS = 2.0
 CACHE_GC_INTERVAL = 3600
 # What a failed refresh can raise; anything else is a bug and propagates.
 _REFRESH_ERRORS = (ApiError, BundleError, ManifestError, ValueError, OSError, httpx.HTTPError)
+# Blobs that came in the current-version answer: (digest, content), checked on arrival.
+Inline = list[tuple[str, bytes]]
 
 
 def _bundle_version(version: str) -> Any:
@@ -117,6 +120,10 @@ class _Prepared:
     name: str  # under trees/
     base: str  # the current tree it was built against
     filed: bool  # its files' priority parsing requests are filed
+
+
+def _inline(body: DagsCurrentOut) -> Inline:
+    return [(blob.sha256, blob.content) for blob in body.blobs]
 
 
 def _named(function: Any) -> str:
@@ -278,26 +285,29 @@ class DagshipDagBundle(BaseDagBundle):
                 self.url, self._token(), timeout=LISTEN_SECONDS + API_TIMEOUT_SECONDS
             )
         try:
-            return self._listen_client.current_dags(self.deployment, etag, wait)
+            return self._listen_client.current_dags(
+                self.deployment, etag, wait, inline=MAX_INLINE_BYTES
+            )
         except ApiError as exc:
             if exc.status in (401, 403):
                 self._listen_client.close()  # read the token again next time
                 self._listen_client = None
             raise
 
-    def _fetch_current(self, etag: str | None) -> tuple[Manifest, str] | None:
-        """The deployment's current DAG manifest and version; None if still version ``etag``.
-        What the listener heard is used as is, without asking the server again."""
+    def _fetch_current(self, etag: str | None) -> tuple[Manifest, str, Inline] | None:
+        """The deployment's current DAG manifest, version and the blobs its answer carried;
+        None if still version ``etag``. What the listener heard is used as is, without asking
+        the server again."""
         listener = self._listener
         body = listener.news(etag) if listener is not None and listener.connected else None
         if body is None:
             try:
-                body = self._api().current_dags(self.deployment, etag)
+                body = self._api().current_dags(self.deployment, etag, inline=MAX_INLINE_BYTES)
             except ApiError as exc:
                 if exc.status == 404 and self._deployment_exists():
-                    return Manifest(), EMPTY_VERSION  # no deploys yet: an empty tree
+                    return Manifest(), EMPTY_VERSION, []  # no deploys yet: an empty tree
                 raise
-        return None if body is None else self._manifest_of(body)
+        return None if body is None else (*self._manifest_of(body), _inline(body))
 
     @staticmethod
     def _manifest_of(body: DagsCurrentOut) -> tuple[Manifest, str]:
@@ -318,12 +328,17 @@ class DagshipDagBundle(BaseDagBundle):
             raise
         return True
 
-    def _install(self, manifest: Manifest, version: str, current: str | None) -> None:
+    def _install(
+        self, manifest: Manifest, version: str, inline: Inline, current: str | None
+    ) -> None:
         self._drop_prepared()  # built for another version or base; _prune removes its tree
-        self._switch(self._build_next(manifest, version, current), current)
+        self._switch(self._build_next(manifest, version, current, inline), current)
 
-    def _build_next(self, manifest: Manifest, version: str, current: str | None) -> _Prepared:
-        """Build ``version`` under trees/ beside ``current``, which it replaces next."""
+    def _build_next(
+        self, manifest: Manifest, version: str, current: str | None, inline: Inline
+    ) -> _Prepared:
+        """Build ``version`` under trees/ beside ``current``, which it replaces next, with the
+        ``inline`` blobs its answer carried and the missing others downloaded."""
         previous = self.manifests.load(version_of(current)) if current else None
         plan = BuildPlan(
             manifest,
@@ -331,7 +346,7 @@ class DagshipDagBundle(BaseDagBundle):
             self.cache,
             previous_root=self.trees_dir / current if current and previous else None,
             previous=previous,
-            downloaded=self._download(manifest),
+            downloaded=self._download(manifest, inline),
         )
         name = unique_name(version)
         self._build_into(plan, self.trees_dir / name)
@@ -372,7 +387,7 @@ class DagshipDagBundle(BaseDagBundle):
                 return
             self._drop_prepared()
             self._clear_tmp()
-            new = self._build_next(*self._manifest_of(body), current)
+            new = self._build_next(*self._manifest_of(body), current, _inline(body))
             self._prepared = new
             if new.plan.previous is not None and self._claims_force_refresh():
                 new.filed = self._ask_reparse(new.plan, self.trees_dir / new.name)
@@ -438,8 +453,8 @@ class DagshipDagBundle(BaseDagBundle):
         return manifest
 
     # -- shared steps ---------------------------------------------------------------------
-    def _download(self, manifest: Manifest) -> set[str]:
-        return self.cache.fetch_batch(self.cache.missing(manifest.entries), self._api())
+    def _download(self, manifest: Manifest, inline: Inline | None = None) -> set[str]:
+        return self.cache.receive(self.cache.missing(manifest.entries), inline or [], self._api())
 
     def _build_into(self, plan: BuildPlan, dest: Path) -> None:
         """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``."""

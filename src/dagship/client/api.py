@@ -371,14 +371,23 @@ class ApiClient:
         return self._call(RollbackOut, "POST", path, json=body)
 
     def current_dags(
-        self, deployment: str, etag: str | None = None, wait: float = 0.0
+        self, deployment: str, etag: str | None = None, wait: float = 0.0, inline: int = 0
     ) -> DagsCurrentOut | None:
         """The deployment's current DAG bundle, or None if it still has version ``etag``
-        (after waiting up to ``wait`` seconds for a new one)."""
+        (after waiting up to ``wait`` seconds for a new one). With ``inline``, the answer's
+        ``blobs`` carry the new version's blobs that ``etag`` lacks, as many as fit in that
+        many bytes (an older server sends none); the caller checks them against their digests."""
         headers = {"If-None-Match": f'"{etag}"'} if etag else None
-        params = {"wait": wait} if etag and wait > 0 else None
+        params: dict[str, Any] = {}
+        if etag and wait > 0:
+            params["wait"] = wait
+        if etag and inline > 0:
+            params["inline"] = inline
         response = self._request(
-            "GET", f"/api/v1/deployments/{deployment}/dags/current", headers=headers, params=params
+            "GET",
+            f"/api/v1/deployments/{deployment}/dags/current",
+            headers=headers,
+            params=params or None,
         )
         # Airflow's DAG processor asks this in its loop: an unchanged version is a 304, with
         # nothing to parse or validate.

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
+    Base64Bytes,
     BaseModel,
     ConfigDict,
     Field,
@@ -548,12 +549,31 @@ class AgentOut(Model):
         return lines[-1] if lines else ""
 
 
+# The most file content a current-version answer carries inline (``?inline=``), whatever is
+# asked: a DAG bundle asks for this much.
+MAX_INLINE_BYTES = 1024 * 1024
+
+
+class InlineBlob(Model):
+    """A file's content carried in the current-version answer (``?inline=``), so that a DAG
+    bundle needs no download for it; the bundle checks it against its digest as any blob."""
+
+    sha256: Annotated[str, Field(pattern=DIGEST_PATTERN)]
+    content: Base64Bytes
+
+
 class DagsCurrentOut(Model):
     deployment: str
     version: str
     deploy_id: str
     seq: int
     files: list[ManifestFile]
+    blobs: list[InlineBlob] = Field(
+        default_factory=list,
+        description="Asked for with ?inline=: the content of the version's blobs that the "
+        "If-None-Match version lacks, each whole, as many as fit in that many bytes "
+        "(left out when not asked for)",
+    )
 
 
 class ImportErrorOut(Model):

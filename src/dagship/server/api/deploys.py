@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from dagship.core.schemas import (
+    MAX_INLINE_BYTES,
     DagsCurrentOut,
     DeployAirflowOut,
     DeployOut,
@@ -40,8 +41,17 @@ from dagship.server.deps import (
     WriteSessionDep,
 )
 from dagship.server.errors import NotFound
-from dagship.server.services import airflow, deployments, deploys, manifests, refs, rollback
+from dagship.server.services import (
+    airflow,
+    deployments,
+    deploys,
+    inline,
+    manifests,
+    refs,
+    rollback,
+)
 from dagship.server.services.access import AuthToken
+from dagship.server.store.base import BlobStore
 
 router = APIRouter(tags=["deploys"])
 # Longest ?wait= for the current DAG or project version.
@@ -163,6 +173,16 @@ WaitQuery = Annotated[
         "the version changes (304 if it did not).",
     ),
 ]
+InlineQuery = Annotated[
+    int,
+    Query(
+        alias="inline",
+        ge=0,
+        description="With If-None-Match naming a version: carry in the answer's `blobs` the "
+        "content of the new version's blobs that version lacks, each whole, as many as fit in "
+        f"this many bytes (at most {MAX_INLINE_BYTES}); 0: none, and no `blobs`.",
+    ),
+]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "If-None-Match matches the current version"}
 }
@@ -175,12 +195,19 @@ async def current_dags(
     name: str,
     database: DatabaseDep,
     events: EventsDep,
+    store: StoreDep,
     token: Viewer,
     if_none_match: Annotated[str | None, Header()] = None,
     wait: WaitQuery = 0,
+    inline_bytes: InlineQuery = 0,
 ) -> Response:
     """The current DAG version and its files: what every DAG bundle follows."""
-    return await _current(database, events, Tree(name, token, "dags"), if_none_match, wait)
+    current = await _current(database, events, Tree(name, token, "dags"), if_none_match, wait)
+    if inline_bytes and current.body is not None and not current.matches(if_none_match):
+        current = await _with_inline(
+            database, events, store, current, if_none_match, inline_bytes, token
+        )
+    return current.response(if_none_match)
 
 
 @router.get(
@@ -197,7 +224,8 @@ async def current_project(
     wait: WaitQuery = 0,
 ) -> Response:
     """The current project version and its files: what every agent follows."""
-    return await _current(database, events, Tree(name, token, "project"), if_none_match, wait)
+    current = await _current(database, events, Tree(name, token, "project"), if_none_match, wait)
+    return current.response(if_none_match)
 
 
 @dataclass(frozen=True)
@@ -214,7 +242,7 @@ class Tree:
 
 async def _current(
     database: DatabaseDep, events: EventsDep, tree: Tree, if_none_match: str | None, wait: float
-) -> Response:
+) -> Current:
     """Answer with the tree's current version, or 304 while it is still ``If-None-Match``
     (for up to ``wait`` seconds). While it waits it reads nothing: the deployment's next
     change wakes it (server/events.py), and it reads once more."""
@@ -234,7 +262,7 @@ async def _current(
         key = (tree.deployment, tree.kind, seen)
         current = await events.shared(key, lambda: _read_after_wake(database, tree))
         events.remember(tree.deployment, tree.kind, seen, replace(current, body=None))
-    return current.response(if_none_match)
+    return current
 
 
 async def _read_or_recall(
@@ -275,6 +303,8 @@ class Current:
     deploy_id: str
     seq: int
     body: str | None
+    # The JSON list of inline blobs (services/inline.py), when asked for.
+    blobs: str | None = None
 
     @property
     def etag(self) -> str:
@@ -299,7 +329,8 @@ class Current:
                 "seq": self.seq,
             }
         )
-        return f'{head[:-1]},"files":{self.body}}}'.encode()
+        blobs = f',"blobs":{self.blobs}' if self.blobs is not None else ""
+        return f'{head[:-1]},"files":{self.body}{blobs}}}'.encode()
 
 
 async def _read_after_wake(database: Database, tree: Tree) -> Current:
@@ -323,6 +354,33 @@ def _current_tree(database: Database, tree: Tree, if_none_match: str | None) -> 
             return found
         body = manifests.manifest_body(session, version, tree.token)
     return replace(found, body=body)
+
+
+async def _with_inline(
+    database: Database,
+    events: EventsDep,
+    store: BlobStore,
+    current: Current,
+    if_none_match: str | None,
+    limit: int,
+    token: AuthToken,
+) -> Current:
+    """``current`` with the blobs that the version If-None-Match names lacks (none if it
+    names no version); every bundle a deploy woke had the same one, so they share one read."""
+    base = inline.base_version(if_none_match)
+    if base is None:
+        return replace(current, blobs="[]")
+    body = current.body
+    assert body is not None
+
+    def read() -> Current:
+        # The blobs are read after the session closed: it holds a database connection.
+        with database.read_session() as session:
+            chosen = inline.new_blobs(session, body, base, token, limit)
+        return replace(current, blobs=inline.encode_blobs(store, chosen))
+
+    key = ("inline", current.deployment, current.version, base, limit, token.deployment_id)
+    return await events.shared(key, lambda: run_in_threadpool(read))
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
