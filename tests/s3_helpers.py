@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from dagship.integrations.s3 import lambda_handler
-from tests.helpers import HEX64, Server, free_port
+from tests.helpers import HEX64, PLAIN_HTTP, Server, free_port
 
 # moto accepts any credentials; these only have to be set so boto3 signs requests.
 S3_CREDENTIALS = {
@@ -48,14 +48,16 @@ class MotoS3:
                 env={**os.environ, **self.extra_env},
             )
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.url + "/moto-api/", timeout=1)
-                return self
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not start:\n{self.log.read_text()}") from None
-                time.sleep(0.1)
+        with httpx.Client(timeout=1, verify=PLAIN_HTTP) as probe:
+            while True:
+                try:
+                    probe.get(self.url + "/moto-api/")
+                    return self
+                except httpx.HTTPError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        log = self.log.read_text()
+                        raise RuntimeError(f"moto did not start:\n{log}") from None
+                    time.sleep(0.1)
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
