@@ -152,8 +152,8 @@ class BlobCache:
                 )
                 continue
             self.tmp.mkdir(parents=True, exist_ok=True)
-            self.path(digest).parent.mkdir(exist_ok=True)
-            written.add(self._write_verified(digest, content))
+            self.put(digest, content)
+            written.add(digest)
         rest = [entry for entry in entries if entry.sha256 not in written]
         return written | self.fetch_batch(rest, source)
 
