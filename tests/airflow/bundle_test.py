@@ -195,6 +195,18 @@ def _counted(
     return counter
 
 
+def _following(
+    srv: Server, token_env: Any, files: dict[str, bytes], inline: bool = True
+) -> tuple[Api, str, DagshipDagBundle, helpers.CountingTransport]:
+    """A deployment at ``files`` and a bundle that materialized it, its requests counted from
+    then on (``inline=False``: a server without inline blobs)."""
+    api, name = setup_deployment(srv, token_env)
+    deploy(api, name, files)
+    bundle = make_bundle(srv, name)
+    bundle.initialize()
+    return api, name, bundle, _counted(bundle, inline=inline)
+
+
 def test_the_first_materialization_downloads_in_one_batch(srv: Server, token_env: Any) -> None:
     api, name = setup_deployment(srv, token_env)
     files = dag_files(40, unique())
@@ -232,12 +244,8 @@ def test_an_older_server_without_batches_gets_one_request_per_blob(
 def test_a_deploys_new_files_come_in_its_answer_without_a_download(
     srv: Server, token_env: Any
 ) -> None:
-    api, name = setup_deployment(srv, token_env)
     v1 = dag_files(6, unique())
-    deploy(api, name, v1)
-    bundle = make_bundle(srv, name)
-    bundle.initialize()
-    counter = _counted(bundle)
+    api, name, bundle, counter = _following(srv, token_env, v1)
     v2 = {**v1, "team_0/dag_0.py": b"changed\n", "team_9/new.py": b"new\n"}
     version = deploy(api, name, v2)
     bundle.refresh()
@@ -252,12 +260,8 @@ def test_a_deploys_new_files_come_in_its_answer_without_a_download(
 def test_an_older_server_without_inline_blobs_gets_them_downloaded(
     srv: Server, token_env: Any
 ) -> None:
-    api, name = setup_deployment(srv, token_env)
     v1 = dag_files(6, unique())
-    deploy(api, name, v1)
-    bundle = make_bundle(srv, name)
-    bundle.initialize()
-    counter = _counted(bundle, inline=False)
+    api, name, bundle, counter = _following(srv, token_env, v1, inline=False)
     v2 = {**v1, "team_0/dag_0.py": b"changed again\n", "team_9/new.py": b"new again\n"}
     deploy(api, name, v2)
     bundle.refresh()
@@ -271,12 +275,9 @@ def test_inline_content_that_does_not_match_its_digest_is_refused(
     # The store's copy is damaged keeping its size: the server reads it into the answer as it
     # is, and the bundle refuses it, downloads the blob instead, and refuses that too.
     server = make_server()
-    api, name = setup_deployment(server, token_env)
     v1 = {"a.py": b"a\n", "b.py": b"b1\n"}
-    good = deploy(api, name, v1)
-    bundle = make_bundle(server, name)
-    bundle.initialize()
-    counter = _counted(bundle)
+    api, name, bundle, counter = _following(server, token_env, v1)
+    good = version_of_bundle(bundle)
     deploy(api, name, {**v1, "b.py": b"b2\n"})
     digest = sha256(b"b2\n")
     blob = server.stored_blob_files()[digest]
