@@ -155,7 +155,7 @@ def wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"Airflow's API server did not start (exit code {server.poll()})")
 
 
-def stop_group(server: subprocess.Popen[bytes]) -> None:
+def stop_group(server: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, sig)
@@ -182,8 +182,18 @@ def test_include_and_plugins_reach_dags_tasks_and_airflow(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # with its executor's workers, stopped as one group
     )
-    output, _ = run.communicate(timeout=300)
+    try:
+        output, _ = run.communicate(timeout=180)  # ~10 s here; a hang fails with the logs
+    except subprocess.TimeoutExpired:
+        stop_group(run)
+        output, _ = run.communicate()
+        server_log = (tmp_path / "api-server.log").read_text()
+        raise AssertionError(
+            f"`airflow dags test` did not finish in 180 s:\n{output[-6000:]}\n"
+            f"API server's log:\n{server_log[-4000:]}"
+        ) from None
     assert run.returncode == 0, output[-5000:]
     helper, in_task, mark, pid = (tmp_path / "result").read_text().split()
     assert (helper, in_task, mark) == ("42", "42", "from-plugins")
