@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,7 @@ def stop_group(server: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
             return
 
 
+@pytest.mark.timeout(600)  # two tries of `airflow dags test`, each stopped after 200 s
 def test_include_and_plugins_reach_dags_tasks_and_airflow(
     tmp_path: Path, api_server: dict[str, str]
 ) -> None:
@@ -176,25 +178,43 @@ def test_include_and_plugins_reach_dags_tasks_and_airflow(
         ("project_plugin", "$PLUGINS_FOLDER/my_plugin.py")
     ]
     # The LocalExecutor runs the task in a process of its own, which reports to the API server.
-    run = subprocess.Popen(
-        [AIRFLOW, "dags", "test", "--use-executor", "uses_include"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # with its executor's workers, stopped as one group
-    )
-    try:
-        output, _ = run.communicate(timeout=180)  # ~10 s here; a hang fails with the logs
-    except subprocess.TimeoutExpired:
-        stop_group(run)
-        output, _ = run.communicate()
-        server_log = (tmp_path / "api-server.log").read_text()
-        raise AssertionError(
-            f"`airflow dags test` did not finish in 180 s:\n{output[-6000:]}\n"
-            f"API server's log:\n{server_log[-4000:]}"
-        ) from None
+    run, output = dags_test_with_executor(env, tmp_path / "api-server.log")
     assert run.returncode == 0, output[-5000:]
     helper, in_task, mark, pid = (tmp_path / "result").read_text().split()
     assert (helper, in_task, mark) == ("42", "42", "from-plugins")
     assert int(pid) != run.pid  # not in the command's process: a task process of its own
+
+
+def dags_test_with_executor(
+    env: dict[str, str], server_log: Path
+) -> tuple[subprocess.Popen[str], str]:
+    """`airflow dags test --use-executor uses_include`, and what it printed.
+
+    It takes ~10 s here, but one CI run of many hung until the test's timeout: the task stayed
+    queued, in Airflow's own loop (its LocalExecutor forks its workers). A run that does not
+    finish in 200 s is stopped with its workers, its output and the API server's log are given
+    as a warning, and it is tried once more; a second hang fails the test with both logs.
+    """
+    hung = ""
+    for attempt in (1, 2):
+        run = subprocess.Popen(
+            [AIRFLOW, "dags", "test", "--use-executor", "uses_include"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # with its executor's workers, stopped as one group
+        )
+        try:
+            output, _ = run.communicate(timeout=200)
+            return run, output
+        except subprocess.TimeoutExpired:
+            stop_group(run)
+            output, _ = run.communicate()
+            hung = (
+                f"`airflow dags test` (try {attempt}) did not finish in 200 s:\n"
+                f"{output[-6000:]}\nAPI server's log:\n{server_log.read_text()[-4000:]}"
+            )
+            if attempt == 1:
+                warnings.warn(hung, stacklevel=1)
+    raise AssertionError(hung)
