@@ -59,3 +59,11 @@ def test_tasks_ride_out_an_api_server_restart_unless_the_agent_says_otherwise(
     retries = "AIRFLOW__WORKERS__EXECUTION_API_RETRIES"
     assert _env(tmp_path, {})[retries] == "10"
     assert _env(tmp_path, {retries: "3"})[retries] == "3"
+
+
+def test_airflow_reads_only_changed_files_when_listing_unless_the_agent_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    setting = "AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE"
+    assert _env(tmp_path, {})[setting] == "dagship.airflow.discovery.might_contain_dag"
+    assert _env(tmp_path, {setting: "mine.heuristic"})[setting] == "mine.heuristic"

@@ -57,6 +57,12 @@ def test_airflow_env_wires_the_bundle(tmp_path: Path) -> None:
     assert "dsh_secret" not in env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]
     assert env["AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL"] == "0"
     assert env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] == "1"
+    callable_setting = "AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE"
+    assert env[callable_setting] == "dagship.airflow.discovery.might_contain_dag"
+    theirs = {callable_setting: "mine.heuristic"}
+    assert airflow_env(home, 1, "http://x", "d", "t", base=theirs)[callable_setting] == (
+        "mine.heuristic"
+    )
 
 
 def test_airflow_env_leaves_out_the_callers_own_airflow(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ folder) plus the agent's own Airflow settings and the dagship DAG bundle.
   agent's token (``DAGSHIP_API_TOKEN``), unless ``[dag_processor] dag_bundle_config_list`` is
   set. The bundle's token (``DAGSHIP_API_TOKEN``) is the agent's.
 - Tasks reach the Execution API on the port of ``[api] port`` unless set.
+- Airflow's file discovery reads only the files a version changed (``DISCOVERY``, unless set).
 - Tasks ride out a restart of the API server (``RIDE_OUT``, unless set): a switch restarts it
   while a Celery worker's tasks still run and report to it, and Airflow's default of 5 tries
   of each Execution API call gives up after about 10 s of outage (4 s at worst), failing the
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dagship.environment.airflow import airflow_environment
-from dagship.local.airflow import TOKEN_ENV, bundle_config
+from dagship.local.airflow import DISCOVERY, TOKEN_ENV, bundle_config
 
 BUNDLE_SETTING = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 EXECUTION_API_SETTING = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"
@@ -62,7 +63,7 @@ def component_environment(
         env[TOKEN_ENV] = token  # the bundle's token: the agent's own
     if not base.get(BUNDLE_SETTING):
         env[BUNDLE_SETTING] = json.dumps(bundle_config(server_url, deployment))
-    for key, value in RIDE_OUT.items():
+    for key, value in {**RIDE_OUT, **DISCOVERY}.items():
         env.setdefault(key, value)
     port = base.get("AIRFLOW__API__PORT") or "8080"
     env.setdefault(EXECUTION_API_SETTING, f"http://localhost:{port}/execution/")

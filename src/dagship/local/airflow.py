@@ -119,7 +119,16 @@ def airflow_env(
     )
     if fast:
         env.update(_FAST_REFRESH)
+    for key, value in DISCOVERY.items():
+        env.setdefault(key, value)
     return env
+
+
+# Airflow lists a bundle's files again after each version change; with this it reads only the
+# files that changed (airflow/discovery.py), unless the user has a heuristic of their own.
+DISCOVERY = {
+    "AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE": "dagship.airflow.discovery.might_contain_dag"
+}
 
 
 _FAST_REFRESH = {
