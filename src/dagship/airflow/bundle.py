@@ -9,7 +9,8 @@ On disk, under the bundle's ``base_dir`` (docs/bundle.md explains why)::
 
     cache/ab/<sha256>        blobs, read-only, verified on arrival (hard-link sources)
     manifests/<version>.json manifests of the versions materialized here
-    trees/<version>.<rand>/  the current tree and the one before it
+    trees/<version>.<rand>/  the current tree, the one before it, and the spare the next
+                             version's tree is made from (reuse.py)
     current -> trees/...     the DAG processor's stable path, switched with os.replace
     tmp/                     work in progress (cleared under the lock)
     versions/<version>/      exact versions for workers (``version=...``); Airflow's stale
@@ -24,6 +25,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ from airflow.dag_processing.bundles.base import BaseDagBundle
 from dagship.airflow.blobcache import BlobCache, BundleError
 from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
 from dagship.airflow.reparse import parseable, request_reparse
+from dagship.airflow.reuse import TreeRecord, differing, intact, stamp, update
 from dagship.airflow.tree import (
     BuildPlan,
     ManifestStore,
@@ -49,7 +52,13 @@ from dagship.airflow.tree import (
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.core import imports
-from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
+from dagship.core.manifest import (
+    EMPTY_VERSION,
+    Manifest,
+    ManifestEntry,
+    ManifestError,
+    is_version,
+)
 from dagship.core.schemas import MAX_INLINE_BYTES
 
 if TYPE_CHECKING:
@@ -193,6 +202,8 @@ class DagshipDagBundle(BaseDagBundle):
         self._prepared: _Prepared | None = None
         self._forces_refresh: bool | None = None
         self._warming: threading.Thread | None = None
+        # The trees under trees/ that this instance built, by name (reuse.py).
+        self._built: dict[str, TreeRecord] = {}
 
     # -- the BaseDagBundle API ----------------------------------------------------------------
     @property
@@ -338,7 +349,8 @@ class DagshipDagBundle(BaseDagBundle):
         self, manifest: Manifest, version: str, current: str | None, inline: Inline
     ) -> _Prepared:
         """Build ``version`` under trees/ beside ``current``, which it replaces next, with the
-        ``inline`` blobs its answer carried and the missing others downloaded."""
+        ``inline`` blobs its answer carried and the missing others downloaded: from a spare
+        tree where one can be trusted (reuse.py), else anew."""
         previous = self.manifests.load(version_of(current)) if current else None
         plan = BuildPlan(
             manifest,
@@ -346,11 +358,74 @@ class DagshipDagBundle(BaseDagBundle):
             self.cache,
             previous_root=self.trees_dir / current if current and previous else None,
             previous=previous,
-            downloaded=self._download(manifest, inline),
         )
         name = unique_name(version)
-        self._build_into(plan, self.trees_dir / name)
+        dest = self.trees_dir / name
+        fresh = self._update_spare(plan, dest, inline) if plan.previous_root else None
+        if fresh is None:
+            plan.downloaded |= self._download(manifest.entries, inline)
+            fresh = self._build_into(plan, dest)
+        base = current if plan.previous_root else None
+        self._built[name] = TreeRecord(base, frozenset(fresh), stamp(dest, manifest))
         return _Prepared(plan, name, current or "", filed=False)
+
+    def _update_spare(self, plan: BuildPlan, dest: Path, inline: Inline) -> set[str] | None:
+        """Make ``plan``'s tree at ``dest`` from the spare tree that differs least from the
+        current one, updated in place; return the paths given an inode of their own, or None
+        when no spare can be trusted and the tree must be built anew."""
+        assert plan.previous is not None and plan.previous_root is not None
+        found = self._spare(plan.previous_root.name)
+        if found is None:
+            return None
+        spare, differ = found
+        manifest = self.manifests.load(version_of(spare))
+        if manifest is None or not intact(self.trees_dir / spare, self._built[spare]):
+            log.warning(
+                "DAG bundle %s: tree %s changed on disk or lost its manifest; building "
+                "version %s anew",
+                self.name,
+                spare,
+                plan.version,
+            )
+            return None
+        changed = set(plan.changed_paths())
+        entries = [e for e in plan.manifest.entries if e.path in changed]
+        plan.downloaded |= self._download(entries, inline)
+        staging = self.tmp_dir / unique_name(plan.version)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # Out of trees/ before it changes: nobody reads a tree half updated.
+            os.rename(self.trees_dir / spare, staging)
+            del self._built[spare]
+            fresh = update(plan, staging, manifest, differ)
+            self.manifests.save(plan.manifest, plan.version)
+            os.rename(staging, dest)
+        except (BundleError, OSError) as exc:
+            remove_tree(staging)
+            log.warning(
+                "DAG bundle %s: could not make version %s from tree %s (%s); building it anew",
+                self.name,
+                plan.version,
+                spare,
+                exc,
+            )
+            return None
+        return fresh
+
+    def _spare(self, current: str) -> tuple[str, set[str]] | None:
+        """The tree to make the next version from: one this instance built, neither the
+        current tree nor the one before it (a parse may have resolved its path just before the
+        last switch), with the fewest paths that may differ from the current tree."""
+        record = self._built.get(current)
+        readers = record.base if record is not None else None
+        best: tuple[str, set[str]] | None = None
+        for name in list(self._built):
+            if name in (current, readers) or not (self.trees_dir / name).is_dir():
+                continue
+            differ = differing(self._built, name, current)
+            if differ is not None and (best is None or len(differ) < len(best[1])):
+                best = (name, differ)
+        return best
 
     def _switch(self, new: _Prepared, current: str | None, ahead: bool = False) -> None:
         plan, name = new.plan, new.name
@@ -366,7 +441,14 @@ class DagshipDagBundle(BaseDagBundle):
         )
         if plan.previous is not None and not new.filed:
             self._ask_reparse(plan, self.trees_dir / name)
-        self._prune(keep={name, current} if current else {name})
+        keep = {name}
+        if current:
+            keep.add(current)
+            # The tree before it is the spare for the next version (reuse.py).
+            record = self._built.get(current)
+            if record is not None and record.base:
+                keep.add(record.base)
+        self._prune(keep)
         self._warm_imports()
 
     def _prepare(self, body: DagsCurrentOut) -> None:
@@ -400,8 +482,11 @@ class DagshipDagBundle(BaseDagBundle):
         )
 
     def _drop_prepared(self) -> None:
+        """Forget the tree built for a version superseded before the switch. Built against the
+        current tree, it is the best spare for the next one; the next switch removes it if it
+        is not used."""
         prepared, self._prepared = self._prepared, None
-        if prepared is not None:
+        if prepared is not None and prepared.name not in self._built:
             remove_tree(self.trees_dir / prepared.name, background=True)
 
     def _claims_force_refresh(self) -> bool:
@@ -424,7 +509,10 @@ class DagshipDagBundle(BaseDagBundle):
                 # start while dagship is down.
                 manifest = self.manifests.load(self.version) or self._fetch_manifest(self.version)
                 plan = BuildPlan(
-                    manifest, self.version, self.cache, downloaded=self._download(manifest)
+                    manifest,
+                    self.version,
+                    self.cache,
+                    downloaded=self._download(manifest.entries),
                 )
                 remove_tree(dest)
                 self._build_into(plan, dest)
@@ -453,20 +541,23 @@ class DagshipDagBundle(BaseDagBundle):
         return manifest
 
     # -- shared steps ---------------------------------------------------------------------
-    def _download(self, manifest: Manifest, inline: Inline | None = None) -> set[str]:
-        return self.cache.receive(self.cache.missing(manifest.entries), inline or [], self._api())
+    def _download(self, entries: Iterable[ManifestEntry], inline: Inline | None = None) -> set[str]:
+        """Bring the blobs of ``entries`` that the cache lacks; return the digests written."""
+        return self.cache.receive(self.cache.missing(entries), inline or [], self._api())
 
-    def _build_into(self, plan: BuildPlan, dest: Path) -> None:
-        """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``."""
+    def _build_into(self, plan: BuildPlan, dest: Path) -> set[str]:
+        """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``;
+        return the paths that got an inode of their own (tree.build)."""
         staging = self.tmp_dir / unique_name(plan.version)
         try:
-            build(plan, staging)
+            fresh = build(plan, staging)
             self.manifests.save(plan.manifest, plan.version)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, dest)
         except BaseException:
             remove_tree(staging)
             raise
+        return fresh
 
     def _prune(self, keep: set[str] | None = None) -> None:
         """Remove trees other than ``keep``, then manifests and (hourly) blobs nothing uses."""
@@ -474,6 +565,8 @@ class DagshipDagBundle(BaseDagBundle):
             for path in self.trees_dir.iterdir():
                 if path.name not in keep:
                     remove_tree(path, background=True)
+            for name in [n for n in self._built if n not in keep]:
+                del self._built[name]
         versions: set[str] = set()
         for folder in (self.trees_dir, self.versions_dir):
             if folder.is_dir():

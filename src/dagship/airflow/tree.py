@@ -14,11 +14,12 @@ import shutil
 import stat
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagship.airflow.blobcache import READ_ONLY, BlobCache, BundleError
-from dagship.core.manifest import VERSION_PREFIX, Manifest
+from dagship.core.manifest import VERSION_PREFIX, Manifest, ManifestEntry
 from dagship.files import write_atomic
 
 EXECUTABLE = 0o555
@@ -56,14 +57,16 @@ class BuildPlan:
         ]
 
 
-def build(plan: BuildPlan, dest: Path) -> None:
-    """Materialize ``plan.manifest`` at ``dest`` (which must not exist), then verify it."""
+def build(plan: BuildPlan, dest: Path) -> set[str]:
+    """Materialize ``plan.manifest`` at ``dest`` (which must not exist), then verify it; return
+    the paths that got an inode of their own (all of them without a previous tree)."""
     dest.mkdir(parents=True)
     before = plan.previous.by_path() if plan.previous is not None else {}
     # Plain string paths: pathlib costs more than the link itself over 10,000 files.
     root, previous_root = os.fspath(dest), os.fspath(plan.previous_root or "")
     made_dirs: set[str] = {""}
     checked: set[str] = set(plan.downloaded)
+    fresh: set[str] = set()
     for entry in plan.manifest.entries:
         target = os.path.join(root, entry.path)
         folder = entry.path.rpartition("/")[0]
@@ -75,18 +78,26 @@ def build(plan: BuildPlan, dest: Path) -> None:
             old is not None
             and previous_root
             and (old.sha256, old.executable) == (entry.sha256, entry.executable)
-            and _try_link(os.path.join(previous_root, entry.path), target)
+            and try_link(os.path.join(previous_root, entry.path), target)
         ):
             continue
-        if entry.sha256 not in checked:
-            # A blob that entered the cache in an earlier refresh is re-hashed before use.
-            plan.cache.verify(entry)
-            checked.add(entry.sha256)
-        fresh_needed = plan.previous is not None
-        can_link = not entry.executable and (not fresh_needed or entry.sha256 in plan.downloaded)
-        if not (can_link and _try_link(plan.cache.path(entry.sha256), target)):
-            _copy(plan.cache.path(entry.sha256), target, entry.executable)
+        fresh.add(entry.path)
+        place_new(plan, entry, target, checked)
     verify(dest, plan.manifest)
+    return fresh
+
+
+def place_new(plan: BuildPlan, entry: ManifestEntry, target: str, checked: set[str]) -> None:
+    """Write ``entry`` at ``target`` from the cache: a new inode (a fresh mtime) when the tree
+    replaces another, since the cache inode of a digest seen before may carry an old mtime."""
+    if entry.sha256 not in checked:
+        # A blob that entered the cache in an earlier refresh is re-hashed before use.
+        plan.cache.verify(entry)
+        checked.add(entry.sha256)
+    fresh_needed = plan.previous is not None
+    can_link = not entry.executable and (not fresh_needed or entry.sha256 in plan.downloaded)
+    if not (can_link and try_link(plan.cache.path(entry.sha256), target)):
+        _copy(plan.cache.path(entry.sha256), target, entry.executable)
 
 
 def verify(root: Path, manifest: Manifest) -> None:
@@ -95,8 +106,12 @@ def verify(root: Path, manifest: Manifest) -> None:
     Contents are trusted because each file is a link to (or a copy of) a cache blob whose
     digest was checked, or a link to a file of the previous, verified tree.
     """
+    verify_entries(root, manifest.entries)
+
+
+def verify_entries(root: Path, entries: Iterable[ManifestEntry]) -> None:
     base = os.fspath(root)
-    for entry in manifest.entries:
+    for entry in entries:
         try:
             st = os.lstat(os.path.join(base, entry.path))
         except OSError as exc:
@@ -117,7 +132,7 @@ def matches(root: Path, manifest: Manifest) -> bool:
     return True
 
 
-def _try_link(src: str | Path, dst: str | Path) -> bool:
+def try_link(src: str | Path, dst: str | Path) -> bool:
     try:
         os.link(src, dst)
     except OSError:
