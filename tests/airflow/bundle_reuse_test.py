@@ -64,11 +64,11 @@ def current_tree(bundle: DagshipDagBundle) -> Path:
     return bundle.path.resolve()
 
 
-def spare_of(bundle: DagshipDagBundle, versions: list[str]) -> Path:
+def spare_of(bundle: DagshipDagBundle) -> Path:
     """The tree the next version is made from: neither the current tree nor the one before."""
-    names = [n for n in trees(bundle) if not n.startswith(versions[-1] + ".")]
-    names = [n for n in names if not n.startswith(versions[-2] + ".")]
-    assert len(names) == 1, trees(bundle)
+    links = {Path(os.readlink(link)).name for link in (bundle.current_link, bundle.previous_link)}
+    names = [n for n in trees(bundle) if n not in links]
+    assert len(names) == 1, (trees(bundle), links)
     return bundle.trees_dir / names[0]
 
 
@@ -76,12 +76,16 @@ def deploy_and_check(
     api: Api, name: str, bundle: DagshipDagBundle, before: Files, after: Files
 ) -> str:
     """Deploy ``after`` over ``before``; check the new tree is exactly ``after``, unchanged
-    files kept their inode and mtime, changed and added ones are new inodes written now."""
-    old = age(current_tree(bundle))
+    files kept their inode and mtime, changed and added ones are new inodes written now, and
+    the tree it replaced is untouched."""
+    replaced = current_tree(bundle)
+    old = age(replaced)
     start = time.time_ns()
     version = deploy(api, name, after)
     bundle.refresh()
     assert version_of_bundle(bundle) == version
+    # The tree replaced stays as it was, for a parse that resolved its path before the switch.
+    assert snapshot(replaced) == expected(before)
     root = current_tree(bundle)
     assert snapshot(root) == expected(after)
     assert layout(root) == (set(after), folders_of(after))
@@ -126,7 +130,7 @@ def test_a_deploy_updates_the_spare_tree_in_place(srv: Server, token_env: Any) -
         deploy_and_check(api, name, bundle, v2, v3),
     ]
     assert len(trees(bundle)) == 3  # the current tree, the one before, the spare
-    spare = spare_of(bundle, versions)
+    spare = spare_of(bundle)
     spare_inode = spare.stat().st_ino
     # Removed files and their emptied folders, a file turned folder, a new folder, executable
     # bits on and off, an edit, and a file back to content cached long ago.
@@ -145,7 +149,7 @@ def test_a_deploy_updates_the_spare_tree_in_place(srv: Server, token_env: Any) -
     assert not spare.exists()
     assert list(bundle.tmp_dir.iterdir()) == []
     v5 = {**{p: v for p, v in v4.items() if p != "dag_a.py"}, "dag_a.py/inner.py": b"x\n"}
-    spare_inode = spare_of(bundle, versions).stat().st_ino
+    spare_inode = spare_of(bundle).stat().st_ino
     versions.append(deploy_and_check(api, name, bundle, v4, v5))
     assert current_tree(bundle).stat().st_ino == spare_inode
     v6 = {**{p: v for p, v in v5.items() if not p.startswith("dag_a.py")}, "dag_a.py": b"a\n"}
@@ -160,7 +164,7 @@ def test_many_deploys_in_a_row_each_give_exactly_their_files(
     files = dict(V1)
     versions: list[str] = []
     for i in range(12):
-        spare = spare_of(bundle, versions).stat().st_ino if i >= 2 else None
+        spare = spare_of(bundle).stat().st_ino if i >= 2 else None
         after = dict(files)
         after[f"team_{i % 3}/dag_{i}.py"] = f"dag {i}\n".encode()  # added
         after["dag_b.py"] = f"b = {i}\n".encode()  # changed
@@ -195,49 +199,48 @@ def test_a_rollback_gets_fresh_files_from_its_own_old_tree(
     assert current_tree(bundle) != v1_tree and not v1_tree.exists()
 
 
-def test_a_damaged_or_missing_spare_means_a_full_build(
+def test_a_spare_changed_on_disk_is_repaired_and_a_missing_one_means_a_full_build(
     srv: Server,  # noqa: F811
     token_env: Any,  # noqa: F811
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     api, name, bundle = following(srv, token_env, V1)
     files = dict(V1)
-    versions = []
     for i in range(2):
         after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
-        versions.append(deploy_and_check(api, name, bundle, files, after))
+        deploy_and_check(api, name, bundle, files, after)
         files = after
-    # A file taken out of the spare: its folder's time tells.
-    spare = spare_of(bundle, versions)
+    # What the spare holds is read from disk: a file taken out, a stray file and folder, the
+    # bytecode Python wrote beside the files while the tree was current, a file replaced by
+    # another inode of the same content.
+    spare = spare_of(bundle)
     (spare / "pkg/deep/helpers.py").unlink()
-    spare_inode = spare.stat().st_ino
-    after = {**files, "dag_b.py": b"b = damaged\n"}
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        versions.append(deploy_and_check(api, name, bundle, files, after))
-    assert current_tree(bundle).stat().st_ino != spare_inode
-    assert any("changed on disk" in r.getMessage() for r in caplog.records)
-    files = after
-    # A file added to the spare, deep down.
-    spare = spare_of(bundle, versions)
     (spare / "pkg/deep/extra.py").write_bytes(b"stray\n")
+    (spare / "stray/deeper").mkdir(parents=True)
+    (spare / "stray/deeper/x.py").write_bytes(b"x\n")
+    (spare / "pkg/__pycache__").mkdir()
+    (spare / "pkg/__pycache__/__init__.cpython-311.pyc").write_bytes(b"old bytecode")
+    replaced = spare / "same_1.py"
+    replaced.unlink()
+    replaced.write_bytes(b"same\n")
     spare_inode = spare.stat().st_ino
-    after = {**files, "dag_b.py": b"b = added\n"}
-    versions.append(deploy_and_check(api, name, bundle, files, after))
-    assert current_tree(bundle).stat().st_ino != spare_inode
+    after = {**files, "dag_b.py": b"b = repaired\n"}
+    deploy_and_check(api, name, bundle, files, after)
+    assert current_tree(bundle).stat().st_ino == spare_inode
     files = after
-    # The spare gone.
-    shutil.rmtree(spare_of(bundle, versions))
+    # The spare gone: a full build.
+    shutil.rmtree(spare_of(bundle))
     after = {**files, "dag_b.py": b"b = missing\n"}
-    versions.append(deploy_and_check(api, name, bundle, files, after))
-    # A fresh instance (a restart) knows none of the trees: it builds anew until it has built
-    # the trees it reuses.
+    deploy_and_check(api, name, bundle, files, after)
+    files = after
+    # A fresh instance (a restart) finds the spare through the links on disk.
     restarted = make_bundle(srv, name, name=bundle.name)
     restarted.initialize()
-    files_now = after
     for i in range(3):
-        after = {**files_now, "dag_b.py": f"b = restart {i}\n".encode()}
-        deploy_and_check(api, name, restarted, files_now, after)
-        files_now = after
+        spare_inode = spare_of(restarted).stat().st_ino
+        after = {**files, "dag_b.py": f"b = restart {i}\n".encode()}
+        deploy_and_check(api, name, restarted, files, after)
+        assert current_tree(restarted).stat().st_ino == spare_inode
+        files = after
 
 
 def test_a_failure_while_updating_falls_back_to_a_full_build(
@@ -255,7 +258,7 @@ def test_a_failure_while_updating_falls_back_to_a_full_build(
         after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
         versions.append(deploy_and_check(api, name, bundle, files, after))
         files = after
-    spare = spare_of(bundle, versions)
+    spare = spare_of(bundle)
     real_update = bundle_module.update
 
     def failing(plan: Any, root: Path, *args: Any) -> set[str]:
@@ -289,7 +292,7 @@ def test_a_build_killed_halfway_is_cleared_by_the_next_start(
         versions.append(deploy_and_check(api, name, bundle, files, after))
         files = after
     # What a kill leaves: the spare moved into tmp/ and half updated.
-    spare = spare_of(bundle, versions)
+    spare = spare_of(bundle)
     staging = bundle.tmp_dir / "killed"
     bundle.tmp_dir.mkdir(exist_ok=True)
     os.rename(spare, staging)

@@ -767,8 +767,9 @@ def test_unused_blobs_leave_the_cache(srv: Server, token_env: Any) -> None:
         deploy(api, name, files)
         bundle.refresh()
     cached = {p.name for p in bundle.cache.root.glob("??/*")}
-    # Blobs of the current tree (a3), the previous one (a2) and the pinned version (a0) stay.
-    assert cached == {sha256(d) for d in (b"a3\n", b"a2\n", b"a0\n", b"b\n")}
+    # Blobs of the current tree (a3), the previous one (a2), the spare the next version is
+    # made from (a1, reuse.py) and the pinned version (a0) stay.
+    assert cached == {sha256(d) for d in (b"a3\n", b"a2\n", b"a1\n", b"a0\n", b"b\n")}
 
 
 class _BadServer:

@@ -12,6 +12,7 @@ On disk, under the bundle's ``base_dir`` (docs/bundle.md explains why)::
     trees/<version>.<rand>/  the current tree, the one before it, and the spare the next
                              version's tree is made from (reuse.py)
     current -> trees/...     the DAG processor's stable path, switched with os.replace
+    previous -> trees/...    the tree current pointed at before the last switch
     tmp/                     work in progress (cleared under the lock)
     versions/<version>/      exact versions for workers (``version=...``); Airflow's stale
                              bundle cleanup removes unused ones
@@ -37,7 +38,7 @@ from airflow.dag_processing.bundles.base import BaseDagBundle
 from dagship.airflow.blobcache import BlobCache, BundleError
 from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
 from dagship.airflow.reparse import parseable, request_reparse
-from dagship.airflow.reuse import TreeRecord, differing, intact, stamp, update
+from dagship.airflow.reuse import update
 from dagship.airflow.tree import (
     BuildPlan,
     ManifestStore,
@@ -186,6 +187,7 @@ class DagshipDagBundle(BaseDagBundle):
         self.trees_dir = self.base_dir / "trees"
         self.tmp_dir = self.base_dir / "tmp"
         self.current_link = self.base_dir / "current"
+        self.previous_link = self.base_dir / "previous"
         self._client: ApiClient | None = None
         # BaseDagBundle.lock() excludes other processes and instances, not threads sharing this one.
         self._thread_lock = threading.RLock()
@@ -202,8 +204,6 @@ class DagshipDagBundle(BaseDagBundle):
         self._prepared: _Prepared | None = None
         self._forces_refresh: bool | None = None
         self._warming: threading.Thread | None = None
-        # The trees under trees/ that this instance built, by name (reuse.py).
-        self._built: dict[str, TreeRecord] = {}
 
     # -- the BaseDagBundle API ----------------------------------------------------------------
     @property
@@ -361,33 +361,18 @@ class DagshipDagBundle(BaseDagBundle):
         )
         name = unique_name(version)
         dest = self.trees_dir / name
-        fresh = self._update_spare(plan, dest, inline) if plan.previous_root else None
-        if fresh is None:
+        if not (plan.previous_root and self._update_spare(plan, dest, inline)):
             plan.downloaded |= self._download(manifest.entries, inline)
-            fresh = self._build_into(plan, dest)
-        base = current if plan.previous_root else None
-        self._built[name] = TreeRecord(base, frozenset(fresh), stamp(dest, manifest))
+            self._build_into(plan, dest)
         return _Prepared(plan, name, current or "", filed=False)
 
-    def _update_spare(self, plan: BuildPlan, dest: Path, inline: Inline) -> set[str] | None:
-        """Make ``plan``'s tree at ``dest`` from the spare tree that differs least from the
-        current one, updated in place; return the paths given an inode of their own, or None
-        when no spare can be trusted and the tree must be built anew."""
+    def _update_spare(self, plan: BuildPlan, dest: Path, inline: Inline) -> bool:
+        """Make ``plan``'s tree at ``dest`` from a spare tree updated in place (reuse.py);
+        False when there is none, or it failed and the tree must be built anew."""
         assert plan.previous is not None and plan.previous_root is not None
-        found = self._spare(plan.previous_root.name)
-        if found is None:
-            return None
-        spare, differ = found
-        manifest = self.manifests.load(version_of(spare))
-        if manifest is None or not intact(self.trees_dir / spare, self._built[spare]):
-            log.warning(
-                "DAG bundle %s: tree %s changed on disk or lost its manifest; building "
-                "version %s anew",
-                self.name,
-                spare,
-                plan.version,
-            )
-            return None
+        spare = self._spare(plan.previous_root.name)
+        if spare is None:
+            return False
         changed = set(plan.changed_paths())
         entries = [e for e in plan.manifest.entries if e.path in changed]
         plan.downloaded |= self._download(entries, inline)
@@ -396,8 +381,7 @@ class DagshipDagBundle(BaseDagBundle):
         try:
             # Out of trees/ before it changes: nobody reads a tree half updated.
             os.rename(self.trees_dir / spare, staging)
-            del self._built[spare]
-            fresh = update(plan, staging, manifest, differ)
+            update(plan, staging, self.tmp_dir)
             self.manifests.save(plan.manifest, plan.version)
             os.rename(staging, dest)
         except (BundleError, OSError) as exc:
@@ -409,26 +393,30 @@ class DagshipDagBundle(BaseDagBundle):
                 spare,
                 exc,
             )
-            return None
-        return fresh
+            return False
+        return True
 
-    def _spare(self, current: str) -> tuple[str, set[str]] | None:
-        """The tree to make the next version from: one this instance built, neither the
+    def _spare(self, current: str) -> str | None:
+        """The tree to make the next version from: the newest under trees/ that is neither the
         current tree nor the one before it (a parse may have resolved its path just before the
-        last switch), with the fewest paths that may differ from the current tree."""
-        record = self._built.get(current)
-        readers = record.base if record is not None else None
-        best: tuple[str, set[str]] | None = None
-        for name in list(self._built):
-            if name in (current, readers) or not (self.trees_dir / name).is_dir():
+        last switch)."""
+        previous = read_link(self.previous_link)
+        found: tuple[int, str] | None = None
+        for path in self.trees_dir.iterdir():
+            if path.name[0] == "." or path.name in (current, previous):
                 continue
-            differ = differing(self._built, name, current)
-            if differ is not None and (best is None or len(differ) < len(best[1])):
-                best = (name, differ)
-        return best
+            with contextlib.suppress(OSError):
+                made = path.lstat().st_ctime_ns
+                if path.is_dir() and (found is None or made > found[0]):
+                    found = (made, path.name)
+        return found[1] if found else None
 
     def _switch(self, new: _Prepared, current: str | None, ahead: bool = False) -> None:
         plan, name = new.plan, new.name
+        # The tree the current one replaced is the spare for the next version (reuse.py).
+        spare = read_link(self.previous_link)
+        if current:
+            swap_link(self.previous_link, f"{self.trees_dir.name}/{current}", self.tmp_dir)
         swap_link(self.current_link, f"{self.trees_dir.name}/{name}", self.tmp_dir)
         log.info(
             "DAG bundle %s: deployment %s switched to version %s (%d files, %d downloaded%s)",
@@ -441,14 +429,7 @@ class DagshipDagBundle(BaseDagBundle):
         )
         if plan.previous is not None and not new.filed:
             self._ask_reparse(plan, self.trees_dir / name)
-        keep = {name}
-        if current:
-            keep.add(current)
-            # The tree before it is the spare for the next version (reuse.py).
-            record = self._built.get(current)
-            if record is not None and record.base:
-                keep.add(record.base)
-        self._prune(keep)
+        self._prune({n for n in (name, current, spare) if n} if current else {name})
         self._warm_imports()
 
     def _prepare(self, body: DagsCurrentOut) -> None:
@@ -482,12 +463,10 @@ class DagshipDagBundle(BaseDagBundle):
         )
 
     def _drop_prepared(self) -> None:
-        """Forget the tree built for a version superseded before the switch. Built against the
-        current tree, it is the best spare for the next one; the next switch removes it if it
-        is not used."""
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared.name not in self._built:
-            remove_tree(self.trees_dir / prepared.name, background=True)
+        """Forget the tree built for a version superseded before the switch: built against the
+        current tree, it is the best spare for the next one (reuse.py); the next switch
+        removes it if it is not used."""
+        self._prepared = None
 
     def _claims_force_refresh(self) -> bool:
         if self._forces_refresh is None:
@@ -565,8 +544,6 @@ class DagshipDagBundle(BaseDagBundle):
             for path in self.trees_dir.iterdir():
                 if path.name not in keep:
                     remove_tree(path, background=True)
-            for name in [n for n in self._built if n not in keep]:
-                del self._built[name]
         versions: set[str] = set()
         for folder in (self.trees_dir, self.versions_dir):
             if folder.is_dir():

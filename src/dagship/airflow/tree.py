@@ -23,7 +23,7 @@ from dagship.core.manifest import VERSION_PREFIX, Manifest, ManifestEntry
 from dagship.files import write_atomic
 
 EXECUTABLE = 0o555
-_DELETING = ".deleting-"
+DELETING = ".deleting-"
 
 
 @dataclass
@@ -184,10 +184,10 @@ def remove_tree(path: Path, background: bool = False) -> None:
     With ``background`` the deletion runs in a daemon thread, off the refresh's critical path;
     a leftover ``.deleting-*`` folder is removed by the next prune.
     """
-    if path.name.startswith(_DELETING):
+    if path.name.startswith(DELETING):
         doomed = path
     else:
-        doomed = path.with_name(f"{_DELETING}{path.name}-{uuid.uuid4().hex[:8]}")
+        doomed = path.with_name(f"{DELETING}{path.name}-{uuid.uuid4().hex[:8]}")
         try:
             os.replace(path, doomed)
         except FileNotFoundError:
