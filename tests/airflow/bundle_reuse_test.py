@@ -19,12 +19,15 @@ from tests.airflow.bundle_test import (
     deploy,
     expected,
     make_bundle,
+    refresh_until,
     setup_deployment,
     snapshot,
     srv,  # noqa: F401 (the server fixture)
     token_env,  # noqa: F401 (the token fixture)
     trees,
     version_of_bundle,
+    wait_connected,
+    wait_for_tree,
 )
 from tests.helpers import Api, Server
 
@@ -74,7 +77,7 @@ def spare_of(bundle: DagshipDagBundle) -> Path:
 
 def deploy_and_check(
     api: Api, name: str, bundle: DagshipDagBundle, before: Files, after: Files
-) -> str:
+) -> None:
     """Deploy ``after`` over ``before``; check the new tree is exactly ``after``, unchanged
     files kept their inode and mtime, changed and added ones are new inodes written now, and
     the tree it replaced is untouched."""
@@ -97,7 +100,6 @@ def deploy_and_check(
         else:
             assert st.st_mtime_ns >= start, path
             assert path not in old or st.st_ino != old[path][0], path
-    return version
 
 
 def following(srv: Server, token_env: Any, files: Files) -> tuple[Api, str, DagshipDagBundle]:  # noqa: F811
@@ -125,10 +127,8 @@ def test_a_deploy_updates_the_spare_tree_in_place(srv: Server, token_env: Any) -
     api, name, bundle = following(srv, token_env, V1)
     v2 = {**V1, "dag_a.py": b"a = 2\n"}
     v3 = {**v2, "dag_b.py": b"b = 3\n"}
-    versions = [
-        deploy_and_check(api, name, bundle, V1, v2),
-        deploy_and_check(api, name, bundle, v2, v3),
-    ]
+    deploy_and_check(api, name, bundle, V1, v2)
+    deploy_and_check(api, name, bundle, v2, v3)
     assert len(trees(bundle)) == 3  # the current tree, the one before, the spare
     spare = spare_of(bundle)
     spare_inode = spare.stat().st_ino
@@ -143,14 +143,14 @@ def test_a_deploy_updates_the_spare_tree_in_place(srv: Server, token_env: Any) -
         "new/deeper/dag_c.py": b"c = 1\n",
         "same_3.py": b"same\n",
     }
-    versions.append(deploy_and_check(api, name, bundle, v3, v4))
+    deploy_and_check(api, name, bundle, v3, v4)
     # The new tree is the spare's folder, renamed: only what changed was written.
     assert current_tree(bundle).stat().st_ino == spare_inode
     assert not spare.exists()
     assert list(bundle.tmp_dir.iterdir()) == []
     v5 = {**{p: v for p, v in v4.items() if p != "dag_a.py"}, "dag_a.py/inner.py": b"x\n"}
     spare_inode = spare_of(bundle).stat().st_ino
-    versions.append(deploy_and_check(api, name, bundle, v4, v5))
+    deploy_and_check(api, name, bundle, v4, v5)
     assert current_tree(bundle).stat().st_ino == spare_inode
     v6 = {**{p: v for p, v in v5.items() if not p.startswith("dag_a.py")}, "dag_a.py": b"a\n"}
     deploy_and_check(api, name, bundle, v5, v6)
@@ -162,7 +162,6 @@ def test_many_deploys_in_a_row_each_give_exactly_their_files(
 ) -> None:
     api, name, bundle = following(srv, token_env, V1)
     files = dict(V1)
-    versions: list[str] = []
     for i in range(12):
         spare = spare_of(bundle).stat().st_ino if i >= 2 else None
         after = dict(files)
@@ -174,7 +173,7 @@ def test_many_deploys_in_a_row_each_give_exactly_their_files(
             after["scripts/run.sh"] = (b"#!/bin/sh\necho hi\n", bool(i % 2))  # exec bit
         if i % 5 == 4:
             after["dag_a.py"] = V1["dag_a.py"] if i % 2 else b"a = other\n"
-        versions.append(deploy_and_check(api, name, bundle, files, after))
+        deploy_and_check(api, name, bundle, files, after)
         files = after
         # From the third deploy on, each tree is made from the spare.
         assert spare is None or current_tree(bundle).stat().st_ino == spare
@@ -253,10 +252,9 @@ def test_a_failure_while_updating_falls_back_to_a_full_build(
 
     api, name, bundle = following(srv, token_env, V1)
     files = dict(V1)
-    versions = []
     for i in range(2):
         after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
-        versions.append(deploy_and_check(api, name, bundle, files, after))
+        deploy_and_check(api, name, bundle, files, after)
         files = after
     spare = spare_of(bundle)
     real_update = bundle_module.update
@@ -268,7 +266,7 @@ def test_a_failure_while_updating_falls_back_to_a_full_build(
     monkeypatch.setattr(bundle_module, "update", failing)
     after = {**files, "dag_b.py": b"b = fails\n"}
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        versions.append(deploy_and_check(api, name, bundle, files, after))
+        deploy_and_check(api, name, bundle, files, after)
     assert any("building it anew" in r.getMessage() for r in caplog.records)
     assert not spare.exists()
     assert list(bundle.tmp_dir.iterdir()) == []
@@ -286,10 +284,9 @@ def test_a_build_killed_halfway_is_cleared_by_the_next_start(
 ) -> None:
     api, name, bundle = following(srv, token_env, V1)
     files = dict(V1)
-    versions = []
     for i in range(2):
         after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
-        versions.append(deploy_and_check(api, name, bundle, files, after))
+        deploy_and_check(api, name, bundle, files, after)
         files = after
     # What a kill leaves: the spare moved into tmp/ and half updated.
     spare = spare_of(bundle)
@@ -303,3 +300,28 @@ def test_a_build_killed_halfway_is_cleared_by_the_next_start(
     after = {**files, "dag_b.py": b"b = after the kill\n"}
     deploy_and_check(api, name, restarted, files, after)
     assert list(restarted.tmp_dir.iterdir()) == []
+
+
+def test_the_listener_makes_each_version_from_the_spare_before_refresh(
+    srv: Server,  # noqa: F811
+    token_env: Any,  # noqa: F811
+) -> None:
+    api, name = setup_deployment(srv, token_env)
+    deploy(api, name, V1)
+    bundle = make_bundle(srv, name, listen=True)
+    bundle.initialize()
+    wait_connected(bundle)
+    files = dict(V1)
+    for i in range(4):
+        spare = spare_of(bundle).stat().st_ino if i >= 2 else None
+        replaced = current_tree(bundle)
+        after = {**files, "dag_b.py": f"b = listened {i}\n".encode(), f"new_{i}.py": b"n\n"}
+        version = deploy(api, name, after)
+        built = wait_for_tree(bundle, version)
+        assert spare is None or built.stat().st_ino == spare
+        assert snapshot(built) == expected(after)
+        assert snapshot(bundle.path) == expected(files)  # Airflow still sees the old version
+        refresh_until(bundle, version)
+        assert current_tree(bundle) == built.resolve()
+        assert snapshot(replaced) == expected(files)
+        files = after

@@ -47,6 +47,8 @@ def update(plan: BuildPlan, root: Path, trash: Path) -> int:
     folders = _folders(wanted)
     current = _inodes(current_root, folders)
     kept: set[str] = set()
+    aside = trash / f"{DELETING}{uuid.uuid4().hex[:8]}"
+    moved = 0
     pending = [""]
     while pending:
         folder = pending.pop()
@@ -57,9 +59,9 @@ def update(plan: BuildPlan, root: Path, trash: Path) -> int:
                     if path in folders:
                         pending.append(path)
                     else:
-                        doomed = trash / f"{DELETING}{uuid.uuid4().hex[:8]}"
-                        os.rename(item.path, doomed)
-                        remove_tree(doomed, background=True)
+                        aside.mkdir(parents=True, exist_ok=True)
+                        os.rename(item.path, aside / str(moved))
+                        moved += 1
                     continue
                 new, old, inode = wanted.get(path), before.get(path), item.inode()
                 if (
@@ -72,6 +74,8 @@ def update(plan: BuildPlan, root: Path, trash: Path) -> int:
                     kept.add(path)  # the current tree's own file
                 else:
                     os.unlink(item.path)
+    if moved:
+        remove_tree(aside, background=True)
     touched = [entry for entry in plan.manifest.entries if entry.path not in kept]
     checked: set[str] = set(plan.downloaded)
     for entry in touched:
