@@ -349,8 +349,8 @@ class DagshipDagBundle(BaseDagBundle):
         self, manifest: Manifest, version: str, current: str | None, inline: Inline
     ) -> _Prepared:
         """Build ``version`` under trees/ beside ``current``, which it replaces next, with the
-        ``inline`` blobs its answer carried and the missing others downloaded: from a spare
-        tree where one can be trusted (reuse.py), else anew."""
+        ``inline`` blobs its answer carried and the missing others downloaded: from the spare
+        tree updated in place where there is one (reuse.py), else anew."""
         previous = self.manifests.load(version_of(current)) if current else None
         plan = BuildPlan(
             manifest,
@@ -524,19 +524,17 @@ class DagshipDagBundle(BaseDagBundle):
         """Bring the blobs of ``entries`` that the cache lacks; return the digests written."""
         return self.cache.receive(self.cache.missing(entries), inline or [], self._api())
 
-    def _build_into(self, plan: BuildPlan, dest: Path) -> set[str]:
-        """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``;
-        return the paths that got an inode of their own (tree.build)."""
+    def _build_into(self, plan: BuildPlan, dest: Path) -> None:
+        """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``."""
         staging = self.tmp_dir / unique_name(plan.version)
         try:
-            fresh = build(plan, staging)
+            build(plan, staging)
             self.manifests.save(plan.manifest, plan.version)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, dest)
         except BaseException:
             remove_tree(staging)
             raise
-        return fresh
 
     def _prune(self, keep: set[str] | None = None) -> None:
         """Remove trees other than ``keep``, then manifests and (hourly) blobs nothing uses."""

@@ -3,6 +3,7 @@
 A tree is built in a private temporary directory, checked against its manifest, and only
 then renamed into place; the DAG processor's stable path (``current``) is a symlink switched
 with ``os.replace``, so a reader sees either the old tree or the new one, never a mix.
+``reuse.py`` makes a new version's tree from a retired one instead, at the cost of the change.
 """
 
 from __future__ import annotations
@@ -57,16 +58,14 @@ class BuildPlan:
         ]
 
 
-def build(plan: BuildPlan, dest: Path) -> set[str]:
-    """Materialize ``plan.manifest`` at ``dest`` (which must not exist), then verify it; return
-    the paths that got an inode of their own (all of them without a previous tree)."""
+def build(plan: BuildPlan, dest: Path) -> None:
+    """Materialize ``plan.manifest`` at ``dest`` (which must not exist), then verify it."""
     dest.mkdir(parents=True)
     before = plan.previous.by_path() if plan.previous is not None else {}
     # Plain string paths: pathlib costs more than the link itself over 10,000 files.
     root, previous_root = os.fspath(dest), os.fspath(plan.previous_root or "")
     made_dirs: set[str] = {""}
     checked: set[str] = set(plan.downloaded)
-    fresh: set[str] = set()
     for entry in plan.manifest.entries:
         target = os.path.join(root, entry.path)
         folder = entry.path.rpartition("/")[0]
@@ -81,10 +80,8 @@ def build(plan: BuildPlan, dest: Path) -> set[str]:
             and try_link(os.path.join(previous_root, entry.path), target)
         ):
             continue
-        fresh.add(entry.path)
         place_new(plan, entry, target, checked)
     verify(dest, plan.manifest)
-    return fresh
 
 
 def place_new(plan: BuildPlan, entry: ManifestEntry, target: str, checked: set[str]) -> None:
