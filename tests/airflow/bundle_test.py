@@ -360,8 +360,9 @@ def test_one_changed_file_downloads_one_blob_and_swaps_atomically(
     assert problems == []
     assert reads > 0
     assert snapshot(bundle.path) == expected(versions[-1])
-    # Only the current tree and the one before it are kept.
-    assert len(trees(bundle)) == 2
+    # Only the current tree, the one before it and the spare the next version is made from
+    # (reuse.py) are kept.
+    assert len(trees(bundle)) == 3
     assert list(bundle.tmp_dir.iterdir()) == []
 
 
@@ -766,8 +767,9 @@ def test_unused_blobs_leave_the_cache(srv: Server, token_env: Any) -> None:
         deploy(api, name, files)
         bundle.refresh()
     cached = {p.name for p in bundle.cache.root.glob("??/*")}
-    # Blobs of the current tree (a3), the previous one (a2) and the pinned version (a0) stay.
-    assert cached == {sha256(d) for d in (b"a3\n", b"a2\n", b"a0\n", b"b\n")}
+    # Blobs of the current tree (a3), the previous one (a2), the spare the next version is
+    # made from (a1, reuse.py) and the pinned version (a0) stay.
+    assert cached == {sha256(d) for d in (b"a3\n", b"a2\n", b"a1\n", b"a0\n", b"b\n")}
 
 
 class _BadServer:

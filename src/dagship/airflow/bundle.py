@@ -9,8 +9,10 @@ On disk, under the bundle's ``base_dir`` (docs/bundle.md explains why)::
 
     cache/ab/<sha256>        blobs, read-only, verified on arrival (hard-link sources)
     manifests/<version>.json manifests of the versions materialized here
-    trees/<version>.<rand>/  the current tree and the one before it
+    trees/<version>.<rand>/  the current tree, the one before it, and the spare the next
+                             version's tree is made from (reuse.py)
     current -> trees/...     the DAG processor's stable path, switched with os.replace
+    previous -> trees/...    the tree current pointed at before the last switch
     tmp/                     work in progress (cleared under the lock)
     versions/<version>/      exact versions for workers (``version=...``); Airflow's stale
                              bundle cleanup removes unused ones
@@ -24,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ from airflow.dag_processing.bundles.base import BaseDagBundle
 from dagship.airflow.blobcache import BlobCache, BundleError
 from dagship.airflow.listener import LISTEN_SECONDS, DeployListener
 from dagship.airflow.reparse import parseable, request_reparse
+from dagship.airflow.reuse import update
 from dagship.airflow.tree import (
     BuildPlan,
     ManifestStore,
@@ -49,7 +53,13 @@ from dagship.airflow.tree import (
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError
 from dagship.core import imports
-from dagship.core.manifest import EMPTY_VERSION, Manifest, ManifestError, is_version
+from dagship.core.manifest import (
+    EMPTY_VERSION,
+    Manifest,
+    ManifestEntry,
+    ManifestError,
+    is_version,
+)
 from dagship.core.schemas import MAX_INLINE_BYTES
 
 if TYPE_CHECKING:
@@ -177,6 +187,7 @@ class DagshipDagBundle(BaseDagBundle):
         self.trees_dir = self.base_dir / "trees"
         self.tmp_dir = self.base_dir / "tmp"
         self.current_link = self.base_dir / "current"
+        self.previous_link = self.base_dir / "previous"
         self._client: ApiClient | None = None
         # BaseDagBundle.lock() excludes other processes and instances, not threads sharing this one.
         self._thread_lock = threading.RLock()
@@ -338,7 +349,8 @@ class DagshipDagBundle(BaseDagBundle):
         self, manifest: Manifest, version: str, current: str | None, inline: Inline
     ) -> _Prepared:
         """Build ``version`` under trees/ beside ``current``, which it replaces next, with the
-        ``inline`` blobs its answer carried and the missing others downloaded."""
+        ``inline`` blobs its answer carried and the missing others downloaded: from the spare
+        tree updated in place where there is one (reuse.py), else anew."""
         previous = self.manifests.load(version_of(current)) if current else None
         plan = BuildPlan(
             manifest,
@@ -346,14 +358,65 @@ class DagshipDagBundle(BaseDagBundle):
             self.cache,
             previous_root=self.trees_dir / current if current and previous else None,
             previous=previous,
-            downloaded=self._download(manifest, inline),
         )
         name = unique_name(version)
-        self._build_into(plan, self.trees_dir / name)
+        dest = self.trees_dir / name
+        if not (plan.previous_root and self._update_spare(plan, dest, inline)):
+            plan.downloaded |= self._download(manifest.entries, inline)
+            self._build_into(plan, dest)
         return _Prepared(plan, name, current or "", filed=False)
+
+    def _update_spare(self, plan: BuildPlan, dest: Path, inline: Inline) -> bool:
+        """Make ``plan``'s tree at ``dest`` from a spare tree updated in place (reuse.py);
+        False when there is none, or it failed and the tree must be built anew."""
+        assert plan.previous is not None and plan.previous_root is not None
+        spare = self._spare(plan.previous_root.name)
+        if spare is None:
+            return False
+        changed = set(plan.changed_paths())
+        entries = [e for e in plan.manifest.entries if e.path in changed]
+        plan.downloaded |= self._download(entries, inline)
+        staging = self.tmp_dir / unique_name(plan.version)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # Out of trees/ before it changes: nobody reads a tree half updated.
+            os.rename(self.trees_dir / spare, staging)
+            update(plan, staging, self.tmp_dir)
+            self.manifests.save(plan.manifest, plan.version)
+            os.rename(staging, dest)
+        except (BundleError, OSError) as exc:
+            remove_tree(staging)
+            log.warning(
+                "DAG bundle %s: could not make version %s from tree %s (%s); building it anew",
+                self.name,
+                plan.version,
+                spare,
+                exc,
+            )
+            return False
+        return True
+
+    def _spare(self, current: str) -> str | None:
+        """The tree to make the next version from: the newest under trees/ that is neither the
+        current tree nor the one before it (a parse may have resolved its path just before the
+        last switch)."""
+        previous = read_link(self.previous_link)
+        found: tuple[int, str] | None = None
+        for path in self.trees_dir.iterdir():
+            if path.name[0] == "." or path.name in (current, previous):
+                continue
+            with contextlib.suppress(OSError):
+                made = path.lstat().st_ctime_ns
+                if path.is_dir() and (found is None or made > found[0]):
+                    found = (made, path.name)
+        return found[1] if found else None
 
     def _switch(self, new: _Prepared, current: str | None, ahead: bool = False) -> None:
         plan, name = new.plan, new.name
+        # The tree the current one replaced is the spare for the next version (reuse.py).
+        spare = read_link(self.previous_link)
+        if current:
+            swap_link(self.previous_link, f"{self.trees_dir.name}/{current}", self.tmp_dir)
         swap_link(self.current_link, f"{self.trees_dir.name}/{name}", self.tmp_dir)
         log.info(
             "DAG bundle %s: deployment %s switched to version %s (%d files, %d downloaded%s)",
@@ -366,7 +429,7 @@ class DagshipDagBundle(BaseDagBundle):
         )
         if plan.previous is not None and not new.filed:
             self._ask_reparse(plan, self.trees_dir / name)
-        self._prune(keep={name, current} if current else {name})
+        self._prune({n for n in (name, current, spare) if n} if current else {name})
         self._warm_imports()
 
     def _prepare(self, body: DagsCurrentOut) -> None:
@@ -400,9 +463,10 @@ class DagshipDagBundle(BaseDagBundle):
         )
 
     def _drop_prepared(self) -> None:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None:
-            remove_tree(self.trees_dir / prepared.name, background=True)
+        """Forget the tree built for a version superseded before the switch: built against the
+        current tree, it is the best spare for the next one (reuse.py); the next switch
+        removes it if it is not used."""
+        self._prepared = None
 
     def _claims_force_refresh(self) -> bool:
         if self._forces_refresh is None:
@@ -424,7 +488,10 @@ class DagshipDagBundle(BaseDagBundle):
                 # start while dagship is down.
                 manifest = self.manifests.load(self.version) or self._fetch_manifest(self.version)
                 plan = BuildPlan(
-                    manifest, self.version, self.cache, downloaded=self._download(manifest)
+                    manifest,
+                    self.version,
+                    self.cache,
+                    downloaded=self._download(manifest.entries),
                 )
                 remove_tree(dest)
                 self._build_into(plan, dest)
@@ -453,8 +520,9 @@ class DagshipDagBundle(BaseDagBundle):
         return manifest
 
     # -- shared steps ---------------------------------------------------------------------
-    def _download(self, manifest: Manifest, inline: Inline | None = None) -> set[str]:
-        return self.cache.receive(self.cache.missing(manifest.entries), inline or [], self._api())
+    def _download(self, entries: Iterable[ManifestEntry], inline: Inline | None = None) -> set[str]:
+        """Bring the blobs of ``entries`` that the cache lacks; return the digests written."""
+        return self.cache.receive(self.cache.missing(entries), inline or [], self._api())
 
     def _build_into(self, plan: BuildPlan, dest: Path) -> None:
         """Build in tmp/, verify, save the manifest, then rename the whole tree to ``dest``."""

@@ -3,6 +3,7 @@
 A tree is built in a private temporary directory, checked against its manifest, and only
 then renamed into place; the DAG processor's stable path (``current``) is a symlink switched
 with ``os.replace``, so a reader sees either the old tree or the new one, never a mix.
+``reuse.py`` makes a new version's tree from a retired one instead, at the cost of the change.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import shutil
 import stat
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagship.airflow.blobcache import READ_ONLY, BlobCache, BundleError
-from dagship.core.manifest import VERSION_PREFIX, Manifest
+from dagship.core.manifest import VERSION_PREFIX, Manifest, ManifestEntry
 from dagship.files import write_atomic
 
 EXECUTABLE = 0o555
-_DELETING = ".deleting-"
+DELETING = ".deleting-"
 
 
 @dataclass
@@ -75,18 +77,24 @@ def build(plan: BuildPlan, dest: Path) -> None:
             old is not None
             and previous_root
             and (old.sha256, old.executable) == (entry.sha256, entry.executable)
-            and _try_link(os.path.join(previous_root, entry.path), target)
+            and try_link(os.path.join(previous_root, entry.path), target)
         ):
             continue
-        if entry.sha256 not in checked:
-            # A blob that entered the cache in an earlier refresh is re-hashed before use.
-            plan.cache.verify(entry)
-            checked.add(entry.sha256)
-        fresh_needed = plan.previous is not None
-        can_link = not entry.executable and (not fresh_needed or entry.sha256 in plan.downloaded)
-        if not (can_link and _try_link(plan.cache.path(entry.sha256), target)):
-            _copy(plan.cache.path(entry.sha256), target, entry.executable)
+        place_new(plan, entry, target, checked)
     verify(dest, plan.manifest)
+
+
+def place_new(plan: BuildPlan, entry: ManifestEntry, target: str, checked: set[str]) -> None:
+    """Write ``entry`` at ``target`` from the cache: a new inode (a fresh mtime) when the tree
+    replaces another, since the cache inode of a digest seen before may carry an old mtime."""
+    if entry.sha256 not in checked:
+        # A blob that entered the cache in an earlier refresh is re-hashed before use.
+        plan.cache.verify(entry)
+        checked.add(entry.sha256)
+    fresh_needed = plan.previous is not None
+    can_link = not entry.executable and (not fresh_needed or entry.sha256 in plan.downloaded)
+    if not (can_link and try_link(plan.cache.path(entry.sha256), target)):
+        _copy(plan.cache.path(entry.sha256), target, entry.executable)
 
 
 def verify(root: Path, manifest: Manifest) -> None:
@@ -95,8 +103,12 @@ def verify(root: Path, manifest: Manifest) -> None:
     Contents are trusted because each file is a link to (or a copy of) a cache blob whose
     digest was checked, or a link to a file of the previous, verified tree.
     """
+    verify_entries(root, manifest.entries)
+
+
+def verify_entries(root: Path, entries: Iterable[ManifestEntry]) -> None:
     base = os.fspath(root)
-    for entry in manifest.entries:
+    for entry in entries:
         try:
             st = os.lstat(os.path.join(base, entry.path))
         except OSError as exc:
@@ -117,7 +129,7 @@ def matches(root: Path, manifest: Manifest) -> bool:
     return True
 
 
-def _try_link(src: str | Path, dst: str | Path) -> bool:
+def try_link(src: str | Path, dst: str | Path) -> bool:
     try:
         os.link(src, dst)
     except OSError:
@@ -169,10 +181,10 @@ def remove_tree(path: Path, background: bool = False) -> None:
     With ``background`` the deletion runs in a daemon thread, off the refresh's critical path;
     a leftover ``.deleting-*`` folder is removed by the next prune.
     """
-    if path.name.startswith(_DELETING):
+    if path.name.startswith(DELETING):
         doomed = path
     else:
-        doomed = path.with_name(f"{_DELETING}{path.name}-{uuid.uuid4().hex[:8]}")
+        doomed = path.with_name(f"{DELETING}{path.name}-{uuid.uuid4().hex[:8]}")
         try:
             os.replace(path, doomed)
         except FileNotFoundError:
