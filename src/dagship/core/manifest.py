@@ -102,6 +102,11 @@ class Manifest:
 
     def canonical_bytes(self) -> bytes:
         """The bytes the version is computed from: compact JSON, keys and paths sorted."""
+        return self._canonical
+
+    @functools.cached_property
+    def _canonical(self) -> bytes:
+        # Kept once computed: the version and the stored body are both these bytes.
         return json.dumps(
             self.to_dicts(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
@@ -175,6 +180,87 @@ def check_path(path: object) -> None:
                 f"path has a name longer than {MAX_NAME_BYTES} bytes, which no file system "
                 f"holds: {part[:60]!r}... in {path[:120]!r}"
             )
+
+
+@dataclass(frozen=True)
+class ManifestDelta:
+    """How the manifest of ``version`` differs from the manifest of version ``base``: the
+    entries it adds or changes, and the paths it removes. Each path appears at most once."""
+
+    base: str
+    version: str
+    changed: tuple[ManifestEntry, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dicts(
+        cls, base: str, version: str, changed: Iterable[object], removed: Iterable[object]
+    ) -> ManifestDelta:
+        """A delta from its JSON form, every entry checked as a manifest's and no path twice.
+
+        Raises ManifestError naming the first bad entry or path.
+        """
+        entries = tuple(_entry(item) for item in changed)
+        paths = tuple(removed)
+        seen: set[object] = set()
+        for entry in entries:
+            check_entry(entry)
+            _once(entry.path, seen)
+        for path in paths:
+            check_path(path)
+            _once(path, seen)
+        return cls(base, version, entries, paths)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.changed) + len(self.removed)
+
+    def touched(self) -> set[str]:
+        """Every path the delta adds, changes or removes."""
+        return {entry.path for entry in self.changed} | set(self.removed)
+
+    def apply(self, base: Manifest) -> Manifest:
+        """The manifest ``base`` (of version ``self.base``) becomes with this delta.
+
+        Raises ManifestError when a removed path is not in ``base``, when the result is not a
+        manifest (a path both a file and a folder, or that differs from another in case only),
+        or when it is not of ``self.version``.
+        """
+        result = self._apply(base) if self else base
+        if result.version != self.version:
+            raise ManifestError(
+                f"applied to version {self.base} it gives version {result.version}, not "
+                f"{self.version} as it says; send the whole manifest"
+            )
+        return result
+
+    def _apply(self, base: Manifest) -> Manifest:
+        present = base.by_path()
+        absent = [path for path in self.removed if path not in present]
+        if absent:
+            raise ManifestError(
+                f"removed path {absent[0]!r} is not in base version {self.base}"
+                + (f" ({len(absent)} such paths)" if len(absent) > 1 else "")
+            )
+        touched = self.touched()
+        kept = [entry for entry in base.entries if entry.path not in touched]
+        ordered = sorted([*kept, *self.changed], key=lambda e: e.path)
+        _check_unique(ordered, portable=True)
+        return Manifest(tuple(ordered))
+
+
+def delta(old: Manifest, new: Manifest) -> ManifestDelta:
+    """The delta that turns ``old`` into ``new`` (``old`` must know its version)."""
+    before = old.by_path()
+    changed = tuple(entry for entry in new.entries if before.get(entry.path) != entry)
+    kept = {entry.path for entry in new.entries}
+    removed = tuple(entry.path for entry in old.entries if entry.path not in kept)
+    return ManifestDelta(old.version, new.version, changed, removed)
+
+
+def _once(path: object, seen: set[object]) -> None:
+    if path in seen:
+        raise ManifestError(f"path {path!r} appears twice in the delta: name each path once")
+    seen.add(path)
 
 
 def _entry(item: object) -> ManifestEntry:

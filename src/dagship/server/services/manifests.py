@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 
-from sqlalchemy import exists, insert, or_, select
+from sqlalchemy import String, exists, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
-from dagship.core.manifest import VERSION_PREFIX, Manifest, ManifestEntry
+from dagship.core.manifest import VERSION_PREFIX, Manifest, ManifestDelta, ManifestEntry
 from dagship.server.db import models
 from dagship.server.db.insert import insert_ignore
 from dagship.server.db.models import Deploy, utcnow
 from dagship.server.errors import NotFound
 from dagship.server.services.access import AuthToken
 
+# A delta touching at most this many paths has its manifest's other files copied in SQL
+# (``NOT IN`` that many paths); a larger one is stored row by row, as a whole manifest is.
+MAX_COPY_EXCLUDED = 1000
+FILES_TABLE = models.ManifestFile.__tablename__
 
-def store_manifest(session: Session, manifest: Manifest) -> str:
-    """Store `manifest` unless its version is already stored; returns the version."""
+
+def store_manifest(session: Session, manifest: Manifest, delta: ManifestDelta | None = None) -> str:
+    """Store `manifest` unless its version is already stored; returns the version.
+
+    ``delta``: what ``manifest`` changes from the stored manifest ``delta.base``, whose files
+    are then copied in SQL rather than sent row by row.
+    """
     # Encode once: the version is by definition the hash of these canonical bytes.
     body = manifest.canonical_bytes()
     version = VERSION_PREFIX + hashlib.sha256(body).hexdigest()
@@ -28,21 +38,46 @@ def store_manifest(session: Session, manifest: Manifest) -> str:
         "body": body.decode("utf-8"),
         "created_at": utcnow(),
     }
-    if insert_ignore(session, models.Manifest, [row]):
-        files = [
-            {
-                "version": version,
-                "path": entry.path,
-                "digest": entry.sha256,
-                "size": entry.size,
-                "executable": entry.executable,
-            }
-            for entry in manifest.entries
-        ]
-        if files:
-            # A Core executemany: the ORM bulk path is several times slower for 10k rows.
-            session.execute(insert(models.Base.metadata.tables["manifest_files"]), files)
+    if not insert_ignore(session, models.Manifest, [row]):
+        return version
+    if delta is not None and len(delta) <= MAX_COPY_EXCLUDED:
+        _copy_files(session, delta, version)
+        entries: Iterable[ManifestEntry] = delta.changed
+    else:
+        entries = manifest.entries
+    _insert_files(session, version, entries)
     return version
+
+
+def _copy_files(session: Session, delta: ManifestDelta, version: str) -> None:
+    """Copy the files of manifest ``delta.base`` that ``delta`` leaves as they are into
+    manifest ``version``, in one INSERT ... SELECT."""
+    table = models.Base.metadata.tables[FILES_TABLE]
+    files = table.c
+    kept = select(
+        literal(version, String), files.path, files.digest, files.size, files.executable
+    ).where(files.version == delta.base)
+    touched = delta.touched()
+    if touched:
+        kept = kept.where(files.path.not_in(touched))
+    columns = ["version", "path", "digest", "size", "executable"]
+    session.execute(insert(table).from_select(columns, kept))
+
+
+def _insert_files(session: Session, version: str, entries: Iterable[ManifestEntry]) -> None:
+    files = [
+        {
+            "version": version,
+            "path": entry.path,
+            "digest": entry.sha256,
+            "size": entry.size,
+            "executable": entry.executable,
+        }
+        for entry in entries
+    ]
+    if files:
+        # A Core executemany: the ORM bulk path is several times slower for 10k rows.
+        session.execute(insert(models.Base.metadata.tables[FILES_TABLE]), files)
 
 
 def manifest_body(session: Session, version: str, reader: AuthToken) -> str:
@@ -57,8 +92,9 @@ def load_manifest(session: Session, version: str) -> Manifest:
     body = session.scalar(select(models.Manifest.body).where(models.Manifest.version == version))
     if body is None:
         raise NotFound(f"manifest {version} is not stored")
-    # Stored bodies were validated on the way in, so they are rebuilt without re-checking.
-    return Manifest(tuple(ManifestEntry(**item) for item in json.loads(body)))
+    # Stored bodies were validated on the way in, so they are rebuilt without re-checking,
+    # and their version is the one they are stored under.
+    return Manifest(tuple(ManifestEntry(**item) for item in json.loads(body)), version)
 
 
 def readable(session: Session, version: str, reader: AuthToken) -> bool:
