@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -32,17 +33,19 @@ def upload_missing(
     workers: int = UPLOAD_WORKERS,
     deployment: str | None = None,
     kind: Kind | None = None,
+    held: AbstractSet[str] = frozenset(),
 ) -> UploadStats:
     """Ask the server which contents of ``trees`` it lacks and upload only those.
 
     ``deployment`` and ``kind`` name the deploy they are for, so the server refuses a deploy
-    it would not accept before anything is uploaded.
+    it would not accept before anything is uploaded. Contents in ``held`` are known to be
+    on the server (those of the deployment's current deploy) and are not asked about.
     """
     sizes: dict[str, int] = {}
     sources: dict[str, ScannedTree] = {}
     for tree in trees:
         for entry in tree.manifest.entries:
-            if entry.sha256 not in sizes:
+            if entry.sha256 not in sizes and entry.sha256 not in held:
                 sizes[entry.sha256] = entry.size
                 sources[entry.sha256] = tree
     missing = client.missing_blobs(list(sizes), deployment, kind)
