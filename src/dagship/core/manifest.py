@@ -8,7 +8,6 @@ recompute it instead of trusting the client.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import json
@@ -249,12 +248,11 @@ class ManifestDelta:
 
 
 def delta(old: Manifest, new: Manifest) -> ManifestDelta:
-    """The delta that turns ``old`` into ``new`` (``old`` must know its version)."""
-    before = old.by_path()
-    changed = tuple(entry for entry in new.entries if before.get(entry.path) != entry)
-    kept = {entry.path for entry in new.entries}
-    removed = tuple(entry.path for entry in old.entries if entry.path not in kept)
-    return ManifestDelta(old.version, new.version, changed, removed)
+    """The delta that turns ``old`` into ``new``."""
+    before = {entry.path: entry for entry in old.entries}
+    changed = tuple(entry for entry in new.entries if before.pop(entry.path, None) != entry)
+    # What is left of ``before`` is what ``new`` lacks; it stays sorted by path.
+    return ManifestDelta(old.version, new.version, changed, tuple(before))
 
 
 def _once(path: object, seen: set[object]) -> None:
@@ -288,12 +286,12 @@ def _check_unique(ordered: list[ManifestEntry], portable: bool) -> None:
     """No two paths the same, even where a file system folds Unicode forms (NFC and NFD,
     macOS) or case (macOS, Windows); and no path both a file and a folder (``a``, ``a/b``).
 
-    ``ordered`` is sorted by path. Each check is one pass or one binary search per entry,
-    so a large manifest with deep paths costs O(n log n), not O(n x depth).
+    ``ordered`` is sorted by path. Each check is one pass, and each folder is looked up once,
+    so a large manifest with deep paths costs O(n), not O(n x depth).
     """
     seen: dict[str, str] = {}
     for entry in ordered:
-        key = unicodedata.normalize("NFC", entry.path).lower() if portable else entry.path
+        key = _fold(entry.path) if portable else entry.path
         other = seen.get(key)
         if other == entry.path:
             raise ManifestError(f"duplicate path in manifest: {entry.path!r}")
@@ -303,15 +301,23 @@ def _check_unique(ordered: list[ManifestEntry], portable: bool) -> None:
                 "they are one file on macOS and Windows; rename one"
             )
         seen[key] = entry.path
-    paths = [entry.path for entry in ordered]
-    for path in paths:
-        # The first path at or after "path/" is inside it if any is.
-        folder = path + "/"
-        following = bisect.bisect_left(paths, folder)
-        if following < len(paths) and paths[following].startswith(folder):
-            raise ManifestError(
-                f"path {path!r} is a file and also a folder of {paths[following]!r}"
-            )
+    files = {entry.path for entry in ordered}
+    folders: set[str] = set()
+    for entry in ordered:
+        path = entry.path
+        end = path.rfind("/")
+        # Each folder is looked up once: its own folders were when it was first seen.
+        while end > 0 and (folder := path[:end]) not in folders:
+            if folder in files:
+                raise ManifestError(f"path {folder!r} is a file and also a folder of {path!r}")
+            folders.add(folder)
+            end = path.rfind("/", 0, end)
+
+
+def _fold(path: str) -> str:
+    """What macOS and Windows take for the same name: one Unicode form, one case."""
+    # ASCII text is its own NFC form: most paths skip the normalization.
+    return path.lower() if path.isascii() else unicodedata.normalize("NFC", path).lower()
 
 
 def is_version(text: str) -> bool:

@@ -158,16 +158,14 @@ def _commit(
     deltas: Mapping[str, ManifestDelta],
 ) -> tuple[DeployOut, UploadStats]:
     """Upload what the server lacks and commit the deploy, each tree's manifest whole or as
-    its delta (``deltas``, by tree): the blobs of a delta's base are the current deploy's, so
-    only its changed entries are asked about."""
-    held = {
-        entry.sha256
-        for tree, delta in deltas.items()
-        for entry in _tree(scanned, tree).manifest.entries
-        if entry.path not in delta.touched()
-    }
+    its delta (``deltas``, by tree)."""
     stats = upload_missing(
-        client, _trees(scanned, kind), on_progress, deployment=deployment, kind=kind, held=held
+        client,
+        _trees(scanned, kind),
+        on_progress,
+        deployment=deployment,
+        kind=kind,
+        asked=_asked(scanned, kind, deltas),
     )
     request = deploy_request(scanned, kind, expect_seq, description, stats, checks, env, deltas)
     request = request.model_copy(
@@ -194,6 +192,21 @@ def manifest_deltas(
         if base is not None:
             found[tree] = delta(base, _tree(scanned, tree).manifest)
     return found
+
+
+def _asked(
+    scanned: ScannedProject, kind: Kind, deltas: Mapping[str, ManifestDelta]
+) -> set[str] | None:
+    """The contents the server may lack (None: any): of a tree sent as a delta, only those of
+    its changed entries, since the blobs of its base are the current deploy's."""
+    if not deltas:
+        return None
+    asked: set[str] = set()
+    for tree in _TREES[kind]:
+        found = deltas.get(tree)
+        entries = found.changed if found else _tree(scanned, tree).manifest.entries
+        asked.update(entry.sha256 for entry in entries)
+    return asked
 
 
 def _delta_refused(exc: ApiError) -> bool:

@@ -33,21 +33,22 @@ def upload_missing(
     workers: int = UPLOAD_WORKERS,
     deployment: str | None = None,
     kind: Kind | None = None,
-    held: AbstractSet[str] = frozenset(),
+    asked: AbstractSet[str] | None = None,
 ) -> UploadStats:
     """Ask the server which contents of ``trees`` it lacks and upload only those.
 
     ``deployment`` and ``kind`` name the deploy they are for, so the server refuses a deploy
-    it would not accept before anything is uploaded. Contents in ``held`` are known to be
-    on the server (those of the deployment's current deploy) and are not asked about.
+    it would not accept before anything is uploaded. With ``asked``, only those contents are
+    asked about: the others are known to be on the server.
     """
     sizes: dict[str, int] = {}
     sources: dict[str, ScannedTree] = {}
     for tree in trees:
         for entry in tree.manifest.entries:
-            if entry.sha256 not in sizes and entry.sha256 not in held:
-                sizes[entry.sha256] = entry.size
-                sources[entry.sha256] = tree
+            if entry.sha256 in sizes or (asked is not None and entry.sha256 not in asked):
+                continue
+            sizes[entry.sha256] = entry.size
+            sources[entry.sha256] = tree
     missing = client.missing_blobs(list(sizes), deployment, kind)
     total = sum(sizes[digest] for digest in missing)
     if on_progress is not None:

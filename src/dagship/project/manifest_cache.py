@@ -37,8 +37,11 @@ def load(version: str) -> Manifest | None:
         return None
     try:
         # The bytes are those of a manifest that was checked when it was kept.
-        entries = tuple(ManifestEntry(**item) for item in json.loads(body))
-    except (ValueError, TypeError):
+        entries = tuple(
+            ManifestEntry(item["path"], item["sha256"], item["size"], item["executable"])
+            for item in json.loads(body)
+        )
+    except (ValueError, TypeError, KeyError):
         return None
     return Manifest(entries, version)
 

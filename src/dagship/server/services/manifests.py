@@ -16,8 +16,11 @@ from dagship.server.db.models import Deploy, utcnow
 from dagship.server.errors import NotFound
 from dagship.server.services.access import AuthToken
 
-# A delta touching at most this many paths has its manifest's other files copied in SQL
-# (``NOT IN`` that many paths); a larger one is stored row by row, as a whole manifest is.
+# On PostgreSQL, a delta touching at most this many paths has its manifest's other files copied
+# in SQL (``NOT IN`` that many paths); a larger one is stored row by row, as a whole manifest is.
+# SQLite copies a table into itself through a temporary table: there, the rows sent from Python
+# measured faster (10,000 rows: 30-45 ms against 50-80 ms; PostgreSQL 70-175 ms against
+# 195-280 ms).
 MAX_COPY_EXCLUDED = 1000
 FILES_TABLE = models.ManifestFile.__tablename__
 
@@ -40,7 +43,8 @@ def store_manifest(session: Session, manifest: Manifest, delta: ManifestDelta | 
     }
     if not insert_ignore(session, models.Manifest, [row]):
         return version
-    if delta is not None and len(delta) <= MAX_COPY_EXCLUDED:
+    copies = session.get_bind().dialect.name == "postgresql"
+    if delta is not None and copies and len(delta) <= MAX_COPY_EXCLUDED:
         _copy_files(session, delta, version)
         entries: Iterable[ManifestEntry] = delta.changed
     else:
