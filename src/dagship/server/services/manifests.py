@@ -98,7 +98,11 @@ def load_manifest(session: Session, version: str) -> Manifest:
         raise NotFound(f"manifest {version} is not stored")
     # Stored bodies were validated on the way in, so they are rebuilt without re-checking,
     # and their version is the one they are stored under.
-    return Manifest(tuple(ManifestEntry(**item) for item in json.loads(body)), version)
+    entries = tuple(
+        ManifestEntry(item["path"], item["sha256"], item["size"], item["executable"])
+        for item in json.loads(body)
+    )
+    return Manifest(entries, version)
 
 
 def readable(session: Session, version: str, reader: AuthToken) -> bool:
