@@ -99,7 +99,7 @@ def load_manifest(session: Session, version: str) -> Manifest:
     # Stored bodies were validated on the way in, so they are rebuilt without re-checking,
     # and their version is the one they are stored under.
     entries = tuple(
-        ManifestEntry(item["path"], item["sha256"], item["size"], item["executable"])
+        ManifestEntry(item["path"], item["sha256"], item["size"], item.get("executable", False))
         for item in json.loads(body)
     )
     return Manifest(entries, version)
