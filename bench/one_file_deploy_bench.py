@@ -8,7 +8,9 @@ another checkout, e.g. ``git archive main src | tar -x -C /tmp/base``) a real se
 deployed once, left to settle and deployed again so that the scan's hash cache holds every
 file. Then, --repeats times, the variants take turns, each changing one DAG file before each of:
 
-- the whole command, ``dagship deploy PROJECT --deployment D --no-parse --json`` (wall);
+- the whole command, ``dagship deploy PROJECT --deployment D --no-parse --json``: its wall time,
+  its CPU time (user + system, from ``wait4``) and the server process's CPU time meanwhile
+  (``/proc/PID/stat``: Linux only), which the load does not inflate as it does the wall time;
 - the same deploy in a fresh process (``PHASES``), timed step by step: imports, the scan, and
   every request to the server (start, end, bytes sent and received); what is left between them
   is the client's own work (choosing the kind, building and encoding the requests).
@@ -91,6 +93,9 @@ class Variant:
             env["DAGSHIP_DATABASE_URL"] = database_url
         self.root = work / "project"
         self.whole: list[float] = []
+        # CPU seconds (user + system) of the CLI's process and of the server's, per command.
+        self.cli_cpu: list[float] = []
+        self.server_cpu: list[float] = []
         self.phases: list[dict[str, Any]] = []
 
     def start(self, files: int) -> None:
@@ -104,9 +109,27 @@ class Variant:
 
     def run_whole(self) -> None:
         deploy_bench.change_one_file(self.root, f"{time.time_ns()}")
-        wall, out = self.bench.deploy(self.root, "one-file")
-        assert out["uploaded_files"] == 1 and out["unchanged"] is False, out
+        command = [*deploy_bench.dagship_command(), "deploy", str(self.root)]
+        command += ["--deployment", "one-file", "--no-parse", "--json"]
+        server_before = self._server_cpu()
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=self.bench.env, stdout=subprocess.PIPE)
+        out = process.stdout.read() if process.stdout else b""
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{self.name}: dagship deploy failed")
+        found = json.loads(out)
+        assert found["uploaded_files"] == 1 and found["unchanged"] is False, found
         self.whole.append(wall)
+        self.cli_cpu.append(usage.ru_utime + usage.ru_stime)
+        self.server_cpu.append(self._server_cpu() - server_before)
+
+    def _server_cpu(self) -> float:
+        """The server process's CPU seconds so far (Linux: /proc/PID/stat)."""
+        assert self.bench.server is not None
+        fields = Path(f"/proc/{self.bench.server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def run_phases(self) -> None:
         deploy_bench.change_one_file(self.root, f"{time.time_ns()}")
@@ -138,6 +161,8 @@ class Variant:
                 steps.setdefault(step, []).append(seconds)
         return {
             "whole_command_s": _summary(self.whole),
+            "whole_command_cpu_s": _summary(self.cli_cpu),
+            "server_cpu_per_deploy_s": _summary(self.server_cpu),
             "steps_s": {step: _summary(values) for step, values in steps.items()},
             "request_bytes": {name: {"sent": s, "received": r} for name, (s, r) in sizes.items()},
         }
