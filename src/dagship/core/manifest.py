@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from dagship.core.errors import DagshipError
@@ -75,18 +75,28 @@ class Manifest:
         return cls(tuple(sorted(entries, key=lambda e: e.path)), version)
 
     @classmethod
-    def build(cls, entries: Iterable[ManifestEntry], *, portable: bool = True) -> Manifest:
+    def build(
+        cls,
+        entries: Iterable[ManifestEntry],
+        *,
+        portable: bool = True,
+        checked: Container[str] = (),
+    ) -> Manifest:
         """Validate ``entries`` and return them as a sorted manifest.
 
         ``portable``: also refuse paths that differ only in case or Unicode form (one file on
         macOS and Windows). New manifests are checked so; readers of deploys made before
         that rule pass False, so a tree already deployed keeps working on Linux.
 
+        ``checked``: paths whose entries passed ``check_entry`` before (a scan's files that its
+        hash cache knew); the manifest as a whole is checked all the same.
+
         Raises ManifestError naming the first bad entry.
         """
         items = list(entries)
         for entry in items:
-            check_entry(entry)
+            if entry.path not in checked:
+                check_entry(entry)
         ordered = sorted(items, key=lambda e: e.path)
         _check_unique(ordered, portable)
         return cls(tuple(ordered))
