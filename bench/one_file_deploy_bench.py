@@ -4,7 +4,8 @@ to the deploy's commit on the server, against the same figures of another checko
 
 For each variant (this checkout, and --baseline-src SRC when given: the ``src`` folder of
 another checkout, e.g. ``git archive main src | tar -x -C /tmp/base``) a real server is started
-(SQLite, or --database-url) with a project of --files DAG files (``deploy_bench.make_project``),
+(SQLite, or --database-url; --src measures a snapshot of this checkout's ``src``, so that
+editing it meanwhile changes nothing) with a project of --files DAG files (``deploy_bench.make_project``),
 deployed once, left to settle and deployed again so that the scan's hash cache holds every
 file. Then, --repeats times, the variants take turns, each changing one DAG file before each of:
 
@@ -186,9 +187,14 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def measure(
-    work: Path, files: int, repeats: int, baseline: Path | None, database_url: str | None
+    work: Path,
+    files: int,
+    repeats: int,
+    baseline: Path | None,
+    database_url: str | None,
+    src: Path | None = None,
 ) -> dict[str, Any]:
-    variants = [Variant("this checkout", work / "this", None, database_url)]
+    variants = [Variant("this checkout", work / "this", src, database_url)]
     if baseline is not None:
         url = database_url and _second_database(database_url)
         variants.append(Variant("baseline", work / "baseline", baseline, url))
@@ -236,13 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each kind per variant")
     parser.add_argument("--baseline-src", type=Path, help="another checkout's src folder")
     parser.add_argument(
+        "--src", type=Path, help="the src folder measured as this checkout's (a snapshot of it)"
+    )
+    parser.add_argument(
         "--database-url", help="a fresh PostgreSQL database for the servers (default SQLite)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dagship-one-file-"))
     try:
-        figures = measure(work, args.files, args.repeats, args.baseline_src, args.database_url)
+        figures = measure(
+            work, args.files, args.repeats, args.baseline_src, args.database_url, args.src
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
