@@ -4,8 +4,7 @@ to the deploy's commit on the server, against the same figures of another checko
 
 For each variant (this checkout, and --baseline-src SRC when given: the ``src`` folder of
 another checkout, e.g. ``git archive main src | tar -x -C /tmp/base``) a real server is started
-(SQLite, or --database-url; --src measures a snapshot of this checkout's ``src``, so that
-editing it meanwhile changes nothing) with a project of --files DAG files (``deploy_bench.make_project``),
+(SQLite, or --database-url) with a project of --files DAG files (``deploy_bench.make_project``),
 deployed once, left to settle and deployed again so that the scan's hash cache holds every
 file. Then, --repeats times, the variants take turns, each changing one DAG file before each of:
 
@@ -16,10 +15,12 @@ file. Then, --repeats times, the variants take turns, each changing one DAG file
   every request to the server (start, end, bytes sent and received); what is left between them
   is the client's own work (choosing the kind, building and encoding the requests).
 
-Figures are medians (and ranges) over the repeats, with the 1-minute load average at the start
-and the end of the run. Run:
+--src measures a snapshot of this checkout's ``src`` instead (``git archive HEAD src``), so that
+editing the checkout meanwhile changes nothing. Figures are medians (and ranges) over the
+repeats, with the 1-minute load average at the start and the end of the run. Run:
     .venv/bin/python bench/one_file_deploy_bench.py [--files 10000] [--repeats 5]
-        [--baseline-src /tmp/base/src] [--database-url postgresql+psycopg://...] [--json]
+        [--src /tmp/this/src] [--baseline-src /tmp/base/src]
+        [--database-url postgresql+psycopg://...] [--json]
 """
 
 from __future__ import annotations
