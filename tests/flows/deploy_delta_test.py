@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from dagship.client.api import ApiClient
+from dagship.client.errors import ApiError
 from dagship.core.vocabulary import Kind
-from dagship.flows.deploy import deploy
+from dagship.flows.deploy import delta_refused, deploy
 from dagship.project import manifest_cache
 from dagship.project.scan import scan_project
 from tests.helpers import Api, Server, dag_source, make_project, unique, write
@@ -148,3 +149,22 @@ def test_a_damaged_kept_manifest_is_not_used(
     assert second.dags_version == scan_project(project).dags.version
     # The deploy keeps its own manifest, intact, for the next one.
     assert manifest_cache.load(second.dags_version) is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "detail", "refused"),
+    [
+        # What a server before deltas answers: its request model forbids unknown fields.
+        (422, "invalid", "body.dags_delta: Extra inputs are not permitted", True),
+        (422, "invalid", "body.project_delta: Extra inputs are not permitted", True),
+        (409, "base_mismatch", "dags_delta was made against version sha256-…", True),
+        (422, "bad_manifest", "project_delta: removed path 'a.py' is not in base …", True),
+        (422, "missing_blobs", "1 blob(s) are not uploaded yet", False),
+        (409, "seq_conflict", "deployment d is at seq 3, not the expected seq 2", False),
+        (413, "manifest_too_large", "dags_delta names 11 files, over the server's limit", False),
+    ],
+)
+def test_which_refusals_send_the_whole_manifests(
+    status: int, code: str, detail: str, refused: bool
+) -> None:
+    assert delta_refused(ApiError(status, code, detail)) is refused

@@ -136,7 +136,7 @@ def deploy(
     try:
         created, stats = commit(env, allow, deltas)
     except ApiError as exc:
-        if not deltas or not _delta_refused(exc):
+        if not deltas or not delta_refused(exc):
             raise
         # Someone deployed in between, or a server before deltas: send the whole manifests.
         created, stats = commit(env, allow, {})
@@ -209,7 +209,7 @@ def _asked(
     return asked
 
 
-def _delta_refused(exc: ApiError) -> bool:
+def delta_refused(exc: ApiError) -> bool:
     """Whether the server refused a deploy for its deltas alone: made against a version that
     is no longer current (409 base_mismatch), not applying, or not known to a server before
     deltas (422 naming the field)."""
