@@ -23,6 +23,9 @@ from dagship.server.services.access import AuthToken
 # 195-280 ms).
 MAX_COPY_EXCLUDED = 1000
 FILES_TABLE = models.ManifestFile.__tablename__
+_SQLITE_INSERT_FILES = (
+    f"INSERT INTO {FILES_TABLE} (version, path, digest, size, executable) VALUES (?, ?, ?, ?, ?)"
+)
 
 
 def store_manifest(session: Session, manifest: Manifest, delta: ManifestDelta | None = None) -> str:
@@ -69,19 +72,19 @@ def _copy_files(session: Session, delta: ManifestDelta, version: str) -> None:
 
 
 def _insert_files(session: Session, version: str, entries: Iterable[ManifestEntry]) -> None:
-    files = [
-        {
-            "version": version,
-            "path": entry.path,
-            "digest": entry.sha256,
-            "size": entry.size,
-            "executable": entry.executable,
-        }
-        for entry in entries
-    ]
-    if files:
-        # A Core executemany: the ORM bulk path is several times slower for 10k rows.
-        session.execute(insert(models.Base.metadata.tables[FILES_TABLE]), files)
+    rows = [(version, e.path, e.sha256, e.size, e.executable) for e in entries]
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        # The driver's own executemany of plain tuples: SQLAlchemy's processing of each row's
+        # parameters took as long as SQLite's inserts (10,000 rows: about 30 ms of 70 ms).
+        session.connection().exec_driver_sql(_SQLITE_INSERT_FILES, rows)
+        return
+    # A Core executemany, batched into multi-row INSERTs; the ORM bulk path is several times
+    # slower for 10k rows.
+    columns = ("version", "path", "digest", "size", "executable")
+    table = models.Base.metadata.tables[FILES_TABLE]
+    session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def manifest_body(session: Session, version: str, reader: AuthToken) -> str:
