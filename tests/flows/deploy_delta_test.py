@@ -95,7 +95,7 @@ def test_a_version_this_machine_did_not_deploy_is_sent_whole(
     other = make_project(tmp_path / "other")
     with client(server, recording) as first_client:
         deploy(first_client, other, name)
-    for kept in cache.glob("manifests/*.json"):
+    for kept in cache.glob("manifests/*"):
         kept.unlink()  # as if another machine had deployed
     recording.sent.clear()
     with client(server, recording) as second_client:
@@ -137,7 +137,7 @@ def test_a_damaged_kept_manifest_is_not_used(
     name = str(api.create_deployment(unique())["name"])
     with client(server, recording) as first_client:
         first = deploy(first_client, project, name)
-    kept = cache / "manifests" / f"{first.dags_version}.json"
+    kept = cache / "manifests" / f"{first.dags_version}.manifest"
     kept.write_bytes(kept.read_bytes().replace(b"dag_0.py", b"dag_9.py"))
     assert manifest_cache.load(first.dags_version) is None
     edit(project, name)

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 from dagship.client.api import ApiClient
 from dagship.client.errors import ApiError, DeployError
 from dagship.core.kinds import Versions, choose_kind
-from dagship.core.manifest import Manifest, ManifestDelta, delta
+from dagship.core.manifest import Manifest, ManifestDelta
 from dagship.core.schemas import (
     Checks,
     DeploymentOut,
@@ -188,9 +188,9 @@ def manifest_deltas(
     for tree, version in (("dags", current.dags_version), ("project", current.project_version)):
         if tree not in _TREES[kind]:
             continue
-        base = manifest_cache.load(version)
-        if base is not None:
-            found[tree] = delta(base, _tree(scanned, tree).manifest)
+        kept = manifest_cache.delta_from(version, _tree(scanned, tree).manifest)
+        if kept is not None:
+            found[tree] = kept
     return found
 
 
