@@ -126,6 +126,8 @@ def test_a_deploy_made_in_between_falls_back_to_the_whole_manifest(
     first_try, second_try = recording.bodies("/deploys")
     assert "dags_delta" in first_try
     assert "dags_manifest" in second_try and "dags_delta" not in second_try
+    # The edited file, uploaded before the first try, is counted once.
+    assert result.uploaded_files == 1 and second_try["uploaded_files"] == 1
     current = api.get(f"/deployments/{name}").json()["current"]
     assert (current["seq"], current["id"]) == (3, result.id)
     assert current["dags_version"] == scan_project(project).dags.version

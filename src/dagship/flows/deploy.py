@@ -130,18 +130,38 @@ def deploy(
             client.missing_blobs([], deployment, kind)
         checks = Checks.model_validate(dict(check(kind)))
     deltas = manifest_deltas(target.current, scanned, kind)
+    upload = functools.partial(_upload, client, deployment, scanned, kind, on_progress)
     commit = functools.partial(
-        _commit, client, deployment, scanned, kind, on_progress, expect_seq, description, checks
+        _commit, client, deployment, scanned, kind, expect_seq, description, checks, env, allow
     )
+    stats = upload(deltas)
     try:
-        created, stats = commit(env, allow, deltas)
+        created = commit(stats, deltas)
     except ApiError as exc:
         if not deltas or not delta_refused(exc):
             raise
-        # Someone deployed in between, or a server before deltas: send the whole manifests.
-        created, stats = commit(env, allow, {})
+        # Someone deployed in between, or a server before deltas: send the whole manifests
+        # (and the blobs they need that the server lacks, which a deploy in between may add).
+        more = upload({})
+        stats = UploadStats(stats.files + more.files, stats.bytes + more.bytes)
+        created = commit(stats, {})
     _keep(scanned, kind)
     return DeployResult(created, False, stats.files, stats.bytes)
+
+
+def _upload(
+    client: ApiClient,
+    deployment: str,
+    scanned: ScannedProject,
+    kind: Kind,
+    on_progress: UploadProgress | None,
+    deltas: Mapping[str, ManifestDelta],
+) -> UploadStats:
+    """Upload the contents of the trees ``kind`` deploys that the server lacks; of a tree sent
+    as a delta (``deltas``, by tree), only its changed entries may be lacking."""
+    asked = _asked(scanned, kind, deltas)
+    trees = _trees(scanned, kind)
+    return upload_missing(client, trees, on_progress, deployment=deployment, kind=kind, asked=asked)
 
 
 def _commit(
@@ -149,29 +169,20 @@ def _commit(
     deployment: str,
     scanned: ScannedProject,
     kind: Kind,
-    on_progress: UploadProgress | None,
     expect_seq: int | None,
     description: str | None,
     checks: Checks | None,
     env: Mapping[str, str],
     allow: Allow,
+    uploaded: UploadStats,
     deltas: Mapping[str, ManifestDelta],
-) -> tuple[DeployOut, UploadStats]:
-    """Upload what the server lacks and commit the deploy, each tree's manifest whole or as
-    its delta (``deltas``, by tree)."""
-    stats = upload_missing(
-        client,
-        _trees(scanned, kind),
-        on_progress,
-        deployment=deployment,
-        kind=kind,
-        asked=_asked(scanned, kind, deltas),
-    )
-    request = deploy_request(scanned, kind, expect_seq, description, stats, checks, env, deltas)
+) -> DeployOut:
+    """Commit the deploy, each tree's manifest whole or as its delta (``deltas``, by tree)."""
+    request = deploy_request(scanned, kind, expect_seq, description, uploaded, checks, env, deltas)
     request = request.model_copy(
         update={"allow_empty": allow.empty, "allow_removals": allow.removals}
     )
-    return client.create_deploy(deployment, request), stats
+    return client.create_deploy(deployment, request)
 
 
 def manifest_deltas(
