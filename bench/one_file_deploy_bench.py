@@ -179,6 +179,10 @@ def _step_name(request: str) -> str:
     return f"{method} {path}"
 
 
+def _range(summary: dict[str, float]) -> str:
+    return f"{summary['median']:.3f} s ({summary['min']:.3f}-{summary['max']:.3f})"
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     return {
         "median": round(statistics.median(values), 3),
@@ -196,9 +200,10 @@ def measure(
     src: Path | None = None,
 ) -> dict[str, Any]:
     variants = [Variant("this checkout", work / "this", src, database_url)]
+    second = None
     if baseline is not None:
-        url = database_url and _second_database(database_url)
-        variants.append(Variant("baseline", work / "baseline", baseline, url))
+        second = database_url and _second_database(database_url)
+        variants.append(Variant("baseline", work / "baseline", baseline, second))
     try:
         for variant in variants:
             variant.start(files)
@@ -214,6 +219,8 @@ def measure(
     finally:
         for variant in variants:
             variant.bench.stop()
+        if second:
+            _drop_database(second)
     return {
         "files": files,
         "repeats": repeats,
@@ -225,16 +232,30 @@ def measure(
 
 def _second_database(url: str) -> str:
     """A fresh database beside ``url``'s for the baseline's server (its schema may differ)."""
-    import psycopg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     name = f"{parsed.database}_baseline_{os.getpid()}"
+    _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    _admin(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _admin(url: str, *statements: str) -> None:
+    """Run ``statements`` on the ``postgres`` database of ``url``'s server."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
     dsn = f"host={parsed.host} port={parsed.port or 5432} user={parsed.username} dbname=postgres"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return parsed.set(database=name).render_as_string(hide_password=False)
+        for statement in statements:
+            conn.execute(statement)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,9 +287,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['repeats']} runs each, taking turns (load average {low}-{high})"
     )
     for name, found in figures["variants"].items():
-        whole = found["whole_command_s"]
+        whole, cli, server = (
+            found[key]
+            for key in ("whole_command_s", "whole_command_cpu_s", "server_cpu_per_deploy_s")
+        )
         print(
-            f"{name}: whole command {whole['median']:.3f} s ({whole['min']:.3f}-{whole['max']:.3f})"
+            f"{name}: whole command {_range(whole)}, its CPU {_range(cli)}; "
+            f"the server's CPU meanwhile {_range(server)}"
         )
         for step, summary in found["steps_s"].items():
             size = found["request_bytes"].get(step)
