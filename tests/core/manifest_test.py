@@ -9,9 +9,11 @@ from dagship.core.manifest import (
     EMPTY_VERSION,
     MAX_PATH_BYTES,
     Manifest,
+    ManifestDelta,
     ManifestEntry,
     ManifestError,
     check_path,
+    delta,
     diff,
     is_digest,
     is_version,
@@ -215,3 +217,56 @@ def test_a_file_inside_a_file_is_found_among_many_paths() -> None:
     # "a-b" sorts between "a" and "a/b": the check does not stop at the first neighbour.
     with pytest.raises(ManifestError, match="file and also a folder"):
         Manifest.build([e("a"), e("a-b"), e("a/b")])
+
+
+def test_a_delta_applied_to_its_base_gives_the_new_manifest() -> None:
+    old = Manifest.build([e("keep.py"), e("gone.py"), e("edit.py", D1), e("d/mode.sh")])
+    new = Manifest.build(
+        [e("keep.py"), e("new/a.py"), e("edit.py", D2), e("d/mode.sh", executable=True)]
+    )
+    found = delta(old, new)
+    assert (found.base, found.version) == (old.version, new.version)
+    assert [entry.path for entry in found.changed] == ["d/mode.sh", "edit.py", "new/a.py"]
+    assert found.removed == ("gone.py",)
+    assert found.apply(old) == new and found.apply(old).version == new.version
+    assert len(delta(new, new)) == 0 and delta(new, new).apply(new) is new
+
+
+def test_a_delta_from_dicts_checks_each_entry_and_path_once() -> None:
+    version = Manifest().version
+    ok = ManifestDelta.from_dicts(version, version, [e("a.py").to_dict()], ["b.py"])
+    assert ok.touched() == {"a.py", "b.py"}
+    for changed, removed in (
+        ([e("a.py").to_dict(), e("a.py", D2).to_dict()], []),
+        ([e("a.py").to_dict()], ["a.py"]),
+        ([], ["b.py", "b.py"]),
+    ):
+        with pytest.raises(ManifestError, match="twice"):
+            ManifestDelta.from_dicts(version, version, changed, removed)
+    with pytest.raises(ManifestError, match="absolute"):
+        ManifestDelta.from_dicts(version, version, [], ["/etc/passwd"])
+    with pytest.raises(ManifestError, match="sha256"):
+        ManifestDelta.from_dicts(version, version, [{"path": "a", "sha256": "x", "size": 1}], [])
+
+
+@pytest.mark.parametrize(
+    ("changed", "removed", "message"),
+    [
+        ((), ("nowhere.py",), "not in base"),
+        ((e("A.py"),), (), "only in case"),
+        ((e("a.py/b.py"),), (), "folder"),
+        ((e("x/y/z.py"), e("x/y")), (), "folder"),
+    ],
+)
+def test_a_delta_that_does_not_apply_is_refused(
+    changed: tuple[ManifestEntry, ...], removed: tuple[str, ...], message: str
+) -> None:
+    base = Manifest.build([e("a.py"), e("b.py")])
+    with pytest.raises(ManifestError, match=message):
+        ManifestDelta(base.version, base.version, changed, removed).apply(base)
+
+
+def test_a_delta_that_gives_another_version_than_it_says_is_refused() -> None:
+    base = Manifest.build([e("a.py")])
+    with pytest.raises(ManifestError, match=r"not .* as it says"):
+        ManifestDelta(base.version, base.version, (e("b.py"),)).apply(base)

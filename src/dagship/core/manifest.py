@@ -8,13 +8,12 @@ recompute it instead of trusting the client.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from dagship.core.errors import DagshipError
@@ -76,18 +75,28 @@ class Manifest:
         return cls(tuple(sorted(entries, key=lambda e: e.path)), version)
 
     @classmethod
-    def build(cls, entries: Iterable[ManifestEntry], *, portable: bool = True) -> Manifest:
+    def build(
+        cls,
+        entries: Iterable[ManifestEntry],
+        *,
+        portable: bool = True,
+        checked: Container[str] = (),
+    ) -> Manifest:
         """Validate ``entries`` and return them as a sorted manifest.
 
         ``portable``: also refuse paths that differ only in case or Unicode form (one file on
         macOS and Windows). New manifests are checked so; readers of deploys made before
         that rule pass False, so a tree already deployed keeps working on Linux.
 
+        ``checked``: paths whose entries passed ``check_entry`` before (a scan's files that its
+        hash cache knew); the manifest as a whole is checked all the same.
+
         Raises ManifestError naming the first bad entry.
         """
         items = list(entries)
         for entry in items:
-            check_entry(entry)
+            if entry.path not in checked:
+                check_entry(entry)
         ordered = sorted(items, key=lambda e: e.path)
         _check_unique(ordered, portable)
         return cls(tuple(ordered))
@@ -102,6 +111,11 @@ class Manifest:
 
     def canonical_bytes(self) -> bytes:
         """The bytes the version is computed from: compact JSON, keys and paths sorted."""
+        return self._canonical
+
+    @functools.cached_property
+    def _canonical(self) -> bytes:
+        # Kept once computed: the version and the stored body are both these bytes.
         return json.dumps(
             self.to_dicts(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
@@ -177,6 +191,86 @@ def check_path(path: object) -> None:
             )
 
 
+@dataclass(frozen=True)
+class ManifestDelta:
+    """How the manifest of ``version`` differs from the manifest of version ``base``: the
+    entries it adds or changes, and the paths it removes. Each path appears at most once."""
+
+    base: str
+    version: str
+    changed: tuple[ManifestEntry, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dicts(
+        cls, base: str, version: str, changed: Iterable[object], removed: Iterable[object]
+    ) -> ManifestDelta:
+        """A delta from its JSON form, every entry checked as a manifest's and no path twice.
+
+        Raises ManifestError naming the first bad entry or path.
+        """
+        entries = tuple(_entry(item) for item in changed)
+        paths = tuple(removed)
+        seen: set[object] = set()
+        for entry in entries:
+            check_entry(entry)
+            _once(entry.path, seen)
+        for path in paths:
+            check_path(path)
+            _once(path, seen)
+        return cls(base, version, entries, paths)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.changed) + len(self.removed)
+
+    def touched(self) -> set[str]:
+        """Every path the delta adds, changes or removes."""
+        return {entry.path for entry in self.changed} | set(self.removed)
+
+    def apply(self, base: Manifest) -> Manifest:
+        """The manifest ``base`` (of version ``self.base``) becomes with this delta.
+
+        Raises ManifestError when a removed path is not in ``base``, when the result is not a
+        manifest (a path both a file and a folder, or that differs from another in case only),
+        or when it is not of ``self.version``.
+        """
+        result = self._apply(base) if self else base
+        if result.version != self.version:
+            raise ManifestError(
+                f"applied to version {self.base} it gives version {result.version}, not "
+                f"{self.version} as it says; send the whole manifest"
+            )
+        return result
+
+    def _apply(self, base: Manifest) -> Manifest:
+        present = base.by_path()
+        absent = [path for path in self.removed if path not in present]
+        if absent:
+            raise ManifestError(
+                f"removed path {absent[0]!r} is not in base version {self.base}"
+                + (f" ({len(absent)} such paths)" if len(absent) > 1 else "")
+            )
+        touched = self.touched()
+        kept = [entry for entry in base.entries if entry.path not in touched]
+        ordered = sorted([*kept, *self.changed], key=lambda e: e.path)
+        _check_unique(ordered, portable=True)
+        return Manifest(tuple(ordered))
+
+
+def delta(old: Manifest, new: Manifest) -> ManifestDelta:
+    """The delta that turns ``old`` into ``new``."""
+    before = {entry.path: entry for entry in old.entries}
+    changed = tuple(entry for entry in new.entries if before.pop(entry.path, None) != entry)
+    # What is left of ``before`` is what ``new`` lacks; it stays sorted by path.
+    return ManifestDelta(old.version, new.version, changed, tuple(before))
+
+
+def _once(path: object, seen: set[object]) -> None:
+    if path in seen:
+        raise ManifestError(f"path {path!r} appears twice in the delta: name each path once")
+    seen.add(path)
+
+
 def _entry(item: object) -> ManifestEntry:
     if not isinstance(item, dict):
         raise ManifestError(f"malformed manifest entry (not an object): {item!r:.200}")
@@ -202,12 +296,12 @@ def _check_unique(ordered: list[ManifestEntry], portable: bool) -> None:
     """No two paths the same, even where a file system folds Unicode forms (NFC and NFD,
     macOS) or case (macOS, Windows); and no path both a file and a folder (``a``, ``a/b``).
 
-    ``ordered`` is sorted by path. Each check is one pass or one binary search per entry,
-    so a large manifest with deep paths costs O(n log n), not O(n x depth).
+    ``ordered`` is sorted by path. Each check is one pass, and each folder is looked up once,
+    so a large manifest with deep paths costs O(n), not O(n x depth).
     """
     seen: dict[str, str] = {}
     for entry in ordered:
-        key = unicodedata.normalize("NFC", entry.path).lower() if portable else entry.path
+        key = _fold(entry.path) if portable else entry.path
         other = seen.get(key)
         if other == entry.path:
             raise ManifestError(f"duplicate path in manifest: {entry.path!r}")
@@ -217,15 +311,23 @@ def _check_unique(ordered: list[ManifestEntry], portable: bool) -> None:
                 "they are one file on macOS and Windows; rename one"
             )
         seen[key] = entry.path
-    paths = [entry.path for entry in ordered]
-    for path in paths:
-        # The first path at or after "path/" is inside it if any is.
-        folder = path + "/"
-        following = bisect.bisect_left(paths, folder)
-        if following < len(paths) and paths[following].startswith(folder):
-            raise ManifestError(
-                f"path {path!r} is a file and also a folder of {paths[following]!r}"
-            )
+    files = {entry.path for entry in ordered}
+    folders: set[str] = set()
+    for entry in ordered:
+        path = entry.path
+        end = path.rfind("/")
+        # Each folder is looked up once: its own folders were when it was first seen.
+        while end > 0 and (folder := path[:end]) not in folders:
+            if folder in files:
+                raise ManifestError(f"path {folder!r} is a file and also a folder of {path!r}")
+            folders.add(folder)
+            end = path.rfind("/", 0, end)
+
+
+def _fold(path: str) -> str:
+    """What macOS and Windows take for the same name: one Unicode form, one case."""
+    # ASCII text is its own NFC form: most paths skip the normalization.
+    return path.lower() if path.isascii() else unicodedata.normalize("NFC", path).lower()
 
 
 def is_version(text: str) -> bool:

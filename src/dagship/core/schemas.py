@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from dagship.core.blobstream import MAX_DIGESTS
-from dagship.core.manifest import DIGEST_PATTERN, MAX_PATH_BYTES
+from dagship.core.manifest import DIGEST_PATTERN, MAX_PATH_BYTES, VERSION_PATTERN
 from dagship.core.naming import DEPLOYMENT_NAME
 from dagship.core.vocabulary import (
     AgentState,
@@ -354,12 +354,38 @@ class ManifestOut(Model):
     files: list[ManifestFile]
 
 
+class ManifestDeltaIn(Model):
+    """A tree's new manifest as the changes from the deployment's current version of that tree
+    (docs/api.md, "Manifest deltas"): what a client sends instead of the whole manifest."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    base: str = Field(
+        pattern=VERSION_PATTERN,
+        description="The version the delta was made against: the deployment's current version "
+        "of the tree, else the deploy is refused (409 base_mismatch)",
+    )
+    version: str = Field(
+        pattern=VERSION_PATTERN,
+        description="The version of the manifest the delta gives; the server checks it",
+    )
+    changed: ManifestEntries = Field(
+        default_factory=list, description="Entries added, or replacing the base's of their path"
+    )
+    removed: list[str] = Field(
+        default_factory=list, description="Paths of the base that the manifest lacks"
+    )
+
+
 class DeployRequest(Model):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     kind: Kind
     dags_manifest: ManifestEntries | None = None
     project_manifest: ManifestEntries | None = None
+    # Instead of a whole manifest: its changes from the deployment's current one.
+    dags_delta: ManifestDeltaIn | None = None
+    project_delta: ManifestDeltaIn | None = None
     expect_seq: Seq | None = None
     # Clients send cli or ci: the server alone sets promote and rollback, on its own routes.
     # Origin s3 is `dagship s3 sync`'s: accepted only with ``s3_source`` on a DAG-only deploy.

@@ -200,6 +200,9 @@ class ErrorCode(StrEnum):
     # the deployment's ``max_removal_ratio`` (``sample``: some of their paths);
     # ``allow_removals`` deploys it.
     TOO_MANY_REMOVALS = "too_many_removals"
+    # A manifest delta was made against ``base``, but the deployment's current version of that
+    # tree is ``current``: nothing was changed; send the whole manifest (or a delta against it).
+    BASE_MISMATCH = "base_mismatch"
 
     # 413: the request's body is over ``max_bytes`` (DAGSHIP_MAX_REQUEST_BYTES).
     REQUEST_TOO_LARGE = "request_too_large"

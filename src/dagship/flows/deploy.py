@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -11,9 +12,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from dagship.client.api import ApiClient
-from dagship.client.errors import DeployError
+from dagship.client.errors import ApiError, DeployError
 from dagship.core.kinds import Versions, choose_kind
-from dagship.core.schemas import Checks, DeploymentOut, DeployOut, DeployRequest
+from dagship.core.manifest import Manifest, ManifestDelta
+from dagship.core.schemas import (
+    Checks,
+    DeploymentOut,
+    DeployOut,
+    DeployRequest,
+    ManifestDeltaIn,
+)
 from dagship.core.vocabulary import Kind, Mode, Origin
 from dagship.flows.upload import UploadProgress, UploadStats, upload_missing
 from dagship.integrations.ci import detect
@@ -114,21 +122,119 @@ def deploy(
     kind = _kind(target, scanned, mode, expect_seq)
     if kind is None:
         assert target.current is not None
+        _keep(scanned, Kind.FULL)
         return DeployResult(deploy=target.current, unchanged=True)
     checks = None
     if check is not None:
         if check_takes_time:
             client.missing_blobs([], deployment, kind)
         checks = Checks.model_validate(dict(check(kind)))
-    stats = upload_missing(
-        client, _trees(scanned, kind), on_progress, deployment=deployment, kind=kind
+    deltas = manifest_deltas(target.current, scanned, kind)
+    upload = functools.partial(_upload, client, deployment, scanned, kind, on_progress)
+    commit = functools.partial(
+        _commit, client, deployment, scanned, kind, expect_seq, description, checks, env, allow
     )
-    request = deploy_request(scanned, kind, expect_seq, description, stats, checks, env)
+    stats = upload(deltas)
+    try:
+        created = commit(stats, deltas)
+    except ApiError as exc:
+        if not deltas or not delta_refused(exc):
+            raise
+        # Someone deployed in between, or a server before deltas: send the whole manifests
+        # (and the blobs they need that the server lacks, which a deploy in between may add).
+        more = upload({})
+        stats = UploadStats(stats.files + more.files, stats.bytes + more.bytes)
+        created = commit(stats, {})
+    _keep(scanned, kind)
+    return DeployResult(created, False, stats.files, stats.bytes)
+
+
+def _upload(
+    client: ApiClient,
+    deployment: str,
+    scanned: ScannedProject,
+    kind: Kind,
+    on_progress: UploadProgress | None,
+    deltas: Mapping[str, ManifestDelta],
+) -> UploadStats:
+    """Upload the contents of the trees ``kind`` deploys that the server lacks; of a tree sent
+    as a delta (``deltas``, by tree), only its changed entries may be lacking."""
+    asked = _asked(scanned, kind, deltas)
+    trees = _trees(scanned, kind)
+    return upload_missing(client, trees, on_progress, deployment=deployment, kind=kind, asked=asked)
+
+
+def _commit(
+    client: ApiClient,
+    deployment: str,
+    scanned: ScannedProject,
+    kind: Kind,
+    expect_seq: int | None,
+    description: str | None,
+    checks: Checks | None,
+    env: Mapping[str, str],
+    allow: Allow,
+    uploaded: UploadStats,
+    deltas: Mapping[str, ManifestDelta],
+) -> DeployOut:
+    """Commit the deploy, each tree's manifest whole or as its delta (``deltas``, by tree)."""
+    request = deploy_request(scanned, kind, expect_seq, description, uploaded, checks, env, deltas)
     request = request.model_copy(
         update={"allow_empty": allow.empty, "allow_removals": allow.removals}
     )
-    created = client.create_deploy(deployment, request)
-    return DeployResult(created, False, stats.files, stats.bytes)
+    return client.create_deploy(deployment, request)
+
+
+def manifest_deltas(
+    current: DeployOut | None, scanned: ScannedProject, kind: Kind
+) -> dict[str, ManifestDelta]:
+    """The delta of each tree ``kind`` deploys from the deployment's ``current`` version of it,
+    where this machine keeps that version's manifest (``project.manifest_cache``); a tree
+    without one is sent whole."""
+    if current is None:
+        return {}
+    from dagship.project import manifest_cache
+
+    found = {}
+    for tree, version in (("dags", current.dags_version), ("project", current.project_version)):
+        if tree not in _TREES[kind]:
+            continue
+        kept = manifest_cache.delta_from(version, _tree(scanned, tree).manifest)
+        if kept is not None:
+            found[tree] = kept
+    return found
+
+
+def _asked(
+    scanned: ScannedProject, kind: Kind, deltas: Mapping[str, ManifestDelta]
+) -> set[str] | None:
+    """The contents the server may lack (None: any): of a tree sent as a delta, only those of
+    its changed entries, since the blobs of its base are the current deploy's."""
+    if not deltas:
+        return None
+    asked: set[str] = set()
+    for tree in _TREES[kind]:
+        found = deltas.get(tree)
+        entries = found.changed if found else _tree(scanned, tree).manifest.entries
+        asked.update(entry.sha256 for entry in entries)
+    return asked
+
+
+def delta_refused(exc: ApiError) -> bool:
+    """Whether the server refused a deploy for its deltas alone: made against a version that
+    is no longer current (409 base_mismatch), not applying, or not known to a server before
+    deltas (422 naming the field)."""
+    return exc.status in (409, 422) and any(
+        field in (exc.detail or "") for field in ("dags_delta", "project_delta")
+    )
+
+
+def _keep(scanned: ScannedProject, kind: Kind) -> None:
+    """Keep the manifests a deployment now runs, for the next deploy's deltas."""
+    from dagship.project import manifest_cache
+
+    for tree in _TREES[kind]:
+        manifest_cache.keep(_tree(scanned, tree).manifest)
 
 
 def _started(call: Callable[[], T]) -> Future[T]:
@@ -192,14 +298,20 @@ def deploy_request(
     uploaded: UploadStats,
     checks: Checks | None,
     env: Mapping[str, str],
+    deltas: Mapping[str, ManifestDelta] | None = None,
 ) -> DeployRequest:
-    """The body of ``POST /deployments/{name}/deploys``: the manifests ``kind`` carries, who
-    and why (``ci`` when run by a CI system), and the git commit the project is at."""
+    """The body of ``POST /deployments/{name}/deploys``: the manifests ``kind`` carries (whole,
+    or as their ``deltas`` by tree), who and why (``ci`` when run by a CI system), and the git
+    commit the project is at."""
     source = build_source(scanned.root, env)
+    sent = {tree: _tree(scanned, tree).manifest for tree in _TREES[kind]}
+    deltas = deltas or {}
     return DeployRequest(
         kind=kind,
-        dags_manifest=scanned.dags.manifest.to_dicts() if kind != Kind.PROJECT else None,
-        project_manifest=scanned.project.manifest.to_dicts() if kind != Kind.DAGS else None,
+        dags_manifest=_whole(sent, deltas, "dags"),
+        project_manifest=_whole(sent, deltas, "project"),
+        dags_delta=_delta_in(deltas.get("dags")),
+        project_delta=_delta_in(deltas.get("project")),
         expect_seq=expect_seq,
         origin=_origin(env),
         description=description,
@@ -214,12 +326,34 @@ def deploy_request(
     )
 
 
+def _whole(
+    sent: Mapping[str, Manifest], deltas: Mapping[str, ManifestDelta], tree: str
+) -> list[dict[str, object]] | None:
+    manifest = sent.get(tree)
+    return manifest.to_dicts() if manifest is not None and tree not in deltas else None
+
+
+def _delta_in(found: ManifestDelta | None) -> ManifestDeltaIn | None:
+    if found is None:
+        return None
+    return ManifestDeltaIn(
+        base=found.base,
+        version=found.version,
+        changed=[entry.to_dict() for entry in found.changed],
+        removed=list(found.removed),
+    )
+
+
+# The trees each kind of deploy carries.
+_TREES = {Kind.DAGS: ("dags",), Kind.PROJECT: ("project",), Kind.FULL: ("dags", "project")}
+
+
+def _tree(scanned: ScannedProject, tree: str) -> ScannedTree:
+    return scanned.dags if tree == "dags" else scanned.project
+
+
 def _trees(scanned: ScannedProject, kind: Kind) -> list[ScannedTree]:
-    if kind == Kind.DAGS:
-        return [scanned.dags]
-    if kind == Kind.PROJECT:
-        return [scanned.project]
-    return [scanned.dags, scanned.project]
+    return [_tree(scanned, tree) for tree in _TREES[kind]]
 
 
 def _origin(env: Mapping[str, str]) -> Literal[Origin.CI, Origin.CLI]:

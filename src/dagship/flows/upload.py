@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -32,19 +33,22 @@ def upload_missing(
     workers: int = UPLOAD_WORKERS,
     deployment: str | None = None,
     kind: Kind | None = None,
+    asked: AbstractSet[str] | None = None,
 ) -> UploadStats:
     """Ask the server which contents of ``trees`` it lacks and upload only those.
 
     ``deployment`` and ``kind`` name the deploy they are for, so the server refuses a deploy
-    it would not accept before anything is uploaded.
+    it would not accept before anything is uploaded. With ``asked``, only those contents are
+    asked about: the others are known to be on the server.
     """
     sizes: dict[str, int] = {}
     sources: dict[str, ScannedTree] = {}
     for tree in trees:
         for entry in tree.manifest.entries:
-            if entry.sha256 not in sizes:
-                sizes[entry.sha256] = entry.size
-                sources[entry.sha256] = tree
+            if entry.sha256 in sizes or (asked is not None and entry.sha256 not in asked):
+                continue
+            sizes[entry.sha256] = entry.size
+            sources[entry.sha256] = tree
     missing = client.missing_blobs(list(sizes), deployment, kind)
     total = sum(sizes[digest] for digest in missing)
     if on_progress is not None:

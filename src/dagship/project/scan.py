@@ -83,11 +83,11 @@ def scan_project(path: str | os.PathLike[str]) -> ScannedProject:
     cache = HashCache(root_real)
     hashes = _hash_all(found, cache)
     known = cache.versions(len(found))
-    dags: list[tuple[_File, str, int]] = []
-    project: list[tuple[_File, str, int]] = []
-    for item, (digest, size) in zip(found, hashes, strict=True):
+    dags: list[tuple[_File, str, int, bool]] = []
+    project: list[tuple[_File, str, int, bool]] = []
+    for item, (digest, size, cached) in zip(found, hashes, strict=True):
         target = dags if item.rel.startswith(_DAGS_PREFIX) else project
-        target.append((item, digest, size))
+        target.append((item, digest, size, cached))
     scanned = ScannedProject(
         root=root,
         dags=_tree(dags, len(_DAGS_PREFIX), known.get("dags")),
@@ -97,21 +97,28 @@ def scan_project(path: str | os.PathLike[str]) -> ScannedProject:
     return scanned
 
 
-def _tree(items: Iterable[tuple[_File, str, int]], strip: int, known: str | None) -> ScannedTree:
+def _tree(
+    items: Iterable[tuple[_File, str, int, bool]], strip: int, known: str | None
+) -> ScannedTree:
     """The tree of ``items``; ``known``: its version, recorded by the hash cache when every file
-    is as it was (the manifest was checked when that version was recorded)."""
+    is as it was (the manifest was checked when that version was recorded). The entries of
+    files the hash cache knew (``cached``) were checked by the scan that recorded them."""
     entries = []
+    checked = set()
     files: dict[str, str] = {}
     names: dict[str, str] = {}
-    for item, digest, size in items:
-        entries.append(ManifestEntry(item.rel[strip:], digest, size, item.executable))
+    for item, digest, size, cached in items:
+        entry = ManifestEntry(item.rel[strip:], digest, size, item.executable)
+        entries.append(entry)
+        if cached:
+            checked.add(entry.path)
         if digest not in files:
             files[digest] = item.path
             names[digest] = item.rel
     if known is not None:
         return ScannedTree(Manifest.known(entries, known), files, names)
     try:
-        manifest = Manifest.build(entries)
+        manifest = Manifest.build(entries, checked=checked)
     except ManifestError as exc:
         raise UnreadableFileError(
             f"cannot deploy this file name ({exc}): rename it or add it to .dagshipignore"
@@ -195,8 +202,9 @@ def _check_link(root_real: str, link: str, rel: str) -> str:
     return target
 
 
-def _hash_all(files: list[_File], cache: HashCache) -> list[tuple[str, int]]:
-    """``(sha256 hex, size)`` of each file, in order; unchanged files from ``cache``.
+def _hash_all(files: list[_File], cache: HashCache) -> list[tuple[str, int, bool]]:
+    """``(sha256 hex, size, from cache)`` of each file, in order; unchanged files from
+    ``cache``.
 
     One thread on purpose: for many small files the work is per-file system calls, and a
     thread pool measured 2-3x slower than a plain loop (GIL hand-offs).
@@ -209,9 +217,9 @@ def _hash_all(files: list[_File], cache: HashCache) -> list[tuple[str, int]]:
             # Recorded only if the file was not rewritten while it was read.
             if size == item.size:
                 cache.put(item.rel, item.key, digest)
-            hashes.append((digest, size))
+            hashes.append((digest, size, False))
         else:
-            hashes.append((digest, item.size))
+            hashes.append((digest, item.size, True))
     return hashes
 
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from dagship.core.manifest import Manifest, ManifestError, TreeDiff, diff
+from dagship.core.manifest import Manifest, ManifestEntry, TreeDiff, diff
 from dagship.core.vocabulary import ErrorCode, Kind, Origin, Role
 from dagship.server.db import changes
 from dagship.server.db.models import Blob, Deploy, Deployment, ManifestFile, utcnow
-from dagship.server.errors import Conflict, Invalid, NotFound, TooLarge
-from dagship.server.services import access, guard
+from dagship.server.errors import Conflict, Invalid, NotFound
+from dagship.server.services import access, guard, trees
 from dagship.server.services.access import AuthToken
 from dagship.server.services.blobs import stored_sizes
 from dagship.server.services.deployments import current_deploy, get_deployment
@@ -64,37 +64,35 @@ def commit_deploy(
     check_may_deploy(token, name, request.kind)
     _check_s3_origin(request)
     # Validate before taking the lock: hashing a large manifest should not hold it.
-    kind = request.kind
-    dags = _manifest(
-        request.dags_manifest, "dags_manifest", kind in (Kind.DAGS, Kind.FULL), max_files
-    )
-    project = _manifest(
-        request.project_manifest, "project_manifest", kind in (Kind.PROJECT, Kind.FULL), max_files
-    )
+    dags_given, project_given = _given(request, max_files)
 
     deployment = get_deployment(session, name, lock=True)
     guard.check_direct_change(token, deployment, "direct deploys")
     _check_dag_deploys(deployment, request.kind)
     check_expected_seq(deployment, request.expect_seq)
     current = current_deploy(session, deployment)
+    current_dags = current.dags_version if current else None
+    current_project = current.project_version if current else None
+    dags = _resolve(session, dags_given, current_dags, "dags", max_files)
+    project = _resolve(session, project_given, current_project, "project", max_files)
     if dags is not None:
         guard.check_removals(
             session,
             deployment,
-            current.dags_version if current else None,
+            current_dags,
             dags,
             allow_empty=request.allow_empty,
             allow_removals=request.allow_removals,
         )
-    check_blobs(session, [m for m in (dags, project) if m is not None])
+    check_blobs(session, [e for tree in (dags, project) if tree for e in tree.new_entries()])
 
     return append_deploy(
         session,
         deployment,
         kind=request.kind,
         origin=request.origin,
-        dags_version=_version(session, dags, current.dags_version if current else None),
-        project_version=_version(session, project, current.project_version if current else None),
+        dags_version=_version(session, dags, current_dags),
+        project_version=_version(session, project, current_project),
         token_id=token.id,
         uploaded_files=request.uploaded_files,
         uploaded_bytes=request.uploaded_bytes,
@@ -130,9 +128,8 @@ def _check_dag_deploys(deployment: Deployment, kind: Kind) -> None:
         )
 
 
-def check_blobs(session: Session, manifests: list[Manifest]) -> None:
-    """Every file's blob must be stored, with the size the manifest says."""
-    entries = [entry for manifest in manifests for entry in manifest.entries]
+def check_blobs(session: Session, entries: list[ManifestEntry]) -> None:
+    """Every entry's blob must be stored, with the size the entry says."""
     sizes = stored_sizes(session, [entry.sha256 for entry in entries])
     missing = list(dict.fromkeys(e.sha256 for e in entries if e.sha256 not in sizes))
     if missing:
@@ -284,31 +281,37 @@ def _diff_versions(session: Session, old: str, new: str) -> TreeDiff:
     return diff(load_manifest(session, old), load_manifest(session, new))
 
 
-def _manifest(
-    items: list[dict[str, Any]] | None, field: str, needed: bool, max_files: int
-) -> Manifest | None:
-    if items is None:
-        if needed:
-            raise Invalid(f"this kind of deploy needs {field}")
-        return None
-    if not needed:
-        raise Invalid(f"{field} is not part of this kind of deploy; leave it out or use full")
-    if len(items) > max_files:
-        raise TooLarge(
-            f"{field} has {len(items)} files, over the server's limit of {max_files} "
-            "(DAGSHIP_MAX_MANIFEST_FILES)",
-            code=ErrorCode.MANIFEST_TOO_LARGE,
-            max_files=max_files,
-        )
-    try:
-        return Manifest.from_dicts(items)
-    except ManifestError as exc:
-        raise Invalid(f"{field}: {exc}", code=ErrorCode.BAD_MANIFEST) from None
+def _given(
+    request: DeployRequest, max_files: int
+) -> tuple[trees.Requested | None, trees.Requested | None]:
+    """The DAG and project manifests (or deltas) ``request`` gives, each checked alone."""
+    kind = request.kind
+    dags = trees.requested(
+        request.dags_manifest, request.dags_delta, "dags", kind in (Kind.DAGS, Kind.FULL), max_files
+    )
+    project = trees.requested(
+        request.project_manifest,
+        request.project_delta,
+        "project",
+        kind in (Kind.PROJECT, Kind.FULL),
+        max_files,
+    )
+    return dags, project
 
 
-def _version(session: Session, manifest: Manifest | None, carried: str | None) -> str:
-    if manifest is not None:
-        return store_manifest(session, manifest)
+def _resolve(
+    session: Session,
+    given: trees.Requested | None,
+    current: str | None,
+    tree: str,
+    max_files: int,
+) -> trees.NewTree | None:
+    return None if given is None else trees.resolve(session, given, current, tree, max_files)
+
+
+def _version(session: Session, tree: trees.NewTree | None, carried: str | None) -> str:
+    if tree is not None:
+        return store_manifest(session, tree.manifest, tree.delta)
     if carried is not None:
         return carried
     # Nothing to carry forward yet: the other tree starts out empty.

@@ -13,11 +13,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dagship.core.manifest import Manifest
 from dagship.core.vocabulary import ErrorCode, Role
 from dagship.server.db.models import Deployment, ManifestFile
 from dagship.server.errors import Conflict, Forbidden
 from dagship.server.services.access import AuthToken
+from dagship.server.services.trees import NewTree
 
 # How many removed paths a refusal lists.
 SAMPLE_SIZE = 10
@@ -27,7 +27,7 @@ def check_removals(
     session: Session,
     deployment: Deployment,
     current_version: str | None,
-    new: Manifest,
+    new: NewTree,
     *,
     allow_empty: bool,
     allow_removals: bool,
@@ -35,15 +35,35 @@ def check_removals(
     """Refuse a deploy of DAG bundle ``new`` over ``current_version`` that the guard stops."""
     if current_version is None:
         return
-    current = set(
-        session.scalars(select(ManifestFile.path).where(ManifestFile.version == current_version))
-    )
-    removed = sorted(current - {entry.path for entry in new.entries})
+    if new.delta is not None:
+        # A delta is made against the current version: it names what it removes.
+        removed, current_files = sorted(new.delta.removed), new.base_files
+    else:
+        current = set(
+            session.scalars(
+                select(ManifestFile.path).where(ManifestFile.version == current_version)
+            )
+        )
+        removed = sorted(current - {entry.path for entry in new.manifest.entries})
+        current_files = len(current)
     if not removed:
         return
+    _check_removed(
+        deployment, removed, current_files, len(new.manifest), allow_empty, allow_removals
+    )
+
+
+def _check_removed(
+    deployment: Deployment,
+    removed: list[str],
+    current_files: int,
+    new_files: int,
+    allow_empty: bool,
+    allow_removals: bool,
+) -> None:
     name, sample = deployment.name, removed[:SAMPLE_SIZE]
-    fields = {"deployment": name, "removed_files": len(removed), "current_files": len(current)}
-    if not new.entries and not allow_empty:
+    fields = {"deployment": name, "removed_files": len(removed), "current_files": current_files}
+    if not new_files and not allow_empty:
         raise Conflict(
             f"this deploy leaves deployment {name}'s DAG bundle empty: all {len(removed)} DAG "
             f"file(s) of the current deploy would be removed (e.g. {', '.join(sample[:3])}); "
@@ -53,10 +73,10 @@ def check_removals(
             **fields,
         )
     ratio = deployment.max_removal_ratio
-    too_many = len(removed) > ratio * len(current) and len(removed) >= deployment.min_removals
-    if new.entries and too_many and not allow_removals:
+    too_many = len(removed) > ratio * current_files and len(removed) >= deployment.min_removals
+    if new_files and too_many and not allow_removals:
         raise Conflict(
-            f"this deploy removes {len(removed)} of the {len(current)} DAG files of deployment "
+            f"this deploy removes {len(removed)} of the {current_files} DAG files of deployment "
             f"{name} (more than {ratio:.0%}, its max_removal_ratio), e.g. "
             f"{', '.join(sample[:3])}; deploy it with allow_removals if that is meant",
             code=ErrorCode.TOO_MANY_REMOVALS,
