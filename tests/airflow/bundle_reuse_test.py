@@ -110,6 +110,21 @@ def following(srv: Server, token_env: Any, files: Files) -> tuple[Api, str, Dags
     return api, name, bundle
 
 
+def with_a_spare(
+    srv: Server,  # noqa: F811
+    token_env: Any,  # noqa: F811
+) -> tuple[Api, str, DagshipDagBundle, Files]:
+    """A bundle following V1 through two one-file deploys, so that it has a spare tree; the
+    files of its current version."""
+    api, name, bundle = following(srv, token_env, V1)
+    files = dict(V1)
+    for i in range(2):
+        after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
+        deploy_and_check(api, name, bundle, files, after)
+        files = after
+    return api, name, bundle, files
+
+
 V1: Files = {
     "dag_a.py": b"a = 1\n",
     "dag_b.py": b"b = 1\n",
@@ -202,12 +217,7 @@ def test_a_spare_changed_on_disk_is_repaired_and_a_missing_one_means_a_full_buil
     srv: Server,  # noqa: F811
     token_env: Any,  # noqa: F811
 ) -> None:
-    api, name, bundle = following(srv, token_env, V1)
-    files = dict(V1)
-    for i in range(2):
-        after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
-        deploy_and_check(api, name, bundle, files, after)
-        files = after
+    api, name, bundle, files = with_a_spare(srv, token_env)
     # What the spare holds is read from disk: a file taken out, a stray file and folder, the
     # bytecode Python wrote beside the files while the tree was current, a file replaced by
     # another inode of the same content.
@@ -250,12 +260,7 @@ def test_a_failure_while_updating_falls_back_to_a_full_build(
 ) -> None:
     from dagship.airflow import bundle as bundle_module
 
-    api, name, bundle = following(srv, token_env, V1)
-    files = dict(V1)
-    for i in range(2):
-        after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
-        deploy_and_check(api, name, bundle, files, after)
-        files = after
+    api, name, bundle, files = with_a_spare(srv, token_env)
     spare = spare_of(bundle)
     real_update = bundle_module.update
 
@@ -282,12 +287,7 @@ def test_a_build_killed_halfway_is_cleared_by_the_next_start(
     srv: Server,  # noqa: F811
     token_env: Any,  # noqa: F811
 ) -> None:
-    api, name, bundle = following(srv, token_env, V1)
-    files = dict(V1)
-    for i in range(2):
-        after = {**files, "dag_b.py": f"b = step {i}\n".encode()}
-        deploy_and_check(api, name, bundle, files, after)
-        files = after
+    api, name, bundle, files = with_a_spare(srv, token_env)
     # What a kill leaves: the spare moved into tmp/ and half updated.
     spare = spare_of(bundle)
     staging = bundle.tmp_dir / "killed"

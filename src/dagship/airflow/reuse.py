@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dagship.airflow.tree import (
@@ -49,31 +49,23 @@ def update(plan: BuildPlan, root: Path, trash: Path) -> int:
     kept: set[str] = set()
     aside = trash / f"{DELETING}{uuid.uuid4().hex[:8]}"
     moved = 0
-    pending = [""]
-    while pending:
-        folder = pending.pop()
-        with os.scandir(os.path.join(base, folder)) as items:
-            for item in items:
-                path = f"{folder}/{item.name}" if folder else item.name
-                if item.is_dir(follow_symlinks=False):
-                    if path in folders:
-                        pending.append(path)
-                    else:
-                        aside.mkdir(parents=True, exist_ok=True)
-                        os.rename(item.path, aside / str(moved))
-                        moved += 1
-                    continue
-                new, old, inode = wanted.get(path), before.get(path), item.inode()
-                if (
-                    new is not None
-                    and old is not None
-                    and (new.sha256, new.executable) == (old.sha256, old.executable)
-                    and inode
-                    and inode == current.get(path)
-                ):
-                    kept.add(path)  # the current tree's own file
-                else:
-                    os.unlink(item.path)
+    for path, item in _listing(base, folders):
+        if item.is_dir(follow_symlinks=False):
+            aside.mkdir(parents=True, exist_ok=True)
+            os.rename(item.path, aside / str(moved))
+            moved += 1
+            continue
+        new, old, inode = wanted.get(path), before.get(path), item.inode()
+        if (
+            new is not None
+            and old is not None
+            and (new.sha256, new.executable) == (old.sha256, old.executable)
+            and inode
+            and inode == current.get(path)
+        ):
+            kept.add(path)  # the current tree's own file
+        else:
+            os.unlink(item.path)
     if moved:
         remove_tree(aside, background=True)
     touched = [entry for entry in plan.manifest.entries if entry.path not in kept]
@@ -96,18 +88,26 @@ def update(plan: BuildPlan, root: Path, trash: Path) -> int:
 def _inodes(root: str, folders: set[str]) -> dict[str, int]:
     """The inode of every file in ``folders`` of the tree at ``root``, by path, as the folders
     list them."""
-    found: dict[str, int] = {}
+    return {
+        path: item.inode()
+        for path, item in _listing(root, folders)
+        if not item.is_dir(follow_symlinks=False)
+    }
+
+
+def _listing(root: str, folders: set[str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every entry of the tree at ``root`` with its path, going down only into ``folders``:
+    files anywhere in them, and the folders that are not among them (not entered)."""
     pending = [""]
     while pending:
         folder = pending.pop()
         with os.scandir(os.path.join(root, folder)) as items:
             for item in items:
                 path = f"{folder}/{item.name}" if folder else item.name
-                if not item.is_dir(follow_symlinks=False):
-                    found[path] = item.inode()
-                elif path in folders:
+                if item.is_dir(follow_symlinks=False) and path in folders:
                     pending.append(path)
-    return found
+                else:
+                    yield path, item
 
 
 def _folders(paths: Iterable[str]) -> set[str]:
