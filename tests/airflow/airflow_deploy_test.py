@@ -183,6 +183,28 @@ def test_a_helper_only_fix_is_awaited_in_the_dag_file_that_imports_it(
     assert setup.airflow.import_errors(bundle_name(setup.deployment)) == []
 
 
+def test_a_deploy_that_only_removes_a_dag_file_waits_until_airflow_drops_its_dag(
+    airflow_setup: AirflowSetup, project: Path
+) -> None:
+    setup = airflow_setup
+    write(project, "dags/alpha.py", dag_source("alpha", "# kept\n"))
+    write(project, "dags/gamma.py", dag_source("gamma"))
+    deploy_wait(setup, project).ok()
+    assert setup.airflow.dag("gamma")["is_stale"] is False
+
+    (project / "dags" / "gamma.py").unlink()
+    result = deploy_wait(setup, project, "--json").ok()
+    body = result.json()
+    assert body["wait"]["state"] == "parsed", body["wait"]
+    assert body["wait"]["files"]["removed"] == ["gamma.py"]
+    assert body["wait"]["removed_dags"] == ["gamma"]
+    # What the wait reported is what Airflow shows the moment it returned.
+    assert setup.airflow.dag("gamma")["is_stale"] is True
+    assert "gamma" not in bundle_dags(setup) and "alpha" in bundle_dags(setup)
+    human = setup.cli("deploys", "wait", setup.deployment, "--timeout", "60").ok()
+    assert "removed from Airflow: gamma" in human.err, human.err
+
+
 PINNED = """
 import time
 from datetime import datetime

@@ -55,6 +55,17 @@ class FakeAirflow:
             }
         )
 
+    def drop_file(self, path: str) -> None:
+        """Airflow listed a version without ``path``: its DAGs are marked stale."""
+        for dag in self.dags:
+            if dag["relative_fileloc"] == path:
+                dag["is_stale"] = True
+
+    def dag_lookups(self) -> int:
+        """How many DAGs were asked for by id (GET /api/v2/dags/{dag_id})."""
+        return sum(1 for r in self.requests if r.url.path.startswith("/api/v2/dags/")
+                   and r.url.path.count("/") == 4)  # fmt: skip
+
     def add_error(self, path: str, at: datetime, trace: str = "Traceback: boom") -> None:
         self.import_errors.append(
             {
@@ -81,10 +92,19 @@ class FakeAirflow:
             found = [
                 dag
                 for dag in self.dags
-                if all(dag[key] == params[key] for key in ("bundle_name", "bundle_version")
-                       if key in params)
+                if not dag["is_stale"]
+                and all(dag[key] == params[key] for key in ("bundle_name", "bundle_version")
+                        if key in params)
             ]  # fmt: skip
             return _page(found, "dags", params)
+        if request.method == "GET" and path.startswith("/api/v2/dags/") and path.count("/") == 4:
+            dag_id = path.removeprefix("/api/v2/dags/")
+            for dag in self.dags:
+                if dag["dag_id"] == dag_id:
+                    return httpx.Response(200, json=dag)
+            return httpx.Response(
+                404, json={"detail": f"The Dag with ID: `{dag_id}` was not found"}
+            )
         if request.method == "GET" and path == "/api/v2/importErrors":
             found = [e for e in self.import_errors if e["bundle_name"] == params["bundle_name"]]
             return _page(found, "import_errors", params)
@@ -136,6 +156,7 @@ def plan(
     defines: tuple[str, ...] = (),
     current: bool = True,
     created_at: datetime | None = None,
+    removed: tuple[str, ...] = (),
 ) -> _Plan:
     """Deploy #2 of ``dev``: DAG version NEW with ``files`` (path -> sha256), after ``before``."""
     return _Plan(
@@ -154,6 +175,7 @@ def plan(
         importers=importers,
         defines=frozenset(defines),
         target=Target(URL, AirflowAuth()),
+        removed=removed,
     )
 
 
@@ -370,3 +392,82 @@ def test_no_changed_dag_file_is_parsed_at_once_with_every_dag_of_the_bundle(
     again = plan(files, files, (), created_at=_now())
     assert _observe(again, follower).dags == status.dags
     assert airflow.listings() == 2
+
+
+def test_a_removal_is_live_once_airflow_no_longer_lists_the_removed_files_dags(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    airflow.add_dag("etl", "etl.py", OLD)
+    airflow.add_dag("old_a", "old.py", OLD)
+    airflow.add_dag("old_b", "old.py", OLD)
+    deploy = plan({"etl.py": "e1"}, {"etl.py": "e1", "old.py": "o1"}, (), removed=("old.py",))
+    # Nothing to parse, but Airflow still runs the previous version: not live yet.
+    status = _observe(deploy, follower)
+    assert (status.state, status.done) == ("waiting", False)
+    assert status.files.removed == ["old.py"] and status.files.lingering == ["old.py"]
+    assert "old_a, old_b of old.py" in status.detail and NEW in status.detail
+    assert status.removed_dags == []
+    assert _observe(deploy, follower).state == "waiting"
+
+    airflow.drop_file("old.py")
+    status = _observe(deploy, follower)
+    assert (status.state, status.done) == ("parsed", True)
+    assert status.files.lingering == [] and status.removed_dags == ["old_a", "old_b"]
+    assert status.dags == ["etl"]
+    assert "removed files are gone" in status.detail
+
+
+def test_a_removed_dag_now_defined_by_a_new_file_is_not_awaited_as_gone(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    airflow.add_dag("etl", "old.py", OLD)
+    deploy = plan(
+        {"new.py": "n1"}, {"old.py": "o1"}, ("new.py",), defines=("new.py",), removed=("old.py",)
+    )
+    assert _observe(deploy, follower).files.lingering == ["old.py"]
+    # Airflow parsed the new file at the version: the DAG moved there (not stale).
+    airflow.add_dag("etl", "new.py", NEW)
+    status = _observe(deploy, follower)
+    assert (status.state, status.files.lingering) == ("parsed", [])
+    assert status.dags == ["etl"]
+
+
+def test_changed_files_parsed_while_a_removed_dag_is_listed_is_not_parsed_yet(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    airflow.add_dag("etl", "etl.py", OLD)
+    airflow.add_dag("old", "old.py", OLD)
+    deploy = plan(
+        {"etl.py": "e2"}, {"etl.py": "e1", "old.py": "o1"}, ("etl.py",), defines=("etl.py",),
+        removed=("old.py",),
+    )  # fmt: skip
+    airflow.add_dag("etl", "etl.py", NEW)
+    status = _observe(deploy, follower)
+    assert (status.state, status.done, status.files.pending) == ("picked_up", False, [])
+    assert "still lists DAG old of old.py" in status.detail
+    airflow.drop_file("old.py")
+    assert _observe(deploy, follower).state == "parsed"
+
+
+def test_a_removal_superseded_before_airflow_dropped_it(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    airflow.add_dag("old", "old.py", OLD)
+    deploy = plan({}, {"old.py": "o1"}, (), removed=("old.py",), current=False)
+    status = _observe(deploy, follower)
+    assert (status.state, status.done) == ("superseded", True)
+
+
+def test_many_removed_dags_are_checked_by_listing_the_bundle(
+    airflow: FakeAirflow, follower: AirflowFollower
+) -> None:
+    before = {f"gen_{i:02}.py": f"g{i}" for i in range(30)}
+    for path in before:
+        airflow.add_dag(path.removesuffix(".py"), path, OLD)
+    deploy = plan({}, before, (), removed=tuple(before))
+    assert _observe(deploy, follower).state == "waiting"
+    for path in before:
+        airflow.drop_file(path)
+    status = _observe(deploy, follower)
+    assert status.state == "parsed" and len(status.removed_dags) == 30
+    assert airflow.dag_lookups() == 0, "30 DAGs are more than are asked for one by one"

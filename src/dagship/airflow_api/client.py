@@ -102,6 +102,21 @@ class AirflowClient:
         wanted = _present({"bundle_name": bundle_name, "bundle_version": bundle_version})
         return _matching(self._pages("/api/v2/dags", "dags", wanted), wanted)
 
+    def dag(self, dag_id: str) -> JSON | None:
+        """The DAG, stale or not; None when Airflow has no DAG ``dag_id``."""
+        path = f"/api/v2/dags/{quote(dag_id, safe='')}"
+        response = self._request("GET", path, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        document = _document(response)
+        if document is None:
+            raise AirflowError(
+                f"{self.url} answered GET {path} with HTTP {response.status_code} but not "
+                "with a JSON object: is it an Airflow 3 API server?",
+                _remote_text(response),
+            )
+        return document
+
     def dag_details(self, dag_id: str) -> JSON:
         """The DAG's details, among them ``file_token`` for :meth:`reparse`."""
         return self._json("GET", f"/api/v2/dags/{quote(dag_id, safe='')}/details")
@@ -134,11 +149,8 @@ class AirflowClient:
         response = self._request(method, path, **kwargs)
         if not response.content:
             return None
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
+        document = _document(response)
+        if document is None:
             raise AirflowError(
                 f"{self.url} answered {method} {path} with HTTP {response.status_code} but not "
                 "with a JSON object: is it an Airflow 3 API server?",
@@ -146,14 +158,17 @@ class AirflowClient:
             )
         return document
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """Airflow's answer; an AirflowError for an HTTP error (but a 404 if ``missing_ok``)."""
         response = self._send(method, path, self._auth_headers(), **kwargs)
         if response.status_code == 401 and self._username and not self._fixed_token:
             # The cached JWT expired: get a new one, once.
             with self._lock:
                 self._jwt = None
             response = self._send(method, path, self._auth_headers(), **kwargs)
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not (missing_ok and response.status_code == 404):
             raise AirflowError(_describe(self.url, response), _remote_text(response))
         return response
 
@@ -237,3 +252,12 @@ def _remote_text(response: httpx.Response) -> str:
         return response.text.strip()[:500]
     except (UnicodeError, httpx.HTTPError):
         return ""
+
+
+def _document(response: httpx.Response) -> JSON | None:
+    """The answer's JSON object, or None when it is not one."""
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None

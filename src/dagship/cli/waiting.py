@@ -67,7 +67,9 @@ def report(result: WaitResult, timeout: float) -> int:
     status = result.status
     if result.ok:
         dags = ", ".join(status.dags) or "no DAGs"
-        err.print(f"Airflow parsed it in {format_duration(result.elapsed)}: {dags}.")
+        gone = ", ".join(status.removed_dags)
+        removed = f"; removed from Airflow: {gone}" if gone else ""
+        err.print(f"Airflow parsed it in {format_duration(result.elapsed)}: {dags}{removed}.")
         return 0
     if status.state == AirflowState.FAILED and _report_failed_agents(status):
         return 1

@@ -617,6 +617,10 @@ class AirflowFilesOut(Model):
     parsed: int
     pending: list[str]
     importers: list[str] = Field(default_factory=list)
+    # DAG files of the previous DAG version that this one removes, and those of them whose
+    # DAGs Airflow still lists (it drops them when it lists the new version's files).
+    removed: list[str] = Field(default_factory=list)
+    lingering: list[str] = Field(default_factory=list)
 
 
 class DeployAirflowOut(Model):
@@ -636,6 +640,8 @@ class DeployAirflowOut(Model):
     files: AirflowFilesOut
     reparse_requested: list[str]
     detail: str
+    # Once done: the DAG ids of the removed files, which Airflow no longer lists.
+    removed_dags: list[str] = Field(default_factory=list)
     # Whether the deploy changes the project version; then ``agents`` are the deployment's
     # active agents, which must all run it before the DAG check counts (docs/agent.md).
     project_changed: bool = False

@@ -48,6 +48,7 @@ class WaitResult:
             "timed_out": self.timed_out,
             "elapsed_seconds": round(self.elapsed, 3),
             "dags": status["dags"],
+            "removed_dags": status["removed_dags"],
             "import_errors": status["import_errors"],
             "files": status["files"],
             "airflow_url": status["airflow_url"],

@@ -10,8 +10,11 @@ that seems to build a DAG, ``DAG(`` or ``@dag``, which a busy Airflow may simply
 reached yet). Unchanged DAG files that import a module the deploy added, changed or removed
 (*importers*, core.imports) are awaited the same way: their import errors from before the deploy
 are about the previous module. Other unchanged files have the same content and the same imports,
-so Airflow's earlier result stands for them (their import errors still count).
-*Failed* is parsed with import errors in files of the version.
+so Airflow's earlier result stands for them (their import errors still count). DAG files the
+deploy removed must be gone from Airflow too: their DAGs stale, absent or now defined by
+another file (``_lingering``); a deploy that only removes files has nothing to parse, and this
+is how its wait sees Airflow switch to it. *Failed* is parsed with import errors in files of
+the version.
 
 Once a version is picked up, the server asks Airflow (``PUT /parseDagFile/{file_token}``) to
 parse the awaited files that already have DAGs right away, once per deploy; what it did is
@@ -72,6 +75,8 @@ _BUILDS_DAG = re.compile(rb"(?<![\w])dag\s*\(|@dag\b")
 DEFINES_SETTLE_FACTOR = 12
 # Threads asking Airflow for the import errors while the same answer lists the DAGs.
 _READ_THREADS = 4
+# Up to this many DAGs of removed files are asked for one by one; more, by listing the bundle.
+_FEW_DAGS = 20
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,9 @@ class _Files:
     importers: tuple[str, ...]
     # Those of both that seem to build a DAG: they must show a DAG or an import error.
     defines: frozenset[str]
+    # DAG files of the previous DAG version that this one removed (or its .airflowignore now
+    # excludes): Airflow must stop listing their DAGs.
+    removed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -95,6 +103,11 @@ class _Tracking:
     picked_up_at: float | None = None
     reparse_requested: list[str] = field(default_factory=list)
     reparse_done: bool = False
+    # The DAG ids Airflow listed for each removed file (see _lingering), once learned; the
+    # entries of files whose DAGs are gone are dropped.
+    removed_dags: dict[str, tuple[str, ...]] | None = None
+    # Every DAG id of the removed files, gone ones included (the answer's ``removed_dags``).
+    removed_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,7 @@ class _Plan:
     importers: tuple[str, ...]
     defines: frozenset[str]
     target: Target = field(default_factory=lambda: Target(None, AirflowAuth()))
+    removed: tuple[str, ...] = ()
 
     @property
     def awaited(self) -> tuple[str, ...]:
@@ -308,6 +322,7 @@ def _plan(session: Session, deploy: Deploy, store: BlobStore, follower: AirflowF
         importers=files.importers,
         defines=files.defines,
         target=target,
+        removed=files.removed,
     )
 
 
@@ -344,6 +359,17 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
         digests, before, lambda path: follower.imports(store, path, digests[path])
     )
     importers = tuple(path for path in sorted(found) if dag_file(path))
+    ignored_before = _airflowignore(old, store)
+    removed = tuple(
+        sorted(
+            path
+            for path, sha in before.items()
+            if path.endswith(".py")
+            and (path not in digests or ignored(path))
+            and not ignored_before(path)
+            and follower.might_contain_dag(store, sha)
+        )
+    )
     return _Files(
         digests=digests,
         before=before,
@@ -352,6 +378,7 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
         defines=frozenset(
             path for path in changed + importers if follower.defines_dag(store, digests[path])
         ),
+        removed=removed,
     )
 
 
@@ -380,8 +407,9 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
         _reparse_once(client, plan, pending, tracking, follower)
         since_pickup = time.monotonic() - picked_up_at
         pending = _settle(client, plan, pending, since_pickup, follower.settle_seconds)
-    files = _files_out(plan, pending)
-    state, detail = _state(plan, seen, picked_up_at is not None, files)
+    lingering = _lingering(client, plan, tracking, follower) if plan.removed else {}
+    files = _files_out(plan, pending, lingering)
+    state, detail = _state(plan, seen, picked_up_at is not None, files, lingering)
     dags: list[str] = []
     if state in (AirflowState.PARSED, AirflowState.FAILED):
         dags = _dags_of_version(client, plan, seen.at_version, seen.failed_files, follower)
@@ -393,6 +421,7 @@ def _observe(plan: _Plan, follower: AirflowFollower) -> DeployAirflowOut:
         errors=seen.errors,
         files=files,
         reparse_requested=tracking.reparse_requested,
+        removed_dags=list(tracking.removed_ids) if state.done else [],
     )
 
 
@@ -462,19 +491,29 @@ def _settle(
 
 
 def _state(
-    plan: _Plan, seen: _Seen, picked_up: bool, files: AirflowFilesOut
+    plan: _Plan,
+    seen: _Seen,
+    picked_up: bool,
+    files: AirflowFilesOut,
+    lingering: dict[str, tuple[str, ...]],
 ) -> tuple[AirflowState, str]:
     """The deploy's state in Airflow and the detail that explains it."""
-    if not plan.awaited:
-        return (
-            AirflowState.FAILED if seen.errors else AirflowState.PARSED,
-            "no DAG file was added or changed in this version, nor imports a changed module, "
-            "so Airflow has nothing new to parse; unchanged files keep what Airflow made of them",
-        )
-    if files.pending and not plan.current:
+    if (files.pending or lingering) and not plan.current:
         return AirflowState.SUPERSEDED, (
             f"deploy #{plan.seq} is no longer the current deploy of {plan.deployment} and "
             "Airflow had not parsed it"
+        )
+    if not plan.awaited:
+        if lingering:
+            return AirflowState.WAITING, (
+                f"Airflow has not picked up {plan.version} yet: it still lists "
+                f"{_lingering_words(lingering)}"
+            )
+        return (
+            AirflowState.FAILED if seen.errors else AirflowState.PARSED,
+            "no DAG file was added or changed in this version, nor imports a changed module, "
+            "so Airflow has nothing new to parse; unchanged files keep what Airflow made of them"
+            + ("; the DAGs of the removed files are gone" if plan.removed else ""),
         )
     if not picked_up:
         return AirflowState.WAITING, f"Airflow has not picked up {plan.version} yet"
@@ -486,7 +525,21 @@ def _state(
         return AirflowState.FAILED, (
             f"{len(seen.errors)} file(s) of this version fail to import in Airflow"
         )
+    if lingering:
+        return AirflowState.PICKED_UP, (
+            f"Airflow parsed all {files.expected} {_awaited_words(plan)} and still lists "
+            f"{_lingering_words(lingering)}"
+        )
     return AirflowState.PARSED, f"Airflow parsed all {files.expected} {_awaited_words(plan)}"
+
+
+def _lingering_words(lingering: dict[str, tuple[str, ...]]) -> str:
+    """E.g. "DAG etl of removed file etl.py"."""
+    shown = [f"{', '.join(ids)} of {path}" for path, ids in sorted(lingering.items())[:5]]
+    more = f" and {len(lingering) - 5} more files" if len(lingering) > 5 else ""
+    dags = sum(len(ids) for ids in lingering.values())
+    noun = "DAG" if dags == 1 else "DAGs"
+    return f"{noun} {'; '.join(shown)}{more} (removed in this version)"
 
 
 def _awaited_words(plan: _Plan) -> str:
@@ -496,13 +549,59 @@ def _awaited_words(plan: _Plan) -> str:
     return "changed DAG files"
 
 
-def _files_out(plan: _Plan, pending: list[str]) -> AirflowFilesOut:
+def _files_out(
+    plan: _Plan, pending: list[str], lingering: dict[str, tuple[str, ...]] | None = None
+) -> AirflowFilesOut:
     expected = len(plan.awaited)
     return AirflowFilesOut(
         expected=expected,
         parsed=expected - len(pending),
         pending=pending,
         importers=list(plan.importers),
+        removed=list(plan.removed),
+        lingering=sorted(lingering or ()),
+    )
+
+
+def _lingering(
+    client: AirflowClient, plan: _Plan, tracking: _Tracking, follower: AirflowFollower
+) -> dict[str, tuple[str, ...]]:
+    """The removed DAG files whose DAGs Airflow still lists: path -> DAG ids.
+
+    Airflow drops (marks stale) the DAGs of a file that is gone from the bundle when its DAG
+    processor lists the new version's files: until then the deploy is not live. The DAG ids of
+    the removed files are those remembered for their content, else listed once; then each is
+    asked for by id (or, for many, the bundle is listed again) until none is left.
+    """
+    if tracking.removed_dags is None:
+        files = {path: plan.before[path] for path in plan.removed}
+        known = follower.known_dags(plan.bundle_name, files)
+        if known is None:
+            listed = _dags_by_file(client, plan.bundle_name)
+            known = {path: listed.get(path, ()) for path in plan.removed}
+        tracking.removed_dags = {path: ids for path, ids in known.items() if ids}
+        tracking.removed_ids = tuple(sorted({i for ids in known.values() for i in ids}))
+    asked = tracking.removed_dags
+    if sum(len(ids) for ids in asked.values()) > _FEW_DAGS:
+        listed = _dags_by_file(client, plan.bundle_name)
+        still = {path: listed.get(path, ()) for path in asked}
+    else:
+        still = {
+            path: tuple(i for i in ids if _still_from(client.dag(i), plan.bundle_name, path))
+            for path, ids in asked.items()
+        }
+    tracking.removed_dags = {path: ids for path, ids in still.items() if ids}
+    return tracking.removed_dags
+
+
+def _still_from(dag: JSON | None, bundle_name: str, path: str) -> bool:
+    """Whether Airflow still lists ``dag`` as defined by file ``path`` of the bundle (not a DAG
+    it no longer has, marked stale, or now defined by another file)."""
+    return (
+        dag is not None
+        and not dag.get("is_stale")
+        and dag.get("bundle_name", bundle_name) == bundle_name
+        and dag.get("relative_fileloc") == path
     )
 
 
@@ -596,6 +695,7 @@ def _out(
     errors: list[dict[str, str]] | None = None,
     files: AirflowFilesOut | None = None,
     reparse_requested: list[str] | None = None,
+    removed_dags: list[str] | None = None,
 ) -> DeployAirflowOut:
     return DeployAirflowOut(
         deploy_id=plan.deploy_id,
@@ -611,6 +711,7 @@ def _out(
         import_errors=[ImportErrorOut(**error) for error in errors or []],
         files=files or _files_out(plan, sorted(plan.awaited)),
         reparse_requested=reparse_requested or [],
+        removed_dags=removed_dags or [],
         detail=detail,
     )
 
