@@ -205,6 +205,47 @@ def test_a_deploy_that_only_removes_a_dag_file_waits_until_airflow_drops_its_dag
     assert "removed from Airflow: gamma" in human.err, human.err
 
 
+READER = """
+from datetime import datetime
+from pathlib import Path
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="reader", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
+def reader():
+    @task
+    def query() -> str:
+        return (Path(__file__).parent / "sql" / "report.sql").read_text().strip()
+
+    query()
+
+
+reader()
+"""
+
+
+def test_a_deploy_that_changes_only_a_file_a_dag_reads_is_live_for_its_next_run(
+    airflow_setup: AirflowSetup, project: Path
+) -> None:
+    setup = airflow_setup
+    write(project, "dags/reader.py", READER)
+    write(project, "dags/sql/report.sql", "select 1\n")
+    deploy_wait(setup, project).ok()
+
+    # Only the SQL changes: Airflow pins a new run to the version of the DAG's last parse, so
+    # the wait lasts until reader.py, which names the file, is parsed at the new version.
+    write(project, "dags/sql/report.sql", "select 2\n")
+    body = deploy_wait(setup, project, "--json").ok().json()
+    assert body["wait"]["state"] == "parsed", body["wait"]
+    assert body["wait"]["files"]["importers"] == ["reader.py"]
+    assert setup.airflow.dag("reader")["bundle_version"] == body["dags_version"]
+    run = setup.airflow.trigger("reader")
+    assert run["bundle_version"] == body["dags_version"]
+    assert wait_run(setup, "reader", run["dag_run_id"]) == "success"
+    assert setup.airflow.xcom("reader", run["dag_run_id"], "query") == "select 2"
+
+
 PINNED = """
 import time
 from datetime import datetime

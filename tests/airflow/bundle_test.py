@@ -734,13 +734,13 @@ def test_a_deploy_after_start_reads_the_imports_of_its_changed_files_only(
     v1 = {**dag_files(30, "import os"), "lib/__init__.py": b"", "lib/util.py": b"X = 1\n"}
     deploy(api, name, v1)
     read: list[str] = []
-    real = imports.imported_modules
+    real = imports.references
 
     def counting(source: bytes, path: str) -> frozenset[str]:
         read.append(path)
         return real(source, path)
 
-    monkeypatch.setattr(imports, "imported_modules", counting)
+    monkeypatch.setattr(imports, "references", counting)
     bundle = make_bundle(srv, name)
     bundle.initialize()
     # The tree's imports are read on a thread of their own after the start...

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dagship.core.imports import imported_modules, importers, module_name
+from dagship.core.imports import NAMED, imported_modules, importers, module_name, references
 
 
 def test_module_names_follow_the_bundle_root_on_sys_path() -> None:
@@ -85,3 +85,46 @@ def test_importers_are_unchanged_files_that_import_a_changed_module_transitively
     # So does a removed one.
     assert importers(before, before | {"libx.py": "1"}, imports_of) == {"other.py"}
     assert found(**{"README.md": "2"}) == set()
+
+
+def test_references_are_the_imports_and_the_file_names_in_string_constants() -> None:
+    source = b"""
+from pathlib import Path
+from airflow.sdk import dag
+SQL = Path(__file__).parent / "sql" / "daily.sql"
+\"\"\"Reads config/settings.yaml, see e.g. the docs.\"\"\"
+def run(base):
+    return f"{base}/templates/report.j2", "/opt/airflow/dags/sql/weekly.sql"
+"""
+    found = references(source, "etl.py")
+    assert imported_modules(source, "etl.py") <= found
+    named = {name for name in found if name.startswith(NAMED)}
+    assert {"/daily.sql", "/settings.yaml", "/report.j2", "/weekly.sql"} <= named
+    assert not any(name.startswith(NAMED) for name in imported_modules(source, "etl.py"))
+
+
+def test_importers_include_dag_files_that_name_a_changed_file_or_a_helper_that_does() -> None:
+    sources = {
+        "etl.py": b"from airflow.sdk import dag\nSQL = 'sql/daily.sql'\n",
+        "report.py": b"from lib.queries import weekly\n",
+        "lib/__init__.py": b"",
+        "lib/queries.py": b"import pathlib\nweekly = pathlib.Path('sql/weekly.sql')\n",
+        "other.py": b"from airflow.sdk import dag\nSQL = 'sql/monthly.sql'\n",
+        "sql/daily.sql": b"select 1",
+        "sql/weekly.sql": b"select 2",
+    }
+    before = {path: "1" for path in sources}
+
+    def references_of(path: str) -> frozenset[str]:
+        return references(sources[path], path)
+
+    def found(**after: str) -> set[str]:
+        return importers(before | after, before, references_of)
+
+    assert found(**{"sql/daily.sql": "2"}) == {"etl.py"}
+    # Through the bundle's modules: report.py imports the helper that names weekly.sql.
+    assert found(**{"sql/weekly.sql": "2"}) == {"lib/queries.py", "report.py"}
+    # A file added or removed is named as well (a DAG that named it failed, or now fails).
+    assert found(**{"sql/monthly.sql": "1"}) == {"other.py"}
+    assert importers(before, before | {"sql/monthly.sql": "1"}, references_of) == {"other.py"}
+    assert found(**{"sql/unnamed.sql": "1"}) == set()

@@ -151,7 +151,7 @@ class DagshipDagBundle(BaseDagBundle):
     :param token_env: environment variable holding the API token (``DAGSHIP_API_TOKEN``)
     :param conn_id: an Airflow connection whose password is the token; used when set
     :param request_reparse: after a switch, ask the DAG processor to parse the added and
-        changed files, and those that import a changed module, first (rows in
+        changed files, and those that import a changed module or name a changed file, first (rows in
         ``dag_priority_parsing_request``)
     :param listen: keep a long poll open to the server (listener.py) so that a deploy is
         picked up at the next ``refresh()`` without asking the server on every call; the
@@ -573,7 +573,8 @@ class DagshipDagBundle(BaseDagBundle):
 
     def _ask_reparse(self, plan: BuildPlan, root: Path) -> bool:
         """Ask the DAG processor to parse first the files the switch to ``plan`` (built at
-        ``root``) added or changed, and the unchanged ones that import a changed module;
+        ``root``) added or changed, and the unchanged ones that import a changed module or name a
+        changed file (core.imports);
         False if that could not be asked."""
         if not self.request_reparse:
             return False
@@ -589,7 +590,7 @@ class DagshipDagBundle(BaseDagBundle):
         if filed:
             log.info(
                 "DAG bundle %s: asked Airflow to parse %d files first (%d of the files to "
-                "parse are unchanged but import a changed module)",
+                "parse are unchanged but import a changed module or name a changed file)",
                 self.name,
                 filed,
                 len(importers),
@@ -620,7 +621,7 @@ class DagshipDagBundle(BaseDagBundle):
                         data = (root / key[0]).read_bytes()
                     except OSError:
                         return  # that tree was replaced meanwhile: the next switch warms anew
-                    cache[key] = imports.imported_modules(data, key[0])
+                    cache[key] = imports.references(data, key[0])
 
         if wanted:
             self._warming = threading.Thread(
@@ -630,14 +631,15 @@ class DagshipDagBundle(BaseDagBundle):
 
     def _importers(self, plan: BuildPlan, root: Path) -> set[str]:
         """Unchanged files of the new tree at ``root`` that import a module added, changed or
-        removed since the previous tree: they may give a different result now (core.imports)."""
+        removed since the previous tree, or name a file that is not Python and changed: they may
+        give a different result now, or their new runs read that file (core.imports)."""
         assert plan.previous is not None
         after = {entry.path: entry.sha256 for entry in plan.manifest.entries}
 
         def imports_of(path: str) -> frozenset[str]:
             key = (path, after[path])
             if key not in self._imports:
-                self._imports[key] = imports.imported_modules((root / path).read_bytes(), path)
+                self._imports[key] = imports.references((root / path).read_bytes(), path)
             return self._imports[key]
 
         before = {entry.path: entry.sha256 for entry in plan.previous.entries}

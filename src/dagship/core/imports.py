@@ -1,23 +1,36 @@
-"""Which files of a DAG bundle import a changed module, read from their ``import`` statements.
+"""Which files of a DAG bundle import a changed module or name a changed file, read from their
+``import`` statements and string constants.
 
 Airflow puts the bundle's root on ``sys.path``, so ``helpers/dates.py`` is the module
 ``helpers.dates`` and ``helpers/__init__.py`` the package ``helpers``. A DAG file whose content
 did not change still gives a different result when a module it imports changed: such *importers*
 must be parsed again, and what Airflow made of them before no longer stands.
 
+A DAG file that names a file of the bundle that is not Python (``"sql/report.sql"``, a
+template, a YAML config read by its tasks) is an importer of that file too: Airflow pins each
+new DAG run to the bundle version of the DAG's last parse, so until that DAG file is parsed
+again its new runs read the previous version's file.
+
 Imports are read with ``ast`` (never executed), everywhere in a file (inside functions and
 ``try`` blocks too), and followed through the bundle's own modules: a DAG file that imports
 ``helpers``, which imports ``helpers.dates``, imports ``helpers.dates``. Imports made at run time
-from a computed name (``importlib.import_module(name)``) cannot be seen.
+from a computed name (``importlib.import_module(name)``) cannot be seen, nor a file named only
+by a computed name or a pattern (``glob("*.sql")``).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 _SUFFIX = ".py"
 _PACKAGE = "__init__"
+# A file name in a string: "report.sql", "sql/report.sql" and "/opt/sql/report.sql" all name
+# report.sql.
+_FILE_NAME = re.compile(r"[\w.-]*\w\.\w+")
+# What tells a file a file names from a module it imports: no module name holds a "/".
+NAMED = "/"
 
 
 def module_name(path: str) -> str | None:
@@ -36,6 +49,17 @@ def imported_modules(source: bytes, path: str) -> frozenset[str]:
     a.b`` and ``from a import b`` both give ``a`` and ``a.b`` (``b`` may be a submodule).
     Relative imports are resolved against the file's package. A file Python cannot parse
     imports nothing (its own import error says so)."""
+    return _read(source, path, names=False)
+
+
+def references(source: bytes, path: str) -> frozenset[str]:
+    """What ``importers`` follows in the file at ``path``: its ``imported_modules``, and the
+    base name of each file its string constants name, after ``NAMED`` (``"sql/report.sql"``
+    gives ``"/report.sql"``)."""
+    return _read(source, path, names=True)
+
+
+def _read(source: bytes, path: str, *, names: bool) -> frozenset[str]:
     if b"import" not in source:
         return frozenset()
     try:
@@ -53,6 +77,8 @@ def imported_modules(source: bytes, path: str) -> frozenset[str]:
                 continue
             found.update(_with_parents(base))
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif names and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(NAMED + name for name in _FILE_NAME.findall(node.value))
     return frozenset(found)
 
 
@@ -61,21 +87,23 @@ def importers(
     before: Mapping[str, str],
     imports_of: Callable[[str], frozenset[str]],
 ) -> set[str]:
-    """The files of the new version whose content did not change but that import, directly or
-    through other modules of the bundle, a module added, changed or removed since the previous
-    version. ``after`` and ``before`` map each path of the two versions to its sha256;
-    ``imports_of(path)`` gives the ``imported_modules`` of a file of the new version."""
-    python = [path for path in after.keys() | before.keys() if path.endswith(_SUFFIX)]
-    touched = [path for path in python if after.get(path) != before.get(path)]
-    found = _importing(touched, [path for path in python if path in after], imports_of)
+    """The Python files of the new version whose content did not change but that import,
+    directly or through other modules of the bundle, a module added, changed or removed since
+    the previous version, or name a file that is not Python and was. ``after`` and ``before``
+    map each path of the two versions to its sha256; ``imports_of(path)`` gives the
+    ``references`` of a Python file of the new version."""
+    touched = [path for path in after.keys() | before.keys() if after.get(path) != before.get(path)]
+    python = [path for path in after if path.endswith(_SUFFIX)]
+    found = _importing(touched, python, imports_of)
     return {path for path in found if after[path] == before.get(path)}
 
 
 def _importing(
     touched: Iterable[str], paths: Iterable[str], imports_of: Callable[[str], frozenset[str]]
 ) -> set[str]:
-    """The files among ``paths`` that import a module of ``touched``, or a module that does."""
-    tainted = {name for name in map(module_name, touched) if name}
+    """The files among ``paths`` that import a module of ``touched`` or name another file of
+    it, or import a module that does."""
+    tainted = {name for name in map(_dependency, touched) if name}
     if not tainted:
         return set()
     by_module: dict[str, set[str]] = {}
@@ -94,6 +122,14 @@ def _importing(
                 tainted.add(module)
                 queue.append(module)
     return found
+
+
+def _dependency(path: str) -> str | None:
+    """How files that depend on the file at ``path`` refer to it: its module name, or for a
+    file that is not Python its base name after ``NAMED``."""
+    if path.endswith(_SUFFIX):
+        return module_name(path)
+    return NAMED + path.rsplit("/", 1)[-1]
 
 
 def _with_parents(name: str) -> list[str]:

@@ -611,7 +611,8 @@ class ImportErrorOut(Model):
 class AirflowFilesOut(Model):
     """The DAG files Airflow must parse at a deploy's version: ``expected`` of them, those not
     parsed yet (``pending``), and which of them are ``importers`` (unchanged files awaited
-    because they import a module the deploy added, changed or removed)."""
+    because they import a module the deploy added, changed or removed, or name a file of the
+    bundle it changed)."""
 
     expected: int
     parsed: int

@@ -7,14 +7,15 @@ outside ``.airflowignore``, that pass Airflow's "mentions airflow and dag" heuri
 at that version or an import error recorded after the deploy; a changed file that defines no
 DAG at all counts as parsed ``settle_seconds`` after the pick-up (twelve times that for a file
 that seems to build a DAG, ``DAG(`` or ``@dag``, which a busy Airflow may simply not have
-reached yet). Unchanged DAG files that import a module the deploy added, changed or removed
-(*importers*, core.imports) are awaited the same way: their import errors from before the deploy
-are about the previous module. Other unchanged files have the same content and the same imports,
-so Airflow's earlier result stands for them (their import errors still count). DAG files the
-deploy removed must be gone from Airflow too: their DAGs stale, absent or now defined by
-another file (``_lingering``); a deploy that only removes files has nothing to parse, and this
-is how its wait sees Airflow switch to it. *Failed* is parsed with import errors in files of
-the version.
+reached yet). Unchanged DAG files that import a module the deploy added, changed or removed,
+or name a file of the bundle it changed (``"sql/report.sql"``: Airflow pins new DAG runs to the
+version of the DAG's last parse), are *importers* (core.imports), awaited the same way: their
+import errors from before the deploy are about the previous module. Other unchanged files have
+the same content and the same imports, so Airflow's earlier result stands for them (their
+import errors still count). DAG files the deploy removed must be gone from Airflow too: their
+DAGs stale, absent or now defined by another file (``_lingering``); a deploy that only removes
+files has nothing to parse, and this is how its wait sees Airflow switch to it. *Failed* is
+parsed with import errors in files of the version.
 
 Once a version is picked up, the server asks Airflow (``PUT /parseDagFile/{file_token}``) to
 parse the awaited files that already have DAGs right away, once per deploy; what it did is
@@ -88,7 +89,8 @@ class _Files:
     before: dict[str, str]
     # DAG files added or changed since the deploy's previous DAG version.
     changed: tuple[str, ...]
-    # Unchanged DAG files that import a module the deploy added, changed or removed.
+    # Unchanged DAG files that import a module the deploy added, changed or removed, or name a
+    # file that is not Python and that it changed (core.imports).
     importers: tuple[str, ...]
     # Those of both that seem to build a DAG: they must show a DAG or an import error.
     defines: frozenset[str]
@@ -218,7 +220,7 @@ class AirflowFollower:
             known = self._imports.get((path, digest))
         if known is not None:
             return known
-        found = imports.imported_modules(b"".join(_limited(store, digest)), path)
+        found = imports.references(b"".join(_limited(store, digest)), path)
         with self._lock:
             self._imports[(path, digest)] = found
         return found
@@ -511,7 +513,8 @@ def _state(
             )
         return (
             AirflowState.FAILED if seen.errors else AirflowState.PARSED,
-            "no DAG file was added or changed in this version, nor imports a changed module, "
+            "no DAG file was added or changed in this version, nor imports a changed module or "
+            "names a changed file, "
             "so Airflow has nothing new to parse; unchanged files keep what Airflow made of them"
             + ("; the DAGs of the removed files are gone" if plan.removed else ""),
         )
@@ -545,7 +548,7 @@ def _lingering_words(lingering: dict[str, tuple[str, ...]]) -> str:
 def _awaited_words(plan: _Plan) -> str:
     """What the awaited files are, for a detail: changed DAG files, and importers if any."""
     if plan.importers:
-        return "changed DAG files and DAG files that import a changed module"
+        return "changed DAG files and DAG files that import a changed module or name a changed file"
     return "changed DAG files"
 
 
