@@ -205,6 +205,32 @@ def test_a_deploy_that_only_removes_a_dag_file_waits_until_airflow_drops_its_dag
     assert "removed from Airflow: gamma" in human.err, human.err
 
 
+def test_a_dag_file_the_airflowignore_no_longer_excludes_is_awaited_as_a_new_one(
+    airflow_setup: AirflowSetup, project: Path
+) -> None:
+    setup = airflow_setup
+    write(project, "dags/.airflowignore", "delta.py\n")
+    write(project, "dags/delta.py", dag_source("delta"))
+    body = deploy_wait(setup, project, "--json").ok().json()
+    assert "delta" not in body["dags"]
+
+    (project / "dags" / ".airflowignore").unlink()
+    body = deploy_wait(setup, project, "--json").ok().json()
+    assert body["wait"]["files"]["expected"] == 1, body["wait"]
+    assert "delta" in body["dags"]
+    assert setup.airflow.dag("delta")["bundle_version"] == body["dags_version"]
+
+    # Excluded again: its DAG leaves Airflow as if the file were removed.
+    write(project, "dags/.airflowignore", "delta.py\n")
+    body = deploy_wait(setup, project, "--json").ok().json()
+    assert body["wait"]["files"]["removed"] == ["delta.py"]
+    assert body["wait"]["removed_dags"] == ["delta"]
+    assert setup.airflow.dag("delta")["is_stale"] is True
+    (project / "dags" / ".airflowignore").unlink()
+    (project / "dags" / "delta.py").unlink()
+    deploy_wait(setup, project).ok()
+
+
 READER = """
 from datetime import datetime
 from pathlib import Path

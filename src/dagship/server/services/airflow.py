@@ -345,7 +345,7 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
     old = load_manifest(session, previous) if previous else Manifest()
     before = {entry.path: entry.sha256 for entry in old.entries}
     digests = {entry.path: entry.sha256 for entry in new.entries}
-    ignored = _airflowignore(new, store)
+    ignored, ignored_before = _airflowignore(new, store), _airflowignore(old, store)
 
     def dag_file(path: str) -> bool:
         return (
@@ -354,14 +354,16 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
             and follower.might_contain_dag(store, digests[path])
         )
 
+    # Changed, or new to Airflow: added, or excluded by the previous .airflowignore.
     changed = tuple(
-        path for path, sha in digests.items() if before.get(path) != sha and dag_file(path)
+        path
+        for path, sha in digests.items()
+        if (before.get(path) != sha or ignored_before(path)) and dag_file(path)
     )
     found = imports.importers(
         digests, before, lambda path: follower.imports(store, path, digests[path])
     )
-    importers = tuple(path for path in sorted(found) if dag_file(path))
-    ignored_before = _airflowignore(old, store)
+    importers = tuple(path for path in sorted(found - set(changed)) if dag_file(path))
     removed = tuple(
         sorted(
             path
