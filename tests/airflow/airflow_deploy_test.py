@@ -204,6 +204,15 @@ def test_a_deploy_that_only_removes_a_dag_file_waits_until_airflow_drops_its_dag
     human = setup.cli("deploys", "wait", setup.deployment, "--timeout", "60").ok()
     assert "removed from Airflow: gamma" in human.err, human.err
 
+    # A DAG file that stops naming a DAG is a removal for Airflow too.
+    write(project, "dags/gamma.py", dag_source("gamma"))
+    deploy_wait(setup, project).ok()
+    write(project, "dags/gamma.py", "GREETING = 'no longer a workflow'\n")
+    body = deploy_wait(setup, project, "--json").ok().json()
+    assert body["wait"]["removed_dags"] == ["gamma"], body["wait"]
+    assert setup.airflow.dag("gamma")["is_stale"] is True
+    (project / "dags" / "gamma.py").unlink()
+
 
 def test_a_dag_file_the_airflowignore_no_longer_excludes_is_awaited_as_a_new_one(
     airflow_setup: AirflowSetup, project: Path

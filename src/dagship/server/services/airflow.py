@@ -94,8 +94,8 @@ class _Files:
     importers: tuple[str, ...]
     # Those of both that seem to build a DAG: they must show a DAG or an import error.
     defines: frozenset[str]
-    # DAG files of the previous DAG version that this one removed (or its .airflowignore now
-    # excludes): Airflow must stop listing their DAGs.
+    # DAG files of the previous DAG version that are none in this one (removed, excluded by
+    # its .airflowignore, or no longer naming a DAG): Airflow must stop listing their DAGs.
     removed: tuple[str, ...] = ()
 
 
@@ -364,12 +364,13 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
         digests, before, lambda path: follower.imports(store, path, digests[path])
     )
     importers = tuple(path for path in sorted(found - set(changed)) if dag_file(path))
+    # DAG files before that are none now: removed, excluded, or no longer naming a DAG.
     removed = tuple(
         sorted(
             path
             for path, sha in before.items()
             if path.endswith(".py")
-            and (path not in digests or ignored(path))
+            and not (path in digests and dag_file(path))
             and not ignored_before(path)
             and follower.might_contain_dag(store, sha)
         )
