@@ -151,8 +151,8 @@ class DagshipDagBundle(BaseDagBundle):
     :param token_env: environment variable holding the API token (``DAGSHIP_API_TOKEN``)
     :param conn_id: an Airflow connection whose password is the token; used when set
     :param request_reparse: after a switch, ask the DAG processor to parse the added and
-        changed files, and those that import a changed module or name a changed file, first (rows in
-        ``dag_priority_parsing_request``)
+        changed files, and those that import a changed module or name a changed file, first
+        (rows in ``dag_priority_parsing_request``)
     :param listen: keep a long poll open to the server (listener.py) so that a deploy is
         picked up at the next ``refresh()`` without asking the server on every call; the
         listener's thread also builds the new version's tree and files the parsing requests,

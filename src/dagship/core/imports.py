@@ -29,7 +29,7 @@ _PACKAGE = "__init__"
 # A file name in a string: "report.sql", "sql/report.sql" and "/opt/sql/report.sql" all name
 # report.sql.
 _FILE_NAME = re.compile(r"[\w.-]*\w\.\w+")
-# What tells a file a file names from a module it imports: no module name holds a "/".
+# Marks a file name a file mentions, beside the modules it imports (no module name has a "/").
 NAMED = "/"
 
 
