@@ -128,3 +128,15 @@ def test_importers_include_dag_files_that_name_a_changed_file_or_a_helper_that_d
     assert found(**{"sql/monthly.sql": "1"}) == {"other.py"}
     assert importers(before, before | {"sql/monthly.sql": "1"}, references_of) == {"other.py"}
     assert found(**{"sql/unnamed.sql": "1"}) == set()
+
+
+def test_a_changed_script_a_task_runs_makes_the_dag_file_that_names_it_an_importer() -> None:
+    sources = {
+        "etl.py": b"from airflow.sdk import dag\nCMD = 'python {{ dag.folder }}/scripts/load.py'\n",
+        "scripts/load.py": b"print('load')\n",
+    }
+    before = {path: "1" for path in sources}
+    found = importers(
+        before | {"scripts/load.py": "2"}, before, lambda p: references(sources[p], p)
+    )
+    assert found == {"etl.py"}

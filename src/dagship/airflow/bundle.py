@@ -631,8 +631,8 @@ class DagshipDagBundle(BaseDagBundle):
 
     def _importers(self, plan: BuildPlan, root: Path) -> set[str]:
         """Unchanged files of the new tree at ``root`` that import a module added, changed or
-        removed since the previous tree, or name a file that is not Python and changed: they may
-        give a different result now, or their new runs read that file (core.imports)."""
+        removed since the previous tree, or name a file that changed: they may give a different
+        result now, or their new runs read that file (core.imports)."""
         assert plan.previous is not None
         after = {entry.path: entry.sha256 for entry in plan.manifest.entries}
 

@@ -6,8 +6,8 @@ Airflow puts the bundle's root on ``sys.path``, so ``helpers/dates.py`` is the m
 did not change still gives a different result when a module it imports changed: such *importers*
 must be parsed again, and what Airflow made of them before no longer stands.
 
-A DAG file that names a file of the bundle that is not Python (``"sql/report.sql"``, a
-template, a YAML config read by its tasks) is an importer of that file too: Airflow pins each
+A DAG file that names a file of the bundle (``"sql/report.sql"``, a template, a YAML config
+read by its tasks, a script they run) is an importer of that file too: Airflow pins each
 new DAG run to the bundle version of the DAG's last parse, so until that DAG file is parsed
 again its new runs read the previous version's file.
 
@@ -89,9 +89,9 @@ def importers(
 ) -> set[str]:
     """The Python files of the new version whose content did not change but that import,
     directly or through other modules of the bundle, a module added, changed or removed since
-    the previous version, or name a file that is not Python and was. ``after`` and ``before``
-    map each path of the two versions to its sha256; ``imports_of(path)`` gives the
-    ``references`` of a Python file of the new version."""
+    the previous version, or name a file that was (``"sql/report.sql"``, a script a task runs).
+    ``after`` and ``before`` map each path of the two versions to its sha256;
+    ``imports_of(path)`` gives the ``references`` of a Python file of the new version."""
     touched = [path for path in after.keys() | before.keys() if after.get(path) != before.get(path)]
     python = [path for path in after if path.endswith(_SUFFIX)]
     found = _importing(touched, python, imports_of)
@@ -103,7 +103,7 @@ def _importing(
 ) -> set[str]:
     """The files among ``paths`` that import a module of ``touched`` or name another file of
     it, or import a module that does."""
-    tainted = {name for name in map(_dependency, touched) if name}
+    tainted = {name for path in touched for name in _dependencies(path)}
     if not tainted:
         return set()
     by_module: dict[str, set[str]] = {}
@@ -124,12 +124,14 @@ def _importing(
     return found
 
 
-def _dependency(path: str) -> str | None:
-    """How files that depend on the file at ``path`` refer to it: its module name, or for a
-    file that is not Python its base name after ``NAMED``."""
-    if path.endswith(_SUFFIX):
-        return module_name(path)
-    return NAMED + path.rsplit("/", 1)[-1]
+def _dependencies(path: str) -> list[str]:
+    """How files that depend on the file at ``path`` refer to it: by its base name after
+    ``NAMED`` (a SQL file, or a script a task runs), and by its module name if it has one."""
+    found = [NAMED + path.rsplit("/", 1)[-1]]
+    module = module_name(path)
+    if module:
+        found.append(module)
+    return found
 
 
 def _with_parents(name: str) -> list[str]:

@@ -90,7 +90,7 @@ class _Files:
     # DAG files added or changed since the deploy's previous DAG version.
     changed: tuple[str, ...]
     # Unchanged DAG files that import a module the deploy added, changed or removed, or name a
-    # file that is not Python and that it changed (core.imports).
+    # file that it changed (core.imports).
     importers: tuple[str, ...]
     # Those of both that seem to build a DAG: they must show a DAG or an import error.
     defines: frozenset[str]
