@@ -78,6 +78,8 @@ DEFINES_SETTLE_FACTOR = 12
 _READ_THREADS = 4
 # Up to this many DAGs of removed files are asked for one by one; more, by listing the bundle.
 _FEW_DAGS = 20
+# The bundle's root ignore file, as Airflow reads it.
+_IGNORE_FILE = ".airflowignore"
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,8 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
     before = {entry.path: entry.sha256 for entry in old.entries}
     digests = {entry.path: entry.sha256 for entry in new.entries}
     ignored, ignored_before = _airflowignore(new, store), _airflowignore(old, store)
+    # Only then can a file whose content is the same be new to Airflow, or gone from it.
+    ignore_changed = before.get(_IGNORE_FILE) != digests.get(_IGNORE_FILE)
 
     def dag_file(path: str) -> bool:
         return (
@@ -358,7 +362,7 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
     changed = tuple(
         path
         for path, sha in digests.items()
-        if (before.get(path) != sha or ignored_before(path)) and dag_file(path)
+        if (before.get(path) != sha or (ignore_changed and ignored_before(path))) and dag_file(path)
     )
     found = imports.importers(
         digests, before, lambda path: follower.imports(store, path, digests[path])
@@ -370,6 +374,7 @@ def _files(session: Session, deploy: Deploy, store: BlobStore, follower: Airflow
             path
             for path, sha in before.items()
             if path.endswith(".py")
+            and (digests.get(path) != sha or ignore_changed)
             and not (path in digests and dag_file(path))
             and not ignored_before(path)
             and follower.might_contain_dag(store, sha)
@@ -725,7 +730,7 @@ def _out(
 def _airflowignore(manifest: Manifest, store: BlobStore) -> Any:
     """A predicate for paths the root ``.airflowignore`` excludes (glob syntax, Airflow 3's
     default; nested ignore files and regexp syntax are not applied)."""
-    entry = manifest.by_path().get(".airflowignore")
+    entry = manifest.by_path().get(_IGNORE_FILE)
     if entry is None:
         return lambda _path: False
     text = b"".join(_limited(store, entry.sha256)).decode("utf-8", errors="replace")
