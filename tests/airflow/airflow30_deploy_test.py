@@ -116,6 +116,7 @@ def test_a_deploy_reaches_airflow_30_at_its_version_and_runs(
     assert setup.airflow.version() == airflow30_env.version
     project = tmp_path / "project"
     write(project, "dags/alpha.py", dag_source("alpha"))
+    write(project, "dags/beta.py", dag_source("beta"))
     command = ("deploy", project, "-d", setup.deployment, "--no-parse", "--wait", "--json")
     first = setup.cli(*command, "--timeout", "180").ok().json()
     assert first["wait"]["state"] == "parsed" and "alpha" in first["dags"]
@@ -135,3 +136,9 @@ def test_a_deploy_reaches_airflow_30_at_its_version_and_runs(
     assert state == "success", setup.log_file.read_text(errors="replace")[-4000:]
     assert setup.airflow.xcom("alpha", run, "hello") == "hello from alpha"
     assert setup.airflow.dag_run("alpha", run)["bundle_version"] == second["dags_version"]
+
+    # A removal is live once Airflow 3.0 shows the removed file's DAG stale.
+    (project / "dags" / "beta.py").unlink()
+    third = setup.cli(*command, "--timeout", "180").ok().json()
+    assert third["wait"]["removed_dags"] == ["beta"], third["wait"]
+    assert setup.airflow.dag("beta")["is_stale"] is True
