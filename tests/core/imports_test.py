@@ -108,7 +108,7 @@ def test_importers_include_dag_files_that_name_a_changed_file_or_a_helper_that_d
         "etl.py": b"from airflow.sdk import dag\nSQL = 'sql/daily.sql'\n",
         "report.py": b"from lib.queries import weekly\n",
         "lib/__init__.py": b"",
-        "lib/queries.py": b"import pathlib\nweekly = pathlib.Path('sql/weekly.sql')\n",
+        "lib/queries.py": b"weekly = 'sql/weekly.sql'\n",
         "other.py": b"from airflow.sdk import dag\nSQL = 'sql/monthly.sql'\n",
         "sql/daily.sql": b"select 1",
         "sql/weekly.sql": b"select 2",

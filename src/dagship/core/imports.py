@@ -60,7 +60,8 @@ def references(source: bytes, path: str) -> frozenset[str]:
 
 
 def _read(source: bytes, path: str, *, names: bool) -> frozenset[str]:
-    if b"import" not in source:
+    # A module of constants ("sql/report.sql") names files without importing anything.
+    if b"import" not in source and not (names and b"." in source):
         return frozenset()
     try:
         tree = ast.parse(source)

@@ -545,7 +545,7 @@ def _state(
 
 
 def _lingering_words(lingering: dict[str, tuple[str, ...]]) -> str:
-    """E.g. "DAG etl of removed file etl.py"."""
+    """E.g. "DAG etl of etl.py (removed in this version)"."""
     shown = [f"{', '.join(ids)} of {path}" for path, ids in sorted(lingering.items())[:5]]
     more = f" and {len(lingering) - 5} more files" if len(lingering) > 5 else ""
     dags = sum(len(ids) for ids in lingering.values())
